@@ -1,0 +1,775 @@
+"""A cached corpus of .tflite models built with TensorFlow's converter (the test oracle).
+
+Usage from tests (repo root on ``sys.path``)::
+
+    from tests import corpus
+    path = corpus.model_path("conv1d", "int8")        # Path, or None if unsupported
+    if path is None:
+        pytest.skip(corpus.unsupported_reason("conv1d", "int8"))
+    for name, mode, path in corpus.corpus(big=False):
+        ...
+
+Prebuild everything (recommended before ``pytest -n auto``)::
+
+    python -m tests.corpus                     # all models, all modes
+    python -m tests.corpus --only conv1d mixed --modes float32 int8
+    python -m tests.corpus --small --force     # rebuild the small models
+
+Models are cached as ``<repo>/.cache/corpus/<name>__<mode>.tflite`` with a JSON
+sidecar ``<name>__<mode>.json`` (status, unsupported reason, converter settings,
+build time).  A cached entry is rebuilt when it is missing or when its key (the
+builder's source, the conversion code version and the TensorFlow version)
+changes.  Writes are atomic (temp file + ``os.replace``) and every (name, mode)
+pair is built under an ``fcntl.flock`` lock, so parallel pytest-xdist workers
+never see half-written files nor build the same model twice.  Conversion
+failures are recorded (``unsupported_reason``) rather than raised.
+
+TensorFlow / Keras are imported lazily inside the build functions only:
+importing this module is cheap and does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import inspect
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+import zlib
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+# Quiet TensorFlow's C++ logging before it is (lazily) imported anywhere.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE_DIR = REPO / ".cache" / "corpus"
+
+#: The standard conversion modes.
+MODES: tuple[str, ...] = ("float32", "dynamic", "float16", "int8", "int16x8")
+#: Extra modes, built on request (and by ``python -m tests.corpus``).
+EXTRA_MODES: tuple[str, ...] = ("int8_float_io",)
+ALL_MODES: tuple[str, ...] = MODES + EXTRA_MODES
+
+MODE_DESCRIPTIONS = {
+    "float32": "plain float32 conversion",
+    "dynamic": "Optimize.DEFAULT, no dataset (dynamic-range: int8 weights, float activations)",
+    "float16": "Optimize.DEFAULT + supported_types=[float16] (float16 weights)",
+    "int8": "full integer: Optimize.DEFAULT + representative dataset + "
+    "TFLITE_BUILTINS_INT8, int8 input/output",
+    "int8_float_io": "full integer internals (TFLITE_BUILTINS_INT8) with float32 input/output",
+    "int16x8": "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 "
+    "(int16 activations, int8 weights, float32 I/O; TFLITE_BUILTINS fallback only if needed)",
+}
+
+#: Bump to invalidate every cached model (conversion code changed).
+CONVERT_VERSION = 1
+
+#: Number of representative-dataset samples used for calibration.
+CALIBRATION_SAMPLES = 8
+CALIBRATION_SAMPLES_BIG = 4
+
+
+# --------------------------------------------------------------------------- #
+# Model specs
+# --------------------------------------------------------------------------- #
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Callable[[], object]  # () -> keras.Model, imports keras lazily
+    big: bool = False
+    modes: tuple[str, ...] = ALL_MODES
+    #: For float inputs: None -> standard normal data; (lo, hi) -> uniform in [lo, hi).
+    float_range: tuple[float, float] | None = None
+    #: For integer inputs: values drawn uniformly from [0, int_high).
+    int_high: int = 2
+    description: str = ""
+
+
+def _keras():
+    import keras  # noqa: PLC0415  (lazy on purpose)
+
+    return keras
+
+
+# ---- small models: each exercises one layer family ------------------------ #
+
+
+def build_conv1d():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(64, 8), batch_size=1, name="input")
+    x = L.Conv1D(16, 5, padding="same", activation="relu")(inp)
+    x = L.Conv1D(16, 3, strides=2, padding="valid", activation="relu")(x)
+    x = L.Conv1D(8, 3, dilation_rate=2, padding="same")(x)
+    x = L.MaxPooling1D(2)(x)
+    x = L.GlobalAveragePooling1D()(x)
+    out = L.Dense(4)(x)
+    return keras.Model(inp, out, name="conv1d")
+
+
+def build_conv2d_transpose():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(8, 8, 8), batch_size=1, name="input")
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(inp)
+    x = L.Conv2DTranspose(6, 4, strides=2, padding="valid")(x)
+    x = L.ReLU()(x)
+    out = L.Conv2DTranspose(3, 3, strides=1, padding="same", use_bias=False)(x)
+    return keras.Model(inp, out, name="conv2d_transpose")
+
+
+def build_attention_layernorm():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(16, 32), batch_size=1, name="input")
+    att = L.MultiHeadAttention(num_heads=2, key_dim=16)(inp, inp)
+    x = L.LayerNormalization(epsilon=1e-5)(L.Add()([inp, att]))
+    h = L.Dense(64, activation="gelu")(x)
+    h = L.Dense(32)(h)
+    x = L.LayerNormalization(epsilon=1e-5)(L.Add()([x, h]))
+    x = L.GlobalAveragePooling1D()(x)
+    out = L.Dense(4, activation="softmax")(x)
+    return keras.Model(inp, out, name="attention_layernorm")
+
+
+EMBED_VOCAB = 100  # 100 x 16 table: >= 1024 elements, so 'dynamic' quantizes it
+
+
+def build_embedding():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(12,), batch_size=1, dtype="int32", name="input")
+    x = L.Embedding(EMBED_VOCAB, 16)(inp)
+    x = L.GlobalAveragePooling1D()(x)
+    x = L.Dense(16, activation="relu")(x)
+    out = L.Dense(3)(x)
+    return keras.Model(inp, out, name="embedding")
+
+
+def build_prelu():
+    keras = _keras()
+    L = keras.layers
+    init = keras.initializers.RandomUniform(0.05, 0.4, seed=1)
+    inp = keras.Input(shape=(16, 16, 3), batch_size=1, name="input")
+    x = L.Conv2D(8, 3, padding="same")(inp)
+    x = L.PReLU(alpha_initializer=init, shared_axes=[1, 2])(x)  # per-channel alpha
+    x = L.Conv2D(8, 3, strides=2, padding="same")(x)
+    out = L.PReLU(alpha_initializer=init)(x)  # full alpha tensor
+    return keras.Model(inp, out, name="prelu")
+
+
+def build_separable_conv():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(16, 16, 4), batch_size=1, name="input")
+    x = L.SeparableConv2D(16, 3, padding="same", activation="relu")(inp)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)
+    x = L.ZeroPadding2D(((1, 0), (0, 1)))(x)
+    x = L.DepthwiseConv2D(3, padding="valid", activation="relu6")(x)
+    out = L.SeparableConv2D(8, 3, strides=2, padding="valid", depth_multiplier=2)(x)
+    return keras.Model(inp, out, name="separable_conv")
+
+
+def build_bilinear_upsampling():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(8, 8, 4), batch_size=1, name="input")
+    x = L.UpSampling2D(2, interpolation="bilinear")(inp)
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = L.Resizing(24, 24, interpolation="bilinear")(x)
+    x = L.UpSampling2D(2, interpolation="nearest")(x)
+    out = L.Conv2D(2, 1)(x)
+    return keras.Model(inp, out, name="bilinear_upsampling")
+
+
+def build_mixed():
+    keras = _keras()
+    L = keras.layers
+    inits = dict(
+        moving_mean_initializer=keras.initializers.RandomNormal(0.0, 0.1, seed=2),
+        moving_variance_initializer=keras.initializers.RandomUniform(0.5, 1.5, seed=3),
+        gamma_initializer=keras.initializers.RandomUniform(0.8, 1.2, seed=4),
+        beta_initializer=keras.initializers.RandomNormal(0.0, 0.1, seed=5),
+    )
+    inp = keras.Input(shape=(32, 32, 3), batch_size=1, name="input")
+    x = L.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(inp)
+    x = L.BatchNormalization(**inits)(x)
+    x = L.ReLU(6.0)(x)
+    a = L.MaxPooling2D(2)(x)
+    b = L.AveragePooling2D(2)(x)
+    c = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.Concatenate()([a, b, c])  # 40 channels
+    y = L.Conv2D(40, 3, padding="same")(x)
+    y = L.BatchNormalization(**inits)(y)
+    x = L.ReLU(6.0)(L.Add()([x, y]))
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(10)(x)
+    out = L.Softmax()(x)
+    return keras.Model(inp, out, name="mixed")
+
+
+# ---- big models: real Keras application architectures, random weights ------ #
+
+
+def _app(ctor_name: str, size: int, **kwargs):
+    keras = _keras()
+    ctor = getattr(keras.applications, ctor_name)
+    inp = keras.Input(shape=(size, size, 3), batch_size=1, name="input")
+    return ctor(input_tensor=inp, weights=None, **kwargs)
+
+
+def build_mobilenet_v1():
+    return _app("MobileNet", 224, alpha=1.0)
+
+
+def build_mobilenet_v2():
+    return _app("MobileNetV2", 224, alpha=1.0)
+
+
+def build_mobilenet_v3_small():
+    return _app("MobileNetV3Small", 224)
+
+
+def build_efficientnet_b0():
+    return _app("EfficientNetB0", 224)
+
+
+def build_resnet50():
+    return _app("ResNet50", 224)
+
+
+def build_inception_v3():
+    return _app("InceptionV3", 299)
+
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in [
+        ModelSpec("conv1d", build_conv1d, description="Conv1D (same/valid/strided/dilated), pools"),
+        ModelSpec("conv2d_transpose", build_conv2d_transpose, description="Conv2DTranspose"),
+        ModelSpec(
+            "attention_layernorm",
+            build_attention_layernorm,
+            description="MultiHeadAttention + LayerNormalization + Dense(GELU)",
+        ),
+        ModelSpec(
+            "embedding",
+            build_embedding,
+            int_high=EMBED_VOCAB,
+            description="Embedding -> GlobalAveragePooling1D -> Dense (int32 indices input)",
+        ),
+        ModelSpec("prelu", build_prelu, description="Conv2D -> PReLU (shared and full alpha)"),
+        ModelSpec(
+            "separable_conv",
+            build_separable_conv,
+            description="SeparableConv2D / DepthwiseConv2D / ZeroPadding2D",
+        ),
+        ModelSpec(
+            "bilinear_upsampling",
+            build_bilinear_upsampling,
+            description="UpSampling2D bilinear/nearest + Resizing bilinear",
+        ),
+        ModelSpec(
+            "mixed",
+            build_mixed,
+            description="Conv2D, BatchNorm, ReLU6, Max/AvgPool, Concatenate, Add, Dense, Softmax",
+        ),
+        # Big: keras.applications, weights=None. Inputs in [0, 255) for the models that
+        # embed their own preprocessing (MobileNetV3, EfficientNet), [-1, 1) otherwise.
+        ModelSpec("mobilenet_v1", build_mobilenet_v1, big=True, float_range=(-1.0, 1.0)),
+        ModelSpec("mobilenet_v2", build_mobilenet_v2, big=True, float_range=(-1.0, 1.0)),
+        ModelSpec(
+            "mobilenet_v3_small", build_mobilenet_v3_small, big=True, float_range=(0.0, 255.0)
+        ),
+        ModelSpec("efficientnet_b0", build_efficientnet_b0, big=True, float_range=(0.0, 255.0)),
+        ModelSpec("resnet50", build_resnet50, big=True, float_range=(-1.0, 1.0)),
+        ModelSpec("inception_v3", build_inception_v3, big=True, float_range=(-1.0, 1.0)),
+    ]
+}
+
+SMALL_MODELS = tuple(n for n, s in MODELS.items() if not s.big)
+BIG_MODELS = tuple(n for n, s in MODELS.items() if s.big)
+
+
+# --------------------------------------------------------------------------- #
+# Data
+# --------------------------------------------------------------------------- #
+
+
+def _seed(name: str, salt: int = 0) -> int:
+    return (zlib.crc32(name.encode()) + 7919 * salt) & 0xFFFFFFFF
+
+
+def sample_inputs(
+    name: str,
+    n: int = 1,
+    seed: int = 0,
+    input_specs: Sequence[tuple[tuple[int, ...], str]] | None = None,
+) -> list[list[np.ndarray]]:
+    """``n`` deterministic samples for model ``name``; each sample is a list of arrays
+    (one per model input, in input order), float32 for float inputs, int32 indices
+    in range for integer inputs.  ``seed=0`` is the calibration set; use another seed
+    for evaluation data drawn from the same distribution.
+
+    ``input_specs`` (shape, dtype) defaults to the specs recorded in the model's
+    cached JSON sidecar (so no TensorFlow import is needed once built)."""
+    spec = MODELS[name]
+    if input_specs is None:
+        input_specs = _input_specs(name)
+    rng = np.random.default_rng(_seed(name, seed))
+    samples = []
+    for _ in range(n):
+        arrays = []
+        for shape, dtype in input_specs:
+            dt = np.dtype(dtype)
+            if np.issubdtype(dt, np.integer):
+                arrays.append(rng.integers(0, spec.int_high, size=shape).astype(dt))
+            elif spec.float_range is None:
+                arrays.append(np.clip(rng.standard_normal(shape), -3, 3).astype(dt))
+            else:
+                lo, hi = spec.float_range
+                arrays.append(rng.uniform(lo, hi, size=shape).astype(dt))
+        samples.append(arrays)
+    return samples
+
+
+def _input_specs(name: str) -> list[tuple[tuple[int, ...], str]]:
+    for mode in ALL_MODES:
+        meta = _read_meta(name, mode)
+        if meta and meta.get("inputs"):
+            return [(tuple(i["shape"]), i["dtype"]) for i in meta["inputs"]]
+    model = _build_keras(name)
+    return _keras_input_specs(model)
+
+
+def _keras_input_specs(model) -> list[tuple[tuple[int, ...], str]]:
+    specs = []
+    for t in model.inputs:
+        shape = tuple(int(d) if d is not None else 1 for d in t.shape)
+        specs.append((shape, str(np.dtype(t.dtype))))
+    return specs
+
+
+# --------------------------------------------------------------------------- #
+# Building / conversion
+# --------------------------------------------------------------------------- #
+
+
+def _paths(name: str, mode: str) -> tuple[Path, Path, Path]:
+    stem = f"{name}__{mode}"
+    return (
+        CACHE_DIR / f"{stem}.tflite",
+        CACHE_DIR / f"{stem}.json",
+        CACHE_DIR / "locks" / f"{stem}.lock",
+    )
+
+
+_TF_VERSION: str | None = None
+
+
+def _tf_version() -> str:
+    """TensorFlow's version without importing it (read from package metadata)."""
+    global _TF_VERSION
+    if _TF_VERSION is None:
+        from importlib import metadata  # noqa: PLC0415
+
+        ver = "unknown"
+        for dist in ("tensorflow-cpu", "tensorflow", "tf-nightly"):
+            try:
+                ver = f"{dist}=={metadata.version(dist)}"
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        _TF_VERSION = ver
+    return _TF_VERSION
+
+
+def _cache_key(name: str, mode: str) -> str:
+    spec = MODELS[name]
+    h = hashlib.sha256()
+    try:
+        h.update(inspect.getsource(spec.builder).encode())
+    except (OSError, TypeError):
+        h.update(spec.builder.__qualname__.encode())
+    h.update(repr((spec.float_range, spec.int_high, CONVERT_VERSION, mode)).encode())
+    h.update(_tf_version().encode())
+    return h.hexdigest()[:16]
+
+
+def _read_meta(name: str, mode: str) -> dict | None:
+    _, meta_path, _ = _paths(name, mode)
+    try:
+        return json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _valid_meta(name: str, mode: str) -> dict | None:
+    """The sidecar if the cached entry is complete and current, else None."""
+    meta = _read_meta(name, mode)
+    if not meta or meta.get("key") != _cache_key(name, mode):
+        return None
+    if meta.get("status") == "ok":
+        tfl, _, _ = _paths(name, mode)
+        if not tfl.is_file() or tfl.stat().st_size != meta.get("bytes"):
+            return None
+    elif meta.get("status") != "unsupported":
+        return None
+    return meta
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path):
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _setup_tf():
+    """Import TF/Keras lazily, quiet their logs, make runs deterministic."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    with contextlib.suppress(Exception):
+        tf.get_logger().setLevel("ERROR")
+    with contextlib.suppress(Exception):
+        import absl.logging  # noqa: PLC0415
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    return tf
+
+
+def _build_keras(name: str):
+    """Fresh, deterministic Keras model: same weights in every process/order."""
+    _setup_tf()
+    keras = _keras()
+    keras.backend.clear_session()  # resets auto layer names (conv2d, conv2d_1, ...)
+    keras.utils.set_random_seed(0)  # python, numpy, TF/Keras seeds
+    np.random.seed(0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = MODELS[name].builder()
+    return model
+
+
+def _convert(name: str, mode: str, model) -> tuple[bytes, dict]:
+    """Convert ``model`` for ``mode``. Raises on converter failure."""
+    tf = _setup_tf()
+    spec = MODELS[name]
+    input_specs = _keras_input_specs(model)
+    nsamples = CALIBRATION_SAMPLES_BIG if spec.big else CALIBRATION_SAMPLES
+    calib = sample_inputs(name, nsamples, seed=0, input_specs=input_specs)
+
+    def representative_dataset():
+        for sample in calib:
+            yield [np.asarray(a) for a in sample]
+
+    settings: dict = {"mode": mode}
+
+    def make(supported_ops=None):
+        conv = tf.lite.TFLiteConverter.from_keras_model(model)
+        if mode == "float32":
+            pass
+        elif mode == "dynamic":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif mode == "float16":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.target_spec.supported_types = [tf.float16]
+        elif mode in ("int8", "int8_float_io"):
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative_dataset
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if mode == "int8":
+                conv.inference_input_type = tf.int8
+                conv.inference_output_type = tf.int8
+        elif mode == "int16x8":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative_dataset
+            conv.target_spec.supported_ops = supported_ops or [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+        settings["supported_ops"] = [str(o) for o in conv.target_spec.supported_ops]
+        if mode in ("int8", "int8_float_io", "int16x8"):
+            settings["calibration_samples"] = nsamples
+        return conv
+
+    with _quiet_stdout():
+        try:
+            data = make().convert()
+            settings["fallback_to_float_builtins"] = False
+        except Exception as first:
+            if mode != "int16x8":
+                raise
+            # Some ops have no int16x8 kernel: allow float TFLITE_BUILTINS fallback.
+            ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                tf.lite.OpsSet.TFLITE_BUILTINS,
+            ]
+            try:
+                data = make(ops).convert()
+            except Exception as second:
+                raise RuntimeError(
+                    f"int16x8: {_short_error(first, 300)} || with TFLITE_BUILTINS fallback: "
+                    f"{_short_error(second, 300)}"
+                ) from second
+            settings["fallback_to_float_builtins"] = True
+            settings["fallback_reason"] = _short_error(first)
+    settings["inputs"] = [{"shape": list(s), "dtype": d} for s, d in input_specs]
+    return bytes(data), settings
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence Python *and* C-level stdout (the converter prints from C++)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no fd 1
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        with contextlib.suppress(Exception):
+            import ctypes  # noqa: PLC0415
+
+            ctypes.CDLL(None).fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _short_error(exc: BaseException, limit: int = 600) -> str:
+    msg = f"{type(exc).__name__}: {exc}".strip()
+    # Converter errors are long; keep the lines that say what failed.
+    lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
+    keep = [ln for ln in lines if "error" in ln.lower() or "not supported" in ln.lower()]
+    text = " | ".join(dict.fromkeys(keep or lines))
+    return text[:limit]
+
+
+def _build(name: str, mode: str) -> dict:
+    """Build and cache one (name, mode); returns the sidecar. Caller holds the lock."""
+    tfl, meta_path, _ = _paths(name, mode)
+    t0 = time.perf_counter()
+    meta: dict = {
+        "name": name,
+        "mode": mode,
+        "key": _cache_key(name, mode),
+        "tf": _tf_version(),
+        "description": MODE_DESCRIPTIONS[mode],
+    }
+    if mode not in MODELS[name].modes:
+        meta.update(status="unsupported", reason=f"mode {mode} not enabled for {name}")
+    else:
+        try:
+            model = _build_keras(name)
+            data, settings = _convert(name, mode, model)
+        except Exception as exc:  # never crash the corpus: record why
+            meta.update(
+                status="unsupported",
+                reason=_short_error(exc),
+                traceback=traceback.format_exc(limit=3)[-2000:],
+            )
+        else:
+            if data[4:8] != b"TFL3":
+                meta.update(status="unsupported", reason="converter output lacks TFL3 identifier")
+            else:
+                _atomic_write(tfl, data)
+                meta.update(status="ok", bytes=len(data), **settings)
+    meta["build_seconds"] = round(time.perf_counter() - t0, 2)
+    if meta["status"] != "ok":
+        with contextlib.suppress(FileNotFoundError):
+            tfl.unlink()
+    _atomic_write(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+    return meta
+
+
+def ensure(name: str, mode: str, force: bool = False) -> dict:
+    """Build (if needed) and return the JSON sidecar for (name, mode)."""
+    if name not in MODELS:
+        raise KeyError(f"unknown corpus model {name!r}; known: {sorted(MODELS)}")
+    if mode not in ALL_MODES:
+        raise KeyError(f"unknown mode {mode!r}; known: {ALL_MODES}")
+    if not force:
+        meta = _valid_meta(name, mode)
+        if meta is not None:
+            return meta
+    _, _, lock = _paths(name, mode)
+    with _locked(lock):
+        if not force:
+            meta = _valid_meta(name, mode)  # another worker may have built it meanwhile
+            if meta is not None:
+                return meta
+        meta = _build(name, mode)
+        meta["_built_now"] = True
+        return meta
+
+
+def model_path(name: str, mode: str = "float32") -> Path | None:
+    """Path of the cached .tflite for (name, mode), building it if needed;
+    None if the converter cannot produce it (see ``unsupported_reason``)."""
+    meta = ensure(name, mode)
+    return _paths(name, mode)[0] if meta["status"] == "ok" else None
+
+
+def model_bytes(name: str, mode: str = "float32") -> bytes | None:
+    p = model_path(name, mode)
+    return None if p is None else p.read_bytes()
+
+
+def unsupported_reason(name: str, mode: str) -> str | None:
+    """Why (name, mode) is unsupported (builds it if needed); None if it is supported."""
+    meta = ensure(name, mode)
+    return None if meta["status"] == "ok" else meta.get("reason", "unsupported")
+
+
+def info(name: str, mode: str) -> dict:
+    """The sidecar: status, reason, bytes, converter settings, inputs, build time."""
+    return {k: v for k, v in ensure(name, mode).items() if not k.startswith("_")}
+
+
+def corpus(
+    big: bool = True,
+    modes: Iterable[str] = MODES,
+    names: Iterable[str] | None = None,
+    include_unsupported: bool = False,
+) -> list[tuple[str, str, Path | None]]:
+    """``[(name, mode, path)]`` for the corpus (building what is missing).
+
+    ``big=False`` -> small models only; ``big=True`` -> small and big models.
+    Unsupported combinations are left out unless ``include_unsupported`` (then path=None).
+    """
+    modes = tuple(modes)
+    if names is None:
+        names = [n for n, s in MODELS.items() if big or not s.big]
+    out = []
+    for name in names:
+        for mode in modes:
+            p = model_path(name, mode)
+            if p is not None or include_unsupported:
+                out.append((name, mode, p))
+    return out
+
+
+def corpus_params(big: bool = True, modes: Iterable[str] = MODES, names=None):
+    """(name, mode) pairs WITHOUT building anything, for ``pytest.mark.parametrize``;
+    call ``model_path`` inside the test and skip on None."""
+    if names is None:
+        names = [n for n, s in MODELS.items() if big or not s.big]
+    return [(n, m) for n in names for m in modes]
+
+
+# --------------------------------------------------------------------------- #
+# CLI
+# --------------------------------------------------------------------------- #
+
+
+def build_models_time_budget(
+    names: Iterable[str] | None = None,
+    modes: Iterable[str] = ALL_MODES,
+    force: bool = False,
+    budget_seconds: float = 12 * 60,
+    out=sys.stdout,
+) -> list[dict]:
+    """Build the given models/modes, printing per-(model, mode) time and size, and
+    per-model totals; warns when the total exceeds ``budget_seconds``."""
+    names = list(names) if names is not None else list(MODELS)
+    modes = tuple(modes)
+    t_all = time.perf_counter()
+    rows = []
+    print(f"corpus cache: {CACHE_DIR}  ({_tf_version()})", file=out, flush=True)
+    for name in names:
+        t_model = time.perf_counter()
+        for mode in modes:
+            t0 = time.perf_counter()
+            meta = ensure(name, mode, force=force)
+            dt = time.perf_counter() - t0
+            built = meta.get("_built_now", False)
+            rows.append(dict(meta, wall=dt))
+            status = (
+                f"{meta['bytes']:>11,d} B" if meta["status"] == "ok" else "UNSUPPORTED"
+            )
+            extra = ""
+            if meta["status"] != "ok":
+                extra = "  " + meta.get("reason", "")[:300]
+            elif meta.get("fallback_to_float_builtins"):
+                extra = "  (TFLITE_BUILTINS fallback)"
+            print(
+                f"  {name:22s} {mode:14s} {status}  "
+                f"{'built' if built else 'cached':6s} {dt:7.1f}s{extra}",
+                file=out,
+                flush=True,
+            )
+        print(f"{name}: {time.perf_counter() - t_model:.1f}s", file=out, flush=True)
+    total = time.perf_counter() - t_all
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    print(
+        f"total: {total:.1f}s for {len(rows)} entries ({n_ok} ok, {len(rows) - n_ok} unsupported)",
+        file=out,
+        flush=True,
+    )
+    if total > budget_seconds:
+        print(f"WARNING: build exceeded the {budget_seconds:.0f}s budget", file=out, flush=True)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.corpus", description=__doc__.split("\n")[0])
+    ap.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(MODELS))
+    ap.add_argument("--modes", nargs="+", default=list(ALL_MODES), choices=ALL_MODES)
+    grp = ap.add_mutually_exclusive_group()
+    grp.add_argument("--small", action="store_true", help="small models only")
+    grp.add_argument("--big", action="store_true", help="big (keras.applications) models only")
+    ap.add_argument("--force", action="store_true", help="rebuild even if cached")
+    ap.add_argument("--list", action="store_true", help="list models and exit")
+    args = ap.parse_args(argv)
+    if args.list:
+        for n, s in MODELS.items():
+            print(f"{n:22s} {'big' if s.big else 'small':5s} {s.description}")
+        return 0
+    names = args.only or [
+        n for n, s in MODELS.items() if not (args.small and s.big) and not (args.big and not s.big)
+    ]
+    build_models_time_budget(names, args.modes, force=args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
