@@ -138,6 +138,9 @@ def _build(d: dict, buf) -> g.Model:
     if version != SCHEMA_VERSION:
         raise ModelError(f"schema version {version} is not supported (expected "
                          f"{SCHEMA_VERSION})", "version")
+    if d.get("external_buffers") or d.get("external_buffer_groups"):
+        raise ModelError("external buffers (weights in separate files) are not supported yet",
+                         "external_buffers")
     buffers = [_buffer_from(b, i, buf, n) for i, b in enumerate(d.get("buffers", []))]
     nb = len(buffers)
 
@@ -173,6 +176,8 @@ def _build(d: dict, buf) -> g.Model:
             tp = f"{sp}.tensors[{ti}]"
             bi = _index(int(td.get("buffer", 0)), nb, "buffer", f"{tp}.buffer") if nb or \
                 td.get("buffer", 0) else None
+            if int(td.get("external_buffer", 0)):
+                raise ModelError("external buffers are not supported yet", f"{tp}.external_buffer")
             shape = _ints(td.get("shape"))
             sig = td.get("shape_signature")
             t = g.Tensor(
