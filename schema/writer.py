@@ -49,7 +49,9 @@ class _Encoder:
 
     def table(self, tname: str, values: dict) -> int:
         """Encode one table (children first) and return its offset."""
-        b, fields = self.b, self.s.tables[tname].fields
+        b = self.b
+        # Deprecated fields have no builder functions: they are never written.
+        fields = [f for f in self.s.tables[tname].fields if not f.deprecated]
         refs = {}
         for f in fields:
             v = values.get(f.name)
