@@ -123,7 +123,7 @@ def _quant_tree(q: g.QuantParams) -> dict:
     d = {}
     for k in ("min", "max", "scale", "zero_point"):
         v = getattr(q, k)
-        if v is not None:
+        if v is not None and (v.size or k in ("min", "max")):
             d[k] = v
     if q.details is not None:
         member, vals = q.details
@@ -255,6 +255,13 @@ def _pad16(n: int) -> int:
     return (-n) % _BUFFER_ALIGN
 
 
+def needs_buffer_offsets(buffer_sizes) -> bool:
+    """Whether buffers of these sizes overflow a single FlatBuffer (2 GiB, with headroom for
+    the graph itself and 16-byte alignment)."""
+    sizes = list(buffer_sizes)
+    return sum(sizes) + 16 * len(sizes) + (1 << 24) > _FLATBUFFER_LIMIT
+
+
 def write_bytes(model: g.Model, *, use_buffer_offsets: bool | None = None,
                 validate: bool = True) -> bytes:
     """Serialize a model; see :meth:`Model.to_bytes`."""
@@ -263,7 +270,7 @@ def write_bytes(model: g.Model, *, use_buffer_offsets: bool | None = None,
     tree, buffers = lower(model)
     total = sum(b.nbytes for b in buffers)
     if use_buffer_offsets is None:
-        use_buffer_offsets = total + 16 * len(buffers) + (1 << 24) > _FLATBUFFER_LIMIT
+        use_buffer_offsets = needs_buffer_offsets(b.nbytes for b in buffers)
     if not use_buffer_offsets:
         tree["buffers"] = [{"data": b.data} if b.nbytes else {} for b in buffers]
         enc = _Encoder(total + 4096)

@@ -70,9 +70,16 @@ class QuantParams:
     #: Custom quantization: ``("CustomQuantization", {"custom": uint8 array})`` or None.
     details: Any = None
 
+    def __post_init__(self):
+        # scale / zero_point are always arrays (empty when absent), so callers never test None.
+        self.scale = np.zeros(0, np.float32) if self.scale is None else \
+            np.asarray(self.scale, dtype=np.float32).reshape(-1)
+        self.zero_point = np.zeros(0, np.int64) if self.zero_point is None else \
+            np.asarray(self.zero_point, dtype=np.int64).reshape(-1)
+
     @property
     def per_channel(self) -> bool:
-        return self.scale is not None and self.scale.size > 1
+        return self.scale.size > 1
 
     @property
     def is_empty(self) -> bool:
@@ -81,11 +88,10 @@ class QuantParams:
         ) and self.details is None
 
     def __repr__(self) -> str:
-        if self.scale is None or self.scale.size == 0:
+        if self.scale.size == 0:
             return "QuantParams(none)"
         if self.scale.size == 1:
-            zp = int(self.zero_point[0]) if self.zero_point is not None and self.zero_point.size \
-                else 0
+            zp = int(self.zero_point[0]) if self.zero_point.size else 0
             return f"QuantParams(scale={float(self.scale[0]):.6g}, zero_point={zp})"
         return f"QuantParams(per-channel x{self.scale.size}, axis={self.quantized_dimension})"
 

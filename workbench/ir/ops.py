@@ -137,6 +137,8 @@ def _make_options(tname: str) -> type:
     table = _S.tables[tname]
     fields = []
     for f in table.fields:
+        if f.deprecated:
+            continue  # never written; readers of the format ignore it too
         if f.kind in ("union", "union_type", "table"):
             default = None
         elif f.kind == "vector":
@@ -168,7 +170,7 @@ def options_from_dict(tname: str, values: dict) -> Any:
     cls = OPTIONS[tname]
     kw = {}
     for f in _S.tables[tname].fields:
-        if f.name not in values or f.kind in ("union", "union_type", "table"):
+        if f.deprecated or f.name not in values or f.kind in ("union", "union_type", "table"):
             continue
         v = values[f.name]
         if f.kind == "vector":

@@ -142,9 +142,8 @@ def _verify_quant(t: Tensor, p: str) -> None:
     q = t.quantization
     qp = f"{p}.quantization"
     scale, zp = q.scale, q.zero_point
-    ns = 0 if scale is None else scale.size
-    nz = 0 if zp is None else zp.size
-    if ns != nz and not (ns == 0 or nz == 0 and ns == 0):
+    ns, nz = scale.size, zp.size
+    if ns != nz:
         raise ModelError(f"{ns} scales but {nz} zero points", qp)
     if q.min is not None and q.max is not None and q.min.size != q.max.size:
         raise ModelError(f"{q.min.size} min values but {q.max.size} max values", qp)
