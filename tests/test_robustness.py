@@ -1,0 +1,881 @@
+"""Robustness of loading: mutated models load cleanly or raise one ``ModelError``.
+
+Issue requirement: loading validates the whole file before anything can run and raises one
+:class:`~workbench.errors.ModelError` naming the path at fault, never ``struct.error``,
+``IndexError``, ``MemoryError``, a hang or a silently wrong read. Here valid models converted by
+TensorFlow are mutated more than 2,000 times (truncations, byte flips, 4-byte overwrites with
+interesting values, and field-level edits of every index / size / shape / quantization / options
+field, union tag, vtable entry and offset located with the flatc-generated bindings), and every
+attempt must
+
+* end in a returned ``Model`` or a ``ModelError`` (anything else fails the test, with the
+  mutation described),
+* take less than a second (a hang guard, not a benchmark),
+* allocate (``tracemalloc`` peak, measured on a subset) no more than a small multiple of the
+  file size: nothing is allocated from sizes the file merely declares,
+* and when it loads, re-serialize to bytes that load again (or raise ``ModelError``).
+
+Targeted edits that make a file invalid by TFLite's rules must raise a ``ModelError`` whose
+message names the right place (``test_targeted_*``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import inspect
+import io
+import math
+import os
+import signal
+import struct
+import threading
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from workbench.errors import ModelError
+from workbench.schema import schema_generated as gen
+from workbench.schema.fbs import SCALARS, load_schema
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = REPO / ".cache" / "robustness"
+
+#: Per-attempt wall-clock limit (hang guard).
+TIME_LIMIT = 1.0
+#: Allowed tracemalloc peak during one load: ALLOC_FACTOR * file size + ALLOC_SLACK.
+ALLOC_FACTOR = 4
+ALLOC_SLACK = 4 << 20
+#: Measure allocations on every MEM_EVERY-th attempt.
+MEM_EVERY = 10
+
+# --------------------------------------------------------------------------------------------
+# Seed models (converted with TensorFlow once, then cached on disk by content key)
+# --------------------------------------------------------------------------------------------
+
+
+def _keras_body(keras, two_heads: bool = False):
+    """conv + depthwise + dense + concat + reshape, batch size 1."""
+    L = keras.layers
+    inp = keras.Input(shape=(12, 12, 3), batch_size=1, name="image")
+    a = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)  # 6x6x8
+    b = L.DepthwiseConv2D(3, padding="same", activation="relu6")(a)
+    c = L.Conv2D(4, 1, padding="valid", dilation_rate=1)(a)
+    x = L.Concatenate()([b, c])  # 6x6x12
+    x = L.Conv2D(4, 3, padding="same", dilation_rate=2)(x)  # 6x6x4
+    x = L.Reshape((144,))(x)
+    out = L.Dense(10)(x)
+    outs = [L.Reshape((2, 5), name="logits")(out)]
+    if two_heads:
+        aux = keras.Input(shape=(10,), batch_size=1, name="aux")
+        outs.append(L.Dense(3, activation="tanh", name="head")(L.Concatenate()([out, aux])))
+        return keras.Model([inp, aux], outs)
+    return keras.Model(inp, outs[0])
+
+
+def _convert(mode: str) -> bytes:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf = pytest.importorskip("tensorflow")
+    import keras  # noqa: PLC0415
+
+    with contextlib.suppress(Exception):
+        tf.get_logger().setLevel("ERROR")
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = _keras_body(keras, two_heads=(mode == "float16_two_heads"))
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode == "int8":
+        rng = np.random.default_rng(0)
+
+        def rep():
+            for _ in range(4):
+                yield [rng.standard_normal((1, 12, 12, 3)).astype(np.float32)]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = rep
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    elif mode == "float16_two_heads":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bytes(conv.convert())
+
+
+SEED_MODES = ("float32", "int8", "float16_two_heads")
+
+
+def _tf_version() -> str:
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(dist)
+    return "none"
+
+
+def _seed_bytes(mode: str) -> bytes:
+    key = hashlib.sha256(
+        (inspect.getsource(_keras_body) + inspect.getsource(_convert) + mode + _tf_version())
+        .encode()).hexdigest()[:16]
+    path = CACHE / f"{mode}-{key}.tflite"
+    if path.exists():
+        return path.read_bytes()
+    data = _convert(mode)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return data
+
+
+@pytest.fixture(scope="module")
+def seeds() -> dict[str, bytes]:
+    out = {m: _seed_bytes(m) for m in SEED_MODES}
+    for m, data in out.items():
+        wb.load(data)  # every seed itself must load
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Field sites: byte positions of every field, found with the generated bindings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    pos: int  # absolute byte position
+    fmt: str  # struct format char of the stored value
+    path: str  # e.g. "subgraphs[0].tensors[3].shape[1]", "...shape#len", "...#vtable[2]"
+    cat: str  # index | shape | quant | size | opcode | options | tag | structure | other
+    limit: int | None = None  # length of the list an index refers to
+
+
+_SCHEMA = load_schema()
+_OPTION_TABLES = {m for u in ("BuiltinOptions", "BuiltinOptions2") if u in _SCHEMA.unions
+                  for m in _SCHEMA.unions[u].members}
+#: (table, field) -> which list an index field refers to.
+_INDEX_FIELDS = {
+    ("Tensor", "buffer"): "buffers", ("Metadata", "buffer"): "buffers",
+    ("Model", "metadata_buffer"): "buffers", ("Operator", "opcode_index"): "opcodes",
+    ("Operator", "inputs"): "tensors", ("Operator", "outputs"): "tensors",
+    ("Operator", "intermediates"): "tensors", ("SubGraph", "inputs"): "tensors",
+    ("SubGraph", "outputs"): "tensors", ("TensorMap", "tensor_index"): "tensors",
+    ("SignatureDef", "subgraph_index"): "subgraphs",
+    ("Operator", "mutating_variable_inputs"): "tensors",
+    ("SubGraph", "debug_metadata_index"): "debug", ("Operator", "debug_metadata_index"): "debug",
+}
+_SHAPE_FIELDS = {("Tensor", "shape"), ("Tensor", "shape_signature"), ("Tensor", "type"),
+                 ("Tensor", "has_rank"), ("Tensor", "is_variable")}
+_SIZE_FIELDS = {("Buffer", "offset"), ("Buffer", "size"),
+                ("Operator", "large_custom_options_offset"),
+                ("Operator", "large_custom_options_size")}
+#: Elements of long scalar vectors beyond this many are not listed (weights, mostly).
+_MAX_ELEMENTS = 64
+
+
+def _u32(buf, pos):
+    return struct.unpack_from("<I", buf, pos)[0]
+
+
+def field_sites(buf: bytes) -> list[Site]:
+    """Every field of a valid model: scalars, vector lengths and elements, offsets, union tags,
+    vtable entries and table soffsets, each with its absolute position and a path."""
+    root = gen.Model.GetRootAs(buf, 0)
+    counts = {"buffers": root.BuffersLength(), "opcodes": root.OperatorCodesLength(),
+              "subgraphs": root.SubgraphsLength(), "debug": 0}
+    ntensors = [root.Subgraphs(i).TensorsLength() for i in range(root.SubgraphsLength())]
+    sig_sg = [root.SignatureDefs(i).SubgraphIndex() for i in range(root.SignatureDefsLength())]
+    sites = [Site(0, "I", "#root", "structure")]
+
+    def limit_for(tname, fname, ctx):
+        what = _INDEX_FIELDS.get((tname, fname))
+        if what == "tensors":
+            return ctx.get("ntensors")
+        return counts.get(what) if what else None
+
+    def cat_for(tname, fname, ctx):
+        if (tname, fname) in _INDEX_FIELDS:
+            return "index"
+        if (tname, fname) in _SHAPE_FIELDS:
+            return "shape"
+        if (tname, fname) in _SIZE_FIELDS:
+            return "size"
+        if tname == "QuantizationParameters":
+            return "quant"
+        if tname == "OperatorCode":
+            return "opcode"
+        if ctx.get("in_options"):
+            return "options"
+        return "other"
+
+    def table(tab, tname: str, path: str, ctx: dict):
+        soff = struct.unpack_from("<i", buf, tab.Pos)[0]
+        vt = tab.Pos - soff
+        sites.append(Site(tab.Pos, "i", f"{path}#soffset", "structure"))
+        vsize = struct.unpack_from("<H", buf, vt)[0]
+        for k in range(vsize // 2):
+            sites.append(Site(vt + 2 * k, "H", f"{path}#vtable[{k}]", "structure"))
+        fields = _SCHEMA.tables[tname].fields
+        tags = {}
+        for f in fields:
+            o = tab.Offset(4 + 2 * f.slot)
+            if not o:
+                continue
+            fpos = tab.Pos + o
+            fpath = f"{path}.{f.name}" if path else f.name
+            cat = cat_for(tname, f.name, ctx)
+            if f.kind in ("scalar", "enum", "union_type"):
+                base = f.type if f.kind == "scalar" else (
+                    _SCHEMA.enums[f.type].base if f.kind == "enum" else "ubyte")
+                c = SCALARS[base][0]
+                if f.kind == "union_type":
+                    tags[f.name[:-5]] = struct.unpack_from("<B", buf, fpos)[0]
+                    sites.append(Site(fpos, c, fpath, "tag", len(_SCHEMA.unions[f.type].members)))
+                else:
+                    sites.append(Site(fpos, c, fpath, cat, limit_for(tname, f.name, ctx)))
+                continue
+            sites.append(Site(fpos, "I", f"{fpath}#uoffset", "structure"))
+            target = tab.Indirect(fpos)
+            if f.kind == "string":
+                sites.append(Site(target, "I", f"{fpath}#len", "size"))
+            elif f.kind == "table":
+                sub = type(tab)(buf, target)
+                table(sub, f.type, fpath, ctx)
+            elif f.kind == "union":
+                tag = tags.get(f.name, 0)
+                if 1 <= tag <= len(_SCHEMA.unions[f.type].members):
+                    member = _SCHEMA.unions[f.type].members[tag - 1]
+                    table(type(tab)(buf, target), member, fpath,
+                          {**ctx, "in_options": member in _OPTION_TABLES})
+            elif f.kind == "vector":
+                start = tab.Vector(o)
+                n = _u32(buf, start - 4)
+                vcat = "size" if cat in ("other", "options") else cat
+                sites.append(Site(start - 4, "I", f"{fpath}#len", vcat))
+                ek = f.elem_kind
+                if ek in ("scalar", "enum"):
+                    base = f.type if ek == "scalar" else _SCHEMA.enums[f.type].base
+                    c, size = SCALARS[base]
+                    if tname == "Buffer" and f.name == "data":
+                        continue
+                    lim = limit_for(tname, f.name, ctx)
+                    for i in range(min(n, _MAX_ELEMENTS)):
+                        sites.append(Site(start + i * size, c, f"{fpath}[{i}]", cat, lim))
+                else:
+                    for i in range(n):
+                        ep = start + 4 * i
+                        sites.append(Site(ep, "I", f"{fpath}[{i}]#uoffset", "structure"))
+                        tgt = tab.Indirect(ep)
+                        if ek == "string":
+                            sites.append(Site(tgt, "I", f"{fpath}[{i}]#len", "size"))
+                        else:
+                            sub_ctx = dict(ctx)
+                            if tname == "Model" and f.name == "subgraphs":
+                                sub_ctx["ntensors"] = ntensors[i]
+                            if tname == "Model" and f.name == "signature_defs":
+                                sgi = sig_sg[i]
+                                sub_ctx["ntensors"] = ntensors[sgi] if 0 <= sgi < len(
+                                    ntensors) else 0
+                            table(type(tab)(buf, tgt), f.type, f"{fpath}[{i}]", sub_ctx)
+
+    table(root._tab, "Model", "", {})
+    return sites
+
+
+def data_regions(buf: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every Buffer.data payload (weights)."""
+    root = gen.Model.GetRootAs(buf, 0)
+    out = []
+    for i in range(root.BuffersLength()):
+        b = root.Buffers(i)
+        n = b.DataLength()
+        if n:
+            o = b._tab.Offset(4)
+            start = b._tab.Vector(o)
+            out.append((start, start + n))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Mutations
+# --------------------------------------------------------------------------------------------
+
+_INT_RANGES = {c: (-(1 << (8 * s - 1)), (1 << (8 * s - 1)) - 1) if c.islower() else
+               (0, (1 << (8 * s)) - 1)
+               for c, s in (("b", 1), ("B", 1), ("h", 2), ("H", 2), ("i", 4), ("I", 4),
+                            ("q", 8), ("Q", 8))}
+
+
+def _pack(fmt: str, value) -> bytes:
+    if fmt in "fd":
+        return struct.pack("<" + fmt, float(value))
+    if fmt == "?":
+        return struct.pack("<B", int(value) & 0xFF)
+    lo, hi = _INT_RANGES[fmt]
+    bits = struct.calcsize(fmt) * 8
+    v = int(value) & ((1 << bits) - 1)
+    return v.to_bytes(bits // 8, "little")
+
+
+def _read(buf, site: Site):
+    return struct.unpack_from("<" + site.fmt, buf, site.pos)[0]
+
+
+def edge_values(site: Site, buf: bytes, rng) -> list:
+    cur = _read(buf, site)
+    n = len(buf)
+    if site.fmt in "fd":
+        return [math.nan, math.inf, -math.inf, -1.0, 0.0, -0.0, 1e-45, 3.4e38, -cur,
+                float(rng.standard_normal() * 10)]
+    lo, hi = _INT_RANGES.get(site.fmt, (0, 1))
+    bits = 8 if site.fmt == "?" else struct.calcsize(site.fmt) * 8
+    vals = [0, 1, -1, lo, hi, cur + 1, cur - 1, cur + 2, cur * 2 + 1, 1 << (bits - 1),
+            int(rng.integers(0, 1 << bits))]
+    if site.limit is not None:
+        vals += [site.limit, site.limit + 1, site.limit - 1, -2]
+    if bits >= 32:
+        vals += [n, n - 1, n - 4, n // 4, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x40000000,
+                 0x10000, (1 << 62)]
+    if site.fmt == "H":
+        vals += [2, 3, 4, 5, 0xFFFF, cur + 4, cur - 4]
+    return vals
+
+
+def _structure_bytes(buf: bytes) -> np.ndarray:
+    """Positions outside weight payloads (most flips there hit the FlatBuffer structure)."""
+    mask = np.ones(len(buf), dtype=bool)
+    for s, e in data_regions(buf):
+        mask[s:e] = False
+    return np.flatnonzero(mask)
+
+
+def gen_truncations(name: str, buf: bytes, rng, count: int):
+    n = len(buf)
+    lengths = list(range(0, 17)) + [n - 1, n - 2, n - 4, n // 2, 24, 32]
+    while len(lengths) < count:
+        lengths.append(int(rng.integers(0, n)))
+    for ln in lengths[:count]:
+        yield f"{name}: truncate to {ln} of {n} bytes", buf[:ln]
+
+
+def gen_flips(name: str, buf: bytes, rng, count: int):
+    struct_pos = _structure_bytes(buf)
+    for k in range(count):
+        m = bytearray(buf)
+        nflips = 1 if k % 3 == 0 else int(rng.integers(2, 9))
+        where = []
+        for _ in range(nflips):
+            p = int(rng.choice(struct_pos)) if rng.random() < 0.8 else int(rng.integers(len(m)))
+            bit = int(rng.integers(8))
+            if k % 5 == 4:  # whole random byte
+                m[p] = int(rng.integers(256))
+                where.append(f"byte {p}={m[p]:#x}")
+            else:
+                m[p] ^= 1 << bit
+                where.append(f"bit {bit} of byte {p}")
+        yield f"{name}: flip {', '.join(where)}", bytes(m)
+
+
+def gen_overwrites(name: str, buf: bytes, rng, count: int):
+    n = len(buf)
+    interesting = [0, 1, 0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, n, n - 1, 0x40000000, 0x10000,
+                   0xFFFF, 4, 8]
+    struct_pos = _structure_bytes(buf)
+    for _ in range(count):
+        p = int(rng.choice(struct_pos))
+        p -= p % 4 if rng.random() < 0.75 else 0  # mostly aligned words
+        p = min(p, n - 4)
+        v = interesting[int(rng.integers(len(interesting)))]
+        m = bytearray(buf)
+        m[p:p + 4] = (v & 0xFFFFFFFF).to_bytes(4, "little")
+        yield f"{name}: overwrite 4 bytes at {p} with {v:#x}", bytes(m)
+
+
+FIELD_KINDS = {
+    "field-index": ("index",),
+    "field-shape": ("shape",),
+    "field-quant": ("quant",),
+    "field-size": ("size",),
+    "field-opcode-options-tags": ("opcode", "options", "tag", "other"),
+    "field-structure": ("structure",),
+}
+
+
+def gen_fields(name: str, buf: bytes, rng, count: int, cats: tuple[str, ...]):
+    sites = [s for s in field_sites(buf) if s.cat in cats]
+    assert sites, f"{name}: no field sites of {cats}"
+    # Every site at least once (in order), then random sites; each gets an edge value.
+    order = list(range(len(sites)))
+    rng.shuffle(order)
+    while len(order) < count:
+        order.append(int(rng.integers(len(sites))))
+    for idx in order[:count]:
+        s = sites[idx]
+        vals = edge_values(s, buf, rng)
+        v = vals[int(rng.integers(len(vals)))]
+        m = bytearray(buf)
+        m[s.pos:s.pos + struct.calcsize(s.fmt if s.fmt != "?" else "B")] = _pack(s.fmt, v)
+        yield f"{name}: {s.path} ({s.cat}, {s.fmt} @ {s.pos}) = {v!r} (was {_read(buf, s)!r})", \
+            bytes(m)
+
+
+# attempts per kind, summed over the seed models (3 models)
+KIND_COUNTS = {
+    "truncation": 210,
+    "flip": 600,
+    "overwrite": 300,
+    "field-index": 240,
+    "field-shape": 240,
+    "field-quant": 240,
+    "field-size": 240,
+    "field-opcode-options-tags": 240,
+    "field-structure": 300,
+}
+
+
+def mutations(kind: str, seeds: dict[str, bytes]):
+    per = KIND_COUNTS[kind] // len(seeds)
+    for j, (name, buf) in enumerate(sorted(seeds.items())):
+        rng = np.random.default_rng([zlib_crc(kind), j])
+        if kind == "truncation":
+            yield from gen_truncations(name, buf, rng, per)
+        elif kind == "flip":
+            yield from gen_flips(name, buf, rng, per)
+        elif kind == "overwrite":
+            yield from gen_overwrites(name, buf, rng, per)
+        else:
+            yield from gen_fields(name, buf, rng, per, FIELD_KINDS[kind])
+
+
+def zlib_crc(s: str) -> int:
+    import zlib  # noqa: PLC0415
+
+    return zlib.crc32(s.encode())
+
+
+# --------------------------------------------------------------------------------------------
+# One attempt
+# --------------------------------------------------------------------------------------------
+
+
+class _Hang(BaseException):
+    pass
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+    """Interrupt a runaway attempt (SIGALRM; main thread only) so a hang fails, not blocks."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal,
+                                                                                "setitimer"):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Hang()
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@dataclass
+class Outcome:
+    result: str  # "ok" | "ModelError" | "FAIL"
+    seconds: float
+    peak: int | None
+    detail: str = ""
+
+
+def attempt(data: bytes, measure_memory: bool) -> Outcome:
+    t0 = time.perf_counter()
+    peak = None
+    try:
+        with _alarm(10 * TIME_LIMIT):
+            if measure_memory:
+                tracemalloc.start()
+                try:
+                    model = wb.load(data)
+                finally:
+                    peak = tracemalloc.get_traced_memory()[1]
+                    tracemalloc.stop()
+            else:
+                model = wb.load(data)
+    except ModelError:
+        return Outcome("ModelError", time.perf_counter() - t0, peak)
+    except _Hang:
+        return Outcome("FAIL", time.perf_counter() - t0, peak, "load: hang (> 10 s)")
+    except BaseException as e:  # noqa: BLE001 - every other exception is the failure we look for
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return Outcome("FAIL", time.perf_counter() - t0, peak,
+                       f"load: {type(e).__name__}: {str(e)[:200]}{_where(e)}")
+    load_time = time.perf_counter() - t0
+    # A clean load must re-serialize to bytes that load again, or refuse with ModelError.
+    try:
+        with _alarm(10 * TIME_LIMIT):
+            out = model.to_bytes()
+    except ModelError:
+        return Outcome("ok", load_time, peak)
+    except BaseException as e:  # noqa: BLE001
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return Outcome("FAIL", load_time, peak,
+                       f"to_bytes: {type(e).__name__}: {str(e)[:200]}{_where(e)}")
+    try:
+        with _alarm(10 * TIME_LIMIT):
+            wb.load(out)
+    except BaseException as e:  # noqa: BLE001
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return Outcome("FAIL", load_time, peak,
+                       f"reload of to_bytes(): {type(e).__name__}: {str(e)[:200]}{_where(e)}")
+    return Outcome("ok", load_time, peak)
+
+
+def _where(e: BaseException) -> str:
+    tb = e.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return ""
+    co = last.tb_frame.f_code
+    return f" [at {Path(co.co_filename).name}:{last.tb_lineno} in {co.co_name}]"
+
+
+# --------------------------------------------------------------------------------------------
+# The mutation loop
+# --------------------------------------------------------------------------------------------
+
+#: Filled by the parametrized test so the total can be checked at the end.
+_ATTEMPTS: dict[str, int] = {}
+
+
+@pytest.mark.parametrize("kind", list(KIND_COUNTS))
+def test_mutations(kind, seeds):
+    failures, slow, heavy = [], [], []
+    stats = {"ok": 0, "ModelError": 0, "FAIL": 0}
+    max_time, k = 0.0, 0
+    for k, (desc, data) in enumerate(mutations(kind, seeds)):
+        out = attempt(data, measure_memory=(k % MEM_EVERY == 0))
+        stats[out.result] += 1
+        max_time = max(max_time, out.seconds)
+        if out.result == "FAIL":
+            failures.append(f"{desc}\n      -> {out.detail}")
+        if out.seconds > TIME_LIMIT:
+            slow.append(f"{desc}: {out.seconds:.2f} s")
+        limit = ALLOC_FACTOR * len(data) + ALLOC_SLACK
+        if out.peak is not None and out.peak > limit:
+            heavy.append(f"{desc}: peak {out.peak:,} B > {limit:,} B")
+    n = k + 1
+    _ATTEMPTS[kind] = n
+    print(f"\n{kind}: {n} attempts: {stats}, max load time {max_time * 1e3:.1f} ms")
+    assert n >= KIND_COUNTS[kind] - len(seeds), f"only {n} attempts generated"
+    msgs = []
+    for title, items in (("unexpected outcomes", failures), ("attempts over "
+                                                             f"{TIME_LIMIT} s", slow),
+                         ("attempts over the allocation limit", heavy)):
+        if items:
+            msgs.append(f"{len(items)} {title} of {n}; first 10:\n  " + "\n  ".join(items[:10]))
+    assert not msgs, "\n".join(msgs)
+
+
+def test_attempt_count_reaches_requirement():
+    """The kinds above add up to at least 2,000 mutated loads."""
+    assert sum(KIND_COUNTS.values()) - len(KIND_COUNTS) * len(SEED_MODES) >= 2000
+
+
+def test_field_sites_cover_every_required_field(seeds):
+    """The site enumerator reaches every field family the issue lists."""
+    want = [
+        ".tensors[0].buffer", ".tensors[0].shape[0]", ".tensors[0].shape#len",
+        ".shape_signature[", ".operators[0].opcode_index", ".operators[0].inputs[0]",
+        ".operators[0].inputs#len", ".operators[0].outputs[0]", "subgraphs[0].inputs[0]",
+        "subgraphs[0].outputs[0]", ".quantization.scale[0]", ".quantization.scale#len",
+        ".quantization.zero_point[0]", ".quantization.zero_point#len",
+        ".quantization.quantized_dimension", "buffers[1].data#len", "operator_codes[0].version",
+        "operator_codes[0].deprecated_builtin_code", "signature_defs[0].inputs[0].tensor_index",
+        "metadata[0].buffer",
+        ".builtin_options.stride_w", ".builtin_options.padding",
+        ".builtin_options.fused_activation_function", ".builtin_options.dilation_w_factor",
+        ".builtin_options_type", "#vtable[", "#soffset", "#uoffset",
+    ]
+    paths = set()
+    for buf in seeds.values():
+        paths.update(s.path for s in field_sites(buf))
+    blob = "\n".join(sorted(paths))
+    missing = [w for w in want if w not in blob]
+    assert not missing, missing
+
+
+# --------------------------------------------------------------------------------------------
+# Targeted edits: invalid by TFLite's rules -> ModelError naming the right place
+# --------------------------------------------------------------------------------------------
+
+
+def _sites(buf: bytes) -> dict[str, Site]:
+    return {s.path: s for s in field_sites(buf)}
+
+
+def _edit(buf: bytes, site: Site, value) -> bytes:
+    m = bytearray(buf)
+    m[site.pos:site.pos + struct.calcsize(site.fmt)] = _pack(site.fmt, value)
+    return bytes(m)
+
+
+def _expect_error(data: bytes, *parts: str) -> ModelError:
+    with pytest.raises(ModelError) as ei:
+        wb.load(data)
+    msg = str(ei.value)
+    for p in parts:
+        assert p in msg, f"ModelError {msg!r} does not name {p!r}"
+    return ei.value
+
+
+def _tensor_of(buf: bytes, pred) -> int:
+    sg = gen.Model.GetRootAs(buf, 0).Subgraphs(0)
+    for i in range(sg.TensorsLength()):
+        if pred(sg.Tensors(i)):
+            return i
+    raise AssertionError("no such tensor in the seed model")
+
+
+def _op_of(buf: bytes, builtin: int) -> int:
+    m = gen.Model.GetRootAs(buf, 0)
+    sg = m.Subgraphs(0)
+    for i in range(sg.OperatorsLength()):
+        oc = m.OperatorCodes(sg.Operators(i).OpcodeIndex())
+        if max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()) == builtin:
+            return i
+    raise AssertionError("no such operator in the seed model")
+
+
+def _is_const(buf: bytes):
+    root = gen.Model.GetRootAs(buf, 0)
+    return lambda t: root.Buffers(t.Buffer()).DataLength() > 0
+
+
+def test_targeted_tensor_buffer_index_past_end(seeds):
+    buf = seeds["float32"]
+    s = _sites(buf)
+    nb = gen.Model.GetRootAs(buf, 0).BuffersLength()
+    ti = _tensor_of(buf, _is_const(buf))
+    _expect_error(_edit(buf, s[f"subgraphs[0].tensors[{ti}].buffer"], nb),
+                  "subgraphs[0]", f"tensors[{ti}]", "buffer")
+
+
+def test_targeted_operator_input_past_end(seeds):
+    buf = seeds["float32"]
+    s = _sites(buf)
+    nt = gen.Model.GetRootAs(buf, 0).Subgraphs(0).TensorsLength()
+    oi = _op_of(buf, gen.BuiltinOperator.CONV_2D)
+    _expect_error(_edit(buf, s[f"subgraphs[0].operators[{oi}].inputs[1]"], nt),
+                  "subgraphs[0]", f"operators[{oi}]", "input 1")
+    _expect_error(_edit(buf, s[f"subgraphs[0].operators[{oi}].outputs[0]"], -2),
+                  "subgraphs[0]", f"operators[{oi}]", "output 0")
+
+
+def test_targeted_opcode_index_past_end(seeds):
+    buf = seeds["float32"]
+    s = _sites(buf)
+    n = gen.Model.GetRootAs(buf, 0).OperatorCodesLength()
+    oi = _op_of(buf, gen.BuiltinOperator.FULLY_CONNECTED)
+    _expect_error(_edit(buf, s[f"subgraphs[0].operators[{oi}].opcode_index"], n),
+                  "subgraphs[0]", f"operators[{oi}]", "opcode")
+
+
+def test_targeted_subgraph_io_and_signature_indices(seeds):
+    buf = seeds["float16_two_heads"]
+    s = _sites(buf)
+    nt = gen.Model.GetRootAs(buf, 0).Subgraphs(0).TensorsLength()
+    _expect_error(_edit(buf, s["subgraphs[0].inputs[1]"], nt), "subgraphs[0]", "inputs[1]")
+    _expect_error(_edit(buf, s["subgraphs[0].outputs[0]"], -1), "subgraphs[0]", "outputs[0]")
+    ti = next(p for p in s if p.startswith("signature_defs[0].outputs[")
+              and p.endswith("tensor_index"))
+    _expect_error(_edit(buf, s[ti], nt), ti)
+    if "signature_defs[0].subgraph_index" in s:
+        _expect_error(_edit(buf, s["signature_defs[0].subgraph_index"], 1),
+                      "signature_defs[0].subgraph_index")
+
+
+def test_targeted_metadata_buffer_past_end(seeds):
+    buf = seeds["float32"]
+    s = _sites(buf)
+    nb = gen.Model.GetRootAs(buf, 0).BuffersLength()
+    _expect_error(_edit(buf, s["metadata[0].buffer"], nb + 5), "metadata[0].buffer")
+
+
+def _per_channel_tensor(buf: bytes, qdim_present: bool):
+    """A constant tensor of the int8 model with per-channel scales (and, if asked, a stored
+    quantized_dimension field)."""
+    s = _sites(buf)
+    sg = gen.Model.GetRootAs(buf, 0).Subgraphs(0)
+    for i in range(sg.TensorsLength()):
+        q = sg.Tensors(i).Quantization()
+        if q is None or q.ScaleLength() < 2:
+            continue
+        if qdim_present and f"subgraphs[0].tensors[{i}].quantization.quantized_dimension" \
+                not in s:
+            continue
+        return i, sg.Tensors(i)
+    raise AssertionError("no per-channel tensor in the int8 seed model")
+
+
+def test_targeted_scale_zero_point_length_mismatch(seeds):
+    buf = seeds["int8"]
+    s = _sites(buf)
+    ti, t = _per_channel_tensor(buf, qdim_present=False)
+    p = f"subgraphs[0].tensors[{ti}].quantization"
+    n = t.Quantization().ScaleLength()
+    _expect_error(_edit(buf, s[f"{p}.zero_point#len"], n - 1), "subgraphs[0]",
+                  f"tensors[{ti}]")
+    # Per-channel count that does not match the quantized dimension (both vectors shortened).
+    m = _edit(_edit(buf, s[f"{p}.zero_point#len"], n - 1), s[f"{p}.scale#len"], n - 1)
+    _expect_error(m, "subgraphs[0]", f"tensors[{ti}]")
+
+
+def test_targeted_quantized_dimension_out_of_rank(seeds):
+    buf = seeds["int8"]
+    s = _sites(buf)
+    ti, t = _per_channel_tensor(buf, qdim_present=True)
+    site = s[f"subgraphs[0].tensors[{ti}].quantization.quantized_dimension"]
+    _expect_error(_edit(buf, site, t.ShapeLength()), "subgraphs[0]", f"tensors[{ti}]")
+    _expect_error(_edit(buf, site, -1), "subgraphs[0]", f"tensors[{ti}]")
+
+
+def test_targeted_negative_shape_dimension(seeds):
+    buf = seeds["float32"]
+    s = _sites(buf)
+    ti = _tensor_of(buf, lambda t: t.ShapeLength() >= 2 and not _is_const(buf)(t))
+    _expect_error(_edit(buf, s[f"subgraphs[0].tensors[{ti}].shape[1]"], -3),
+                  "subgraphs[0]", f"tensors[{ti}]")
+
+
+def test_targeted_constant_buffer_size_mismatch(seeds):
+    # A dimension of a constant tensor changed: the buffer no longer holds shape * dtype bytes.
+    buf = seeds["float32"]
+    s = _sites(buf)
+    ti = _tensor_of(buf, lambda t: _is_const(buf)(t) and t.ShapeLength() >= 1
+                    and t.Shape(0) > 1)
+    cur = _read(buf, s[f"subgraphs[0].tensors[{ti}].shape[0]"])
+    _expect_error(_edit(buf, s[f"subgraphs[0].tensors[{ti}].shape[0]"], cur + 1),
+                  "subgraphs[0]", f"tensors[{ti}]")
+    # The element type changed (INT8 -> INT32): four times the bytes the buffer holds.
+    buf = seeds["int8"]
+    s = _sites(buf)
+    ti = _tensor_of(buf, lambda t: _is_const(buf)(t) and t.Type() == gen.TensorType.INT8)
+    _expect_error(_edit(buf, s[f"subgraphs[0].tensors[{ti}].type"], gen.TensorType.INT32),
+                  "subgraphs[0]", f"tensors[{ti}]")
+    # The buffer's data vector made shorter than the tensor needs.
+    root = gen.Model.GetRootAs(buf, 0)
+    bi = root.Subgraphs(0).Tensors(ti).Buffer()
+    n = root.Buffers(bi).DataLength()
+    _expect_error(_edit(buf, s[f"buffers[{bi}].data#len"], n - 1), "subgraphs[0]",
+                  f"tensors[{ti}]")
+
+
+def test_targeted_vector_length_past_end(seeds):
+    buf = seeds["float32"]
+    s = _sites(buf)
+    _expect_error(_edit(buf, s["subgraphs[0].tensors[0].shape#len"], 0x3FFFFFFF),
+                  "subgraphs[0].tensors[0].shape")
+    _expect_error(_edit(buf, s["subgraphs[0].operators[0].inputs#len"], len(buf)),
+                  "subgraphs[0].operators[0].inputs")
+
+
+def test_targeted_unknown_union_tag(seeds):
+    buf = seeds["float32"]
+    s = _sites(buf)
+    oi = _op_of(buf, gen.BuiltinOperator.CONV_2D)
+    p = f"subgraphs[0].operators[{oi}].builtin_options_type"
+    _expect_error(_edit(buf, s[p], 255), f"subgraphs[0].operators[{oi}].builtin_options")
+
+
+def test_truncated_file_names_a_place(seeds):
+    buf = seeds["float32"]
+    for ln in (0, 3, 7, 8, 12, len(buf) // 3, len(buf) - 1):
+        try:
+            wb.load(buf[:ln])
+        except ModelError as e:
+            assert str(e)
+        # a truncation past the FlatBuffer's last used byte can still load; nothing to check
+
+
+# --------------------------------------------------------------------------------------------
+# Crafted files: shared offsets must not amplify work or memory (no hang)
+# --------------------------------------------------------------------------------------------
+
+
+def _shared_dag_model(k: int, name_len: int = 0) -> bytes:
+    """A tiny valid FlatBuffer whose k subgraphs are one shared table whose k operators are
+    one shared table with k inputs: k*k operator visits from ~8k bytes."""
+    import flatbuffers  # noqa: PLC0415
+
+    b = flatbuffers.Builder(1024)
+    name = b.CreateString("n" * name_len) if name_len else None
+    gen.OperatorStartInputsVector(b, k)
+    for _ in range(k):
+        b.PrependInt32(0)
+    inputs = b.EndVector()
+    gen.OperatorStart(b)
+    gen.OperatorAddInputs(b, inputs)
+    op = gen.OperatorEnd(b)
+    gen.TensorStart(b)
+    if name is not None:
+        gen.TensorAddName(b, name)
+    t = gen.TensorEnd(b)
+    gen.SubGraphStartTensorsVector(b, k)
+    for _ in range(k):
+        b.PrependUOffsetTRelative(t)
+    tensors = b.EndVector()
+    gen.SubGraphStartOperatorsVector(b, k)
+    for _ in range(k):
+        b.PrependUOffsetTRelative(op)
+    ops = b.EndVector()
+    gen.SubGraphStart(b)
+    gen.SubGraphAddTensors(b, tensors)
+    gen.SubGraphAddOperators(b, ops)
+    sg = gen.SubGraphEnd(b)
+    gen.OperatorCodeStart(b)
+    gen.OperatorCodeAddBuiltinCode(b, 0)
+    gen.OperatorCodeAddVersion(b, 1)
+    oc = gen.OperatorCodeEnd(b)
+    gen.ModelStartOperatorCodesVector(b, 1)
+    b.PrependUOffsetTRelative(oc)
+    codes = b.EndVector()
+    gen.ModelStartSubgraphsVector(b, k)
+    for _ in range(k):
+        b.PrependUOffsetTRelative(sg)
+    sgs = b.EndVector()
+    gen.BufferStart(b)
+    e = gen.BufferEnd(b)
+    gen.ModelStartBuffersVector(b, 1)
+    b.PrependUOffsetTRelative(e)
+    bufs = b.EndVector()
+    gen.ModelStart(b)
+    gen.ModelAddVersion(b, 3)
+    gen.ModelAddOperatorCodes(b, codes)
+    gen.ModelAddSubgraphs(b, sgs)
+    gen.ModelAddBuffers(b, bufs)
+    b.Finish(gen.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+@pytest.mark.parametrize("k,name_len", [(2000, 0), (300, 20000)])
+def test_shared_offsets_do_not_amplify(k, name_len):
+    data = _shared_dag_model(k, name_len)
+    out = attempt(data, measure_memory=True)
+    assert out.result in ("ok", "ModelError"), out.detail
+    assert out.seconds < TIME_LIMIT, f"{out.seconds:.2f} s for a {len(data)}-byte file"
+    assert out.peak <= ALLOC_FACTOR * len(data) + ALLOC_SLACK, out.peak
