@@ -440,6 +440,9 @@ KIND_COUNTS = {
 
 
 def mutations(kind: str, seeds: dict[str, bytes]):
+    if kind in FIELD_KINDS:  # only the seeds that have such fields (float models: no quant)
+        seeds = {name: buf for name, buf in seeds.items()
+                 if any(s.cat in FIELD_KINDS[kind] for s in field_sites(buf))}
     per = KIND_COUNTS[kind] // len(seeds)
     for j, (name, buf) in enumerate(sorted(seeds.items())):
         rng = np.random.default_rng([zlib_crc(kind), j])

@@ -377,7 +377,9 @@ def _format_dataclass(opts) -> list[str]:
             continue
         if key in _SKIP_DEFAULT_FIELDS:
             continue
-        if isinstance(v, bool):
+        if key.endswith("_subgraph_index"):
+            parts.append(f"{key[:-len('_subgraph_index')]}=sg{v}")
+        elif isinstance(v, bool):
             parts.append(key)
         elif isinstance(v, tuple):
             parts.append(f"{key}=[{','.join(_enum_str(x) for x in v[:8])}"

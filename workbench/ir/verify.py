@@ -57,6 +57,19 @@ _POSITIVE_OPTION = ("stride_w", "stride_h", "stride_d", "dilation_w_factor",
                     "block_size")
 
 
+def _elements(shape) -> int:
+    """Element count, exact up to the absurd-size limit and capped beyond it, so a hostile
+    shape of a million huge dimensions costs a million multiplications, not bignum blow-up."""
+    if any(d == 0 for d in shape):
+        return 0
+    n = 1
+    for d in shape:
+        n *= d
+        if n > MAX_TENSOR_BYTES * 8:
+            return MAX_TENSOR_BYTES * 8 + 1
+    return n
+
+
 def verify(model: Model) -> None:
     """Raise :class:`ModelError` at the first fault found in ``model``."""
     if not model.subgraphs:
@@ -93,8 +106,8 @@ def _verify_tensors(sg: Subgraph, si: int) -> None:
                     raise ModelError(f"shape_signature[{k}] = {a} disagrees with shape[{k}] = {b}",
                                      p)
         bits = ELEMENT_BITS.get(int(t.dtype))
-        n = math.prod(t.shape)
-        if bits is not None and n * bits > MAX_TENSOR_BYTES * 8:
+        n = _elements(t.shape)
+        if bits is not None and n * bits > MAX_TENSOR_BYTES * 8 or n > MAX_TENSOR_BYTES * 8:
             raise ModelError(f"shape {list(t.shape)} of {type_name(t.dtype)} describes "
                              f"{n * bits // 8} bytes, more than any device holds", p)
         if t.quantization is not None:
@@ -226,7 +239,7 @@ def _verify_graph(model: Model, sg: Subgraph, si: int) -> None:
     available = {id(t) for t in sg.inputs}
     for t in sg.tensors:
         if t.is_variable or (t.buffer is not None and t.buffer.nbytes) or \
-                math.prod(t.shape) == 0 and not t.shape_signature:
+                _elements(t.shape) == 0 and not t.shape_signature:
             available.add(id(t))
     inputs = {id(t) for t in sg.inputs}
     produced: dict[int, str] = {}
