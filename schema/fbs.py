@@ -165,6 +165,7 @@ def parse(text: str) -> Schema:
                 if toks[i] == "=":
                     nxt = int(toks[i + 1], 0)
                     i += 2
+                attrs()
                 e.values[key] = nxt
                 nxt += 1
                 if toks[i] == ",":

@@ -11,6 +11,13 @@ Every read is bounds- and alignment-checked first, in the manner of FlatBuffers'
 overflow, NUL-terminated strings, a nesting-depth limit and a limit on the number of tables
 visited, so no input can make it hang). A violation raises :class:`~workbench.errors.ModelError`
 naming the path of the field at fault, e.g. ``subgraphs[0].tensors[7].shape``.
+
+Offsets may point many times at the same object (FlatBuffers allows sharing), so a small file
+could otherwise expand into a huge decoded tree (a vector of k offsets to one table holding a
+vector of k offsets ...). The decoder therefore keeps a budget: the bytes of tables and vectors
+it decodes may add up to at most ``2 * len(buf) + 4096`` (a file without shared objects needs at
+most ``len(buf)``), and a string met again at the same position is returned from a cache instead
+of being decoded again. Work and memory stay proportional to the file's size.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from .fbs import SCALARS, Schema, load_schema
 
 MAX_DEPTH = 64
 MAX_TABLES = 1_000_000
+#: Decoded table/vector bytes allowed per file byte (plus BUDGET_SLACK); see module docstring.
+BUDGET_FACTOR = 2
+BUDGET_SLACK = 4096
 
 _U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
@@ -48,6 +58,8 @@ class _Decoder:
         self.n = len(self.mv)
         self.s = schema
         self.tables = 0
+        self.budget = BUDGET_FACTOR * self.n + BUDGET_SLACK
+        self.strings: dict[int, str] = {}
 
     # -- primitive checked reads ------------------------------------------------------------
     def _check(self, pos: int, size: int, align: int, path: str, what: str) -> None:
@@ -56,6 +68,14 @@ class _Decoder:
                              f"{self.n}-byte buffer", path)
         if align > 1 and pos % align:
             raise ModelError(f"{what} at byte {pos} is not {align}-byte aligned", path)
+
+    def _spend(self, size: int, path: str) -> None:
+        """Account ``size`` decoded bytes against the budget (shared-offset amplification)."""
+        self.budget -= size
+        if self.budget < 0:
+            raise ModelError(
+                f"offsets reach more than {BUDGET_FACTOR}x the file's {self.n} bytes of tables "
+                "and vectors (objects shared or overlapping too many times)", path)
 
     def _uoffset(self, pos: int, path: str) -> int:
         self._check(pos, 4, 4, path, "offset")
@@ -83,6 +103,7 @@ class _Decoder:
         if tsize < 4:
             raise ModelError(f"{tname} table has invalid size {tsize}", path)
         self._check(pos, tsize, 1, path, f"{tname} table")
+        self._spend(tsize, path)
         nslots = (vsize - 4) // 2
         out: dict = {}
         for f in self.s.tables[tname].fields:
@@ -120,12 +141,17 @@ class _Decoder:
         return out
 
     def string(self, pos: int, path: str) -> str:
+        cached = self.strings.get(pos)
+        if cached is not None:  # a shared string: same object, no new memory
+            return cached
         self._check(pos, 4, 4, path, "string length")
         ln = _U32.unpack_from(self.mv, pos)[0]
         self._check(pos + 4, ln + 1, 1, path, f"string of {ln} bytes")
         if self.mv[pos + 4 + ln] != 0:
             raise ModelError("string is not NUL-terminated", path)
-        return bytes(self.mv[pos + 4:pos + 4 + ln]).decode("utf-8", "surrogateescape")
+        out = bytes(self.mv[pos + 4:pos + 4 + ln]).decode("utf-8", "surrogateescape")
+        self.strings[pos] = out
+        return out
 
     def vector(self, pos: int, f, path: str, depth: int):
         self._check(pos, 4, 4, path, "vector length")
@@ -135,8 +161,10 @@ class _Decoder:
             t = f.type if ek == "scalar" else self.s.enums[f.type].base
             char, size = SCALARS[t]
             self._check(pos + 4, ln * size, size, path, f"vector of {ln} {t}")
+            self._spend(4 + ln * size, path)
             return np.frombuffer(self.raw, dtype=_NP_DTYPE[char], count=ln, offset=pos + 4)
         self._check(pos + 4, ln * 4, 4, path, f"vector of {ln} offsets")
+        self._spend(4 + ln * 4, path)
         out = []
         for i in range(ln):
             ep = f"{path}[{i}]"

@@ -73,8 +73,10 @@ def _keras_body(keras, two_heads: bool = False):
     out = L.Dense(10)(x)
     outs = [L.Reshape((2, 5), name="logits")(out)]
     if two_heads:
-        aux = keras.Input(shape=(10,), batch_size=1, name="aux")
-        outs.append(L.Dense(3, activation="tanh", name="head")(L.Concatenate()([out, aux])))
+        # A second input with a dynamic batch: its tensors carry shape_signature [-1, ...].
+        aux = keras.Input(shape=(10,), name="aux")
+        h = L.Dense(6, activation="tanh")(aux)
+        outs.append(L.Dense(3, name="head")(L.Concatenate()([h, aux])))
         return keras.Model([inp, aux], outs)
     return keras.Model(inp, outs[0])
 
@@ -336,7 +338,7 @@ def edge_values(site: Site, buf: bytes, rng) -> list:
     lo, hi = _INT_RANGES.get(site.fmt, (0, 1))
     bits = 8 if site.fmt == "?" else struct.calcsize(site.fmt) * 8
     vals = [0, 1, -1, lo, hi, cur + 1, cur - 1, cur + 2, cur * 2 + 1, 1 << (bits - 1),
-            int(rng.integers(0, 1 << bits))]
+            int.from_bytes(rng.bytes(bits // 8), "little")]
     if site.limit is not None:
         vals += [site.limit, site.limit + 1, site.limit - 1, -2]
     if bits >= 32:
@@ -603,11 +605,11 @@ def test_field_sites_cover_every_required_field(seeds):
     """The site enumerator reaches every field family the issue lists."""
     want = [
         ".tensors[0].buffer", ".tensors[0].shape[0]", ".tensors[0].shape#len",
-        ".shape_signature[", ".operators[0].opcode_index", ".operators[0].inputs[0]",
+        ".shape_signature[0]", ".shape_signature#len", "].opcode_index", ".operators[0].inputs[0]",
         ".operators[0].inputs#len", ".operators[0].outputs[0]", "subgraphs[0].inputs[0]",
         "subgraphs[0].outputs[0]", ".quantization.scale[0]", ".quantization.scale#len",
         ".quantization.zero_point[0]", ".quantization.zero_point#len",
-        ".quantization.quantized_dimension", "buffers[1].data#len", "operator_codes[0].version",
+        ".quantization.quantized_dimension", "].data#len", "buffers[", "operator_codes[0].version",
         "operator_codes[0].deprecated_builtin_code", "signature_defs[0].inputs[0].tensor_index",
         "metadata[0].buffer",
         ".builtin_options.stride_w", ".builtin_options.padding",

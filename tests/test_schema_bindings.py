@@ -371,3 +371,24 @@ def test_regeneration_is_up_to_date(tmp_path: Path) -> None:
     assert fresh == OURS_PATH.read_bytes(), (
         "schema/schema_generated.py is stale: run schema/regenerate.sh and commit the result"
     )
+
+
+def test_our_schema_parser_agrees_with_generated_enums():
+    """The .fbs parser behind the decoder, options and enums yields exactly the enum values
+    that flatc generated from the same file."""
+    import inspect
+
+    from workbench.schema import schema_generated as gen
+    from workbench.schema.fbs import load_schema
+
+    s = load_schema()
+    for name, e in s.enums.items():
+        cls = getattr(gen, name)
+        generated = {k: v for k, v in inspect.getmembers(cls)
+                     if not k.startswith("_") and isinstance(v, int)}
+        assert e.values == generated, name
+    for name, u in s.unions.items():
+        cls = getattr(gen, name)
+        generated = {k: v for k, v in inspect.getmembers(cls)
+                     if not k.startswith("_") and isinstance(v, int) and k != "NONE"}
+        assert {m: i + 1 for i, m in enumerate(u.members)} == generated, name

@@ -499,10 +499,11 @@ def totals(model: Model) -> dict[str, Any]:
     :func:`is_parameter`, each buffer once), ``constant_elements`` (elements of all constant
     tensors), ``weight_bytes`` (bytes of all constant buffers, each once), ``macs`` (all
     subgraphs), ``macs_by_subgraph``, ``num_ops``, ``num_subgraphs``, ``ops_by_type`` (Counter),
-    ``inputs`` / ``outputs`` of subgraph 0 (dicts: name, shape, dtype, quantization = None or
-    ``{"scale", "zero_point"}`` or ``{"per_channel", "axis"}``), ``signatures`` (key ->
-    ``{"subgraph", "inputs", "outputs"}`` with signature names), ``description``, ``metadata``
-    (names), ``weight_dtypes`` (Counter: dtype name -> parameter elements).
+    ``inputs`` / ``outputs`` of subgraph 0 (dicts: name, signature_name (or None), shape, dtype,
+    quantization = None or ``{"scale", "zero_point"}`` or ``{"per_channel", "axis"}``),
+    ``signatures`` (key -> ``{"subgraph", "inputs", "outputs"}`` with signature names),
+    ``description``, ``metadata`` (names), ``weight_dtypes`` (Counter: dtype name -> parameter
+    elements).
     """
     file_size = int(model.file_size or 0)
     if not file_size:
@@ -539,6 +540,15 @@ def totals(model: Model) -> dict[str, Any]:
                               "inputs": list(sd.inputs), "outputs": list(sd.outputs)}
 
     main = model.subgraphs[0] if model.subgraphs else Subgraph()
+    sig_names: dict[int, str] = {}
+    for sd in model.signature_defs:
+        if sd.subgraph is main:
+            for sname, tensor in [*sd.inputs.items(), *sd.outputs.items()]:
+                sig_names.setdefault(id(tensor), sname)
+
+    def io(t: Tensor) -> dict[str, Any]:
+        return {**_tensor_info(t), "signature_name": sig_names.get(id(t))}
+
     return {
         "file_size": file_size,
         "params": int(params),
@@ -549,8 +559,8 @@ def totals(model: Model) -> dict[str, Any]:
         "num_ops": int(sum(ops_by_type.values())),
         "num_subgraphs": len(model.subgraphs),
         "ops_by_type": ops_by_type,
-        "inputs": [_tensor_info(t) for t in main.inputs if t is not None],
-        "outputs": [_tensor_info(t) for t in main.outputs if t is not None],
+        "inputs": [io(t) for t in main.inputs if t is not None],
+        "outputs": [io(t) for t in main.outputs if t is not None],
         "signatures": signatures,
         "description": model.description,
         "metadata": [m.name for m in model.metadata],
@@ -668,9 +678,10 @@ def summary_html(model: Model) -> str:
     if t["signatures"]:
         overview.append(("signatures", ", ".join(t["signatures"])))
 
-    ops_rows = [[k, v] for k, v in sorted(t["ops_by_type"].items(), key=lambda kv: (-kv[1], kv[0]))]
-    io_rows = [[kind, d["name"], _fmt_shape(d["shape"]), d["dtype"].lower(),
-                _fmt_quant(d["quantization"])]
+    ops_rows = [[k, v] for k, v in
+                sorted(t["ops_by_type"].items(), key=lambda kv: (-kv[1], kv[0]))]
+    io_rows = [[kind, d["signature_name"] or "", d["name"], _fmt_shape(d["shape"]),
+                d["dtype"].lower(), _fmt_quant(d["quantization"])]
                for kind, lst in (("input", t["inputs"]), ("output", t["outputs"])) for d in lst]
 
     parts.append('<div class="wb-row">')
@@ -679,7 +690,8 @@ def summary_html(model: Model) -> str:
         parts.append(_table(["op", "count"], ops_rows, numeric={1}))
     parts.append("</div>")
     if io_rows:
-        parts.append(_table(["", "name", "shape", "dtype", "quantization"], io_rows))
+        parts.append(_table(["", "signature", "tensor", "shape", "dtype", "quantization"],
+                            io_rows))
 
     try:
         df = summary(model, "all" if len(model.subgraphs) > 1 else 0)
