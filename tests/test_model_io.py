@@ -254,3 +254,11 @@ def test_string_tensor_buffers_are_checked():
     t.buffer = Buffer(np.array([2, 16, 17, 19], "<i4").tobytes() + b"abc")
     with pytest.raises(ModelError, match="holds 2 strings but the shape needs 3"):
         m.to_bytes()
+
+
+def test_signature_must_map_subgraph_inputs_and_outputs():
+    m = wb.load(FLOAT)
+    inner = m.main.operators[2].outputs[0]
+    m.signature_defs[0].outputs = {"x": inner}
+    with pytest.raises(ModelError, match=r"signature_defs\[0\].*not one of the subgraph's outputs"):
+        m.to_bytes()

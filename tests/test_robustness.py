@@ -634,7 +634,7 @@ _ATTEMPTS: dict[str, int] = {}
 def test_mutations(kind, seeds):
     failures, slow, heavy = [], [], []
     stats = {"ok": 0, "ModelError": 0, "FAIL": 0}
-    max_time, k = 0.0, 0
+    max_time, max_peak, k = 0.0, 0, 0
     for k, (desc, data) in enumerate(mutations(kind, seeds)):
         out = attempt(data, measure_memory=(k % MEM_EVERY == 0))
         stats[out.result] += 1
@@ -644,11 +644,13 @@ def test_mutations(kind, seeds):
         if out.seconds > TIME_LIMIT:
             slow.append(f"{desc}: {out.seconds:.2f} s")
         limit = ALLOC_FACTOR * len(data) + ALLOC_SLACK
+        max_peak = max(max_peak, out.peak or 0)
         if out.peak is not None and out.peak > limit:
             heavy.append(f"{desc}: peak {out.peak:,} B > {limit:,} B")
     n = k + 1
     _ATTEMPTS[kind] = n
-    print(f"\n{kind}: {n} attempts: {stats}, max load time {max_time * 1e3:.1f} ms")
+    print(f"\n{kind}: {n} attempts: {stats}, max load time {max_time * 1e3:.1f} ms, "
+          f"max traced peak {max_peak / 1e6:.2f} MB")
     assert n >= KIND_COUNTS[kind] - len(seeds), f"only {n} attempts generated"
     msgs = []
     for title, items in (("unexpected outcomes", failures), ("attempts over "

@@ -81,6 +81,24 @@ def verify(model: Model) -> None:
         _verify_tensors(sg, si)
         _verify_graph(model, sg, si)
     _verify_calls(model)
+    _verify_signatures(model)
+
+
+def _verify_signatures(model: Model) -> None:
+    """A signature maps names onto its subgraph's own inputs and outputs (that is how LiteRT's
+    signature runner feeds and reads them)."""
+    keys = set()
+    for k, sd in enumerate(model.signature_defs):
+        p = f"signature_defs[{k}] ({sd.key!r})"
+        if sd.key in keys:
+            raise ModelError("duplicate signature key", p)
+        keys.add(sd.key)
+        for side in ("inputs", "outputs"):
+            allowed = {id(t) for t in getattr(sd.subgraph, side)}
+            for name, t in getattr(sd, side).items():
+                if id(t) not in allowed:
+                    raise ModelError(f"{side[:-1]} {name!r} maps tensor {t.name!r}, which is not "
+                                     f"one of the subgraph's {side}", f"{p}.{side}")
 
 
 # --- tensors ---------------------------------------------------------------------------------
