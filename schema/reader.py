@@ -104,7 +104,7 @@ def _quant(d: dict | None, path: str) -> g.QuantParams | None:
     details = d.get("details")
     if details is not None:
         member, vals = details
-        details = (member, {"custom": vals.get("custom")})
+        details = (member, dict(vals))
     return g.QuantParams(
         scale=arr("scale", np.float32), zero_point=arr("zero_point", np.int64),
         min=arr("min", np.float32), max=arr("max", np.float32),

@@ -106,15 +106,18 @@ def _keras():
 
 
 # ---- small models: each exercises one layer family ------------------------ #
+# Channel counts are chosen so that most weight tensors have >= 1024 elements: the
+# converter's "dynamic" mode leaves smaller tensors in float32, and we want it to
+# exercise hybrid (int8-weight, float-activation) kernels.
 
 
 def build_conv1d():
     keras = _keras()
     L = keras.layers
-    inp = keras.Input(shape=(64, 8), batch_size=1, name="input")
-    x = L.Conv1D(16, 5, padding="same", activation="relu")(inp)
-    x = L.Conv1D(16, 3, strides=2, padding="valid", activation="relu")(x)
-    x = L.Conv1D(8, 3, dilation_rate=2, padding="same")(x)
+    inp = keras.Input(shape=(64, 16), batch_size=1, name="input")
+    x = L.Conv1D(32, 5, padding="same", activation="relu")(inp)
+    x = L.Conv1D(32, 3, strides=2, padding="valid", activation="relu")(x)
+    x = L.Conv1D(16, 3, dilation_rate=2, padding="same")(x)
     x = L.MaxPooling1D(2)(x)
     x = L.GlobalAveragePooling1D()(x)
     out = L.Dense(4)(x)
@@ -125,8 +128,8 @@ def build_conv2d_transpose():
     keras = _keras()
     L = keras.layers
     inp = keras.Input(shape=(8, 8, 8), batch_size=1, name="input")
-    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(inp)
-    x = L.Conv2DTranspose(6, 4, strides=2, padding="valid")(x)
+    x = L.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(inp)
+    x = L.Conv2DTranspose(8, 4, strides=2, padding="valid")(x)
     x = L.ReLU()(x)
     out = L.Conv2DTranspose(3, 3, strides=1, padding="same", use_bias=False)(x)
     return keras.Model(inp, out, name="conv2d_transpose")
@@ -165,9 +168,9 @@ def build_prelu():
     L = keras.layers
     init = keras.initializers.RandomUniform(0.05, 0.4, seed=1)
     inp = keras.Input(shape=(16, 16, 3), batch_size=1, name="input")
-    x = L.Conv2D(8, 3, padding="same")(inp)
+    x = L.Conv2D(16, 3, padding="same")(inp)
     x = L.PReLU(alpha_initializer=init, shared_axes=[1, 2])(x)  # per-channel alpha
-    x = L.Conv2D(8, 3, strides=2, padding="same")(x)
+    x = L.Conv2D(16, 3, strides=2, padding="same")(x)
     out = L.PReLU(alpha_initializer=init)(x)  # full alpha tensor
     return keras.Model(inp, out, name="prelu")
 
@@ -175,12 +178,13 @@ def build_prelu():
 def build_separable_conv():
     keras = _keras()
     L = keras.layers
-    inp = keras.Input(shape=(16, 16, 4), batch_size=1, name="input")
-    x = L.SeparableConv2D(16, 3, padding="same", activation="relu")(inp)
+    inp = keras.Input(shape=(16, 16, 16), batch_size=1, name="input")
+    x = L.SeparableConv2D(64, 3, padding="same", activation="relu")(inp)
     x = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)
     x = L.ZeroPadding2D(((1, 0), (0, 1)))(x)
     x = L.DepthwiseConv2D(3, padding="valid", activation="relu6")(x)
-    out = L.SeparableConv2D(8, 3, strides=2, padding="valid", depth_multiplier=2)(x)
+    x = L.SeparableConv2D(16, 3, strides=2, padding="valid")(x)
+    out = L.SeparableConv2D(8, 1, depth_multiplier=2)(x)
     return keras.Model(inp, out, name="separable_conv")
 
 
@@ -189,7 +193,7 @@ def build_bilinear_upsampling():
     L = keras.layers
     inp = keras.Input(shape=(8, 8, 4), batch_size=1, name="input")
     x = L.UpSampling2D(2, interpolation="bilinear")(inp)
-    x = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu")(x)
     x = L.Resizing(24, 24, interpolation="bilinear")(x)
     x = L.UpSampling2D(2, interpolation="nearest")(x)
     out = L.Conv2D(2, 1)(x)
@@ -436,6 +440,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600 files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -478,9 +483,7 @@ def _build_keras(name: str):
     keras.backend.clear_session()  # resets auto layer names (conv2d, conv2d_1, ...)
     keras.utils.set_random_seed(0)  # python, numpy, TF/Keras seeds
     np.random.seed(0)
-    with contextlib.redirect_stdout(io.StringIO()):
-        model = MODELS[name].builder()
-    return model
+    return MODELS[name].builder()
 
 
 def _convert(name: str, mode: str, model) -> tuple[bytes, dict]:
@@ -526,53 +529,66 @@ def _convert(name: str, mode: str, model) -> tuple[bytes, dict]:
             settings["calibration_samples"] = nsamples
         return conv
 
-    with _quiet_stdout():
+    try:
+        data = make().convert()
+        settings["fallback_to_float_builtins"] = False
+    except Exception as first:
+        if mode != "int16x8":
+            raise
+        # Some ops have no int16x8 kernel: allow float TFLITE_BUILTINS fallback.
+        ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+        ]
         try:
-            data = make().convert()
-            settings["fallback_to_float_builtins"] = False
-        except Exception as first:
-            if mode != "int16x8":
-                raise
-            # Some ops have no int16x8 kernel: allow float TFLITE_BUILTINS fallback.
-            ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-                tf.lite.OpsSet.TFLITE_BUILTINS,
-            ]
-            try:
-                data = make(ops).convert()
-            except Exception as second:
-                raise RuntimeError(
-                    f"int16x8: {_short_error(first, 300)} || with TFLITE_BUILTINS fallback: "
-                    f"{_short_error(second, 300)}"
-                ) from second
-            settings["fallback_to_float_builtins"] = True
-            settings["fallback_reason"] = _short_error(first)
+            data = make(ops).convert()
+        except Exception as second:
+            raise RuntimeError(
+                f"int16x8: {_short_error(first, 300)} || with TFLITE_BUILTINS fallback: "
+                f"{_short_error(second, 300)}"
+            ) from second
+        settings["fallback_to_float_builtins"] = True
+        settings["fallback_reason"] = _short_error(first)
     settings["inputs"] = [{"shape": list(s), "dtype": d} for s, d in input_specs]
     return bytes(data), settings
 
 
 @contextlib.contextmanager
-def _quiet_stdout():
-    """Silence Python *and* C-level stdout (the converter prints from C++)."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no fd 1
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
+def _quiet():
+    """Silence Python- and C-level stdout/stderr and Python warnings while building
+    (TF's converter and calibrator print from C++).  Conversion errors still surface
+    as exceptions.  Set CORPUS_VERBOSE=1 to see everything."""
+    if os.environ.get("CORPUS_VERBOSE"):
+        yield
         return
+    import warnings  # noqa: PLC0415
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = {}
     try:
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):
+                saved[fd] = os.dup(fd)
         with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-        with contextlib.redirect_stdout(io.StringIO()):
+            for fd in saved:
+                os.dup2(devnull.fileno(), fd)
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
             yield
     finally:
         with contextlib.suppress(Exception):
             import ctypes  # noqa: PLC0415
 
             ctypes.CDLL(None).fflush(None)
-        os.dup2(saved, 1)
-        os.close(saved)
+        for fd, dup in saved.items():
+            os.dup2(dup, fd)
+            os.close(dup)
 
 
 def _short_error(exc: BaseException, limit: int = 600) -> str:
@@ -599,8 +615,9 @@ def _build(name: str, mode: str) -> dict:
         meta.update(status="unsupported", reason=f"mode {mode} not enabled for {name}")
     else:
         try:
-            model = _build_keras(name)
-            data, settings = _convert(name, mode, model)
+            with _quiet():
+                model = _build_keras(name)
+                data, settings = _convert(name, mode, model)
         except Exception as exc:  # never crash the corpus: record why
             meta.update(
                 status="unsupported",
@@ -701,50 +718,77 @@ def corpus_params(big: bool = True, modes: Iterable[str] = MODES, names=None):
 # --------------------------------------------------------------------------- #
 
 
+def _ensure_timed(name: str, mode: str, force: bool) -> dict:
+    t0 = time.perf_counter()
+    meta = ensure(name, mode, force=force)
+    return dict(meta, wall=time.perf_counter() - t0)
+
+
+def _format_row(row: dict) -> str:
+    status = f"{row['bytes']:>11,d} B" if row["status"] == "ok" else "UNSUPPORTED"
+    extra = ""
+    if row["status"] != "ok":
+        extra = "  " + row.get("reason", "")[:300]
+    elif row.get("fallback_to_float_builtins"):
+        extra = "  (TFLITE_BUILTINS fallback: " + row.get("fallback_reason", "")[:120] + ")"
+    built = "built" if row.get("_built_now") else "cached"
+    return f"  {row['name']:22s} {row['mode']:14s} {status}  {built:6s} {row['wall']:7.1f}s{extra}"
+
+
 def build_models_time_budget(
     names: Iterable[str] | None = None,
     modes: Iterable[str] = ALL_MODES,
     force: bool = False,
+    jobs: int = 1,
     budget_seconds: float = 12 * 60,
     out=sys.stdout,
 ) -> list[dict]:
-    """Build the given models/modes, printing per-(model, mode) time and size, and
-    per-model totals; warns when the total exceeds ``budget_seconds``."""
+    """Build the given models/modes (``jobs`` > 1: in that many spawned processes),
+    printing per-(model, mode) size and time, per-model build-time totals and the
+    wall-clock total; warns when the total exceeds ``budget_seconds``."""
     names = list(names) if names is not None else list(MODELS)
     modes = tuple(modes)
+    tasks = [(n, m) for n in names for m in modes]
     t_all = time.perf_counter()
-    rows = []
-    print(f"corpus cache: {CACHE_DIR}  ({_tf_version()})", file=out, flush=True)
-    for name in names:
-        t_model = time.perf_counter()
-        for mode in modes:
-            t0 = time.perf_counter()
-            meta = ensure(name, mode, force=force)
-            dt = time.perf_counter() - t0
-            built = meta.get("_built_now", False)
-            rows.append(dict(meta, wall=dt))
-            status = (
-                f"{meta['bytes']:>11,d} B" if meta["status"] == "ok" else "UNSUPPORTED"
-            )
-            extra = ""
-            if meta["status"] != "ok":
-                extra = "  " + meta.get("reason", "")[:300]
-            elif meta.get("fallback_to_float_builtins"):
-                extra = "  (TFLITE_BUILTINS fallback)"
-            print(
-                f"  {name:22s} {mode:14s} {status}  "
-                f"{'built' if built else 'cached':6s} {dt:7.1f}s{extra}",
-                file=out,
-                flush=True,
-            )
-        print(f"{name}: {time.perf_counter() - t_model:.1f}s", file=out, flush=True)
+    rows: list[dict] = []
+    print(f"corpus cache: {CACHE_DIR}  ({_tf_version()}, jobs={jobs})", file=out, flush=True)
+    if jobs <= 1:
+        for name, mode in tasks:
+            rows.append(_ensure_timed(name, mode, force))
+            print(_format_row(rows[-1]), file=out, flush=True)
+    else:
+        import concurrent.futures as cf  # noqa: PLC0415
+        import multiprocessing as mp  # noqa: PLC0415
+
+        # Longest first: big models before small ones.
+        tasks.sort(key=lambda t: not MODELS[t[0]].big)
+        with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futs = [pool.submit(_ensure_timed, n, m, force) for n, m in tasks]
+            for fut in cf.as_completed(futs):
+                rows.append(fut.result())
+                print(_format_row(rows[-1]), file=out, flush=True)
+        order = {t: i for i, t in enumerate((n, m) for n in names for m in modes)}
+        rows.sort(key=lambda r: order[(r["name"], r["mode"])])
     total = time.perf_counter() - t_all
+    print("per model (sum of build seconds over modes, cached entries count 0):", file=out)
+    for name in names:
+        secs = sum(r["build_seconds"] for r in rows if r["name"] == name and r.get("_built_now"))
+        sizes = " ".join(
+            f"{r['mode']}={r['bytes'] / 1e6:.2f}MB" if r["status"] == "ok" else f"{r['mode']}=n/a"
+            for r in rows
+            if r["name"] == name
+        )
+        print(f"  {name:22s} {secs:7.1f}s  {sizes}", file=out)
     n_ok = sum(r["status"] == "ok" for r in rows)
     print(
-        f"total: {total:.1f}s for {len(rows)} entries ({n_ok} ok, {len(rows) - n_ok} unsupported)",
+        f"total: {total:.1f}s wall for {len(rows)} entries "
+        f"({n_ok} ok, {len(rows) - n_ok} unsupported)",
         file=out,
         flush=True,
     )
+    for r in rows:
+        if r["status"] != "ok":
+            print(f"  unsupported {r['name']}/{r['mode']}: {r.get('reason')}", file=out)
     if total > budget_seconds:
         print(f"WARNING: build exceeded the {budget_seconds:.0f}s budget", file=out, flush=True)
     return rows
@@ -759,6 +803,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     grp.add_argument("--big", action="store_true", help="big (keras.applications) models only")
     ap.add_argument("--force", action="store_true", help="rebuild even if cached")
     ap.add_argument("--list", action="store_true", help="list models and exit")
+    ap.add_argument(
+        "-j", "--jobs", type=int, default=1, help="parallel build processes (default 1)"
+    )
     args = ap.parse_args(argv)
     if args.list:
         for n, s in MODELS.items():
@@ -767,7 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.only or [
         n for n, s in MODELS.items() if not (args.small and s.big) and not (args.big and not s.big)
     ]
-    build_models_time_budget(names, args.modes, force=args.force)
+    build_models_time_budget(names, args.modes, force=args.force, jobs=args.jobs)
     return 0
 
 

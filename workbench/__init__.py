@@ -9,7 +9,29 @@ from .errors import InputError, ModelError, UnsupportedOpError, WorkbenchError
 from .ir.graph import Model, Operator, QuantParams, Subgraph, Tensor
 from .ir.ops import ActivationFunctionType, Op, Padding, TensorType
 
+from .interpreter import Interpreter
+
 __version__ = "0.1.0"
+
+
+def register_custom_op(name: str, kernel: type) -> None:
+    """Supply the kernel of a custom op (by its ``custom_code`` name).
+
+    ``kernel`` is a class like the built-in ones (see ``kernels/_common.py``): constructed with
+    the node, ``prepare(self) -> list of output shapes`` once, ``eval(self, inputs) -> list of
+    arrays`` per invoke::
+
+        class TimesTwo(wb.kernels.Kernel):
+            def prepare(self):
+                return [self.node.inputs[0].shape]
+            def eval(self, inputs):
+                return [inputs[0] * 2]
+
+        wb.register_custom_op("TimesTwo", TimesTwo)
+    """
+    from .kernels.registry import register_custom
+
+    register_custom(name, kernel)
 
 
 def load(source, *, verify: bool = True) -> Model:
@@ -25,7 +47,7 @@ def load(source, *, verify: bool = True) -> Model:
 
 
 __all__ = [
-    "load", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
+    "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
     "Padding", "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError",
     "InputError", "__version__",
 ]

@@ -67,7 +67,8 @@ class QuantParams:
     min: np.ndarray | None = None
     max: np.ndarray | None = None
     quantized_dimension: int = 0
-    #: Custom quantization: ``("CustomQuantization", {"custom": uint8 array})`` or None.
+    #: Quantization details union: ``(table name, {field: value})``, e.g.
+    #: ``("CustomQuantization", {"custom": uint8 array})`` or ``("BlockwiseQuantization", {...})``.
     details: Any = None
 
     def __post_init__(self):

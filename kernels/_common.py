@@ -1,0 +1,129 @@
+"""Shared kernel plumbing: the per-node context, padding arithmetic, fused activations.
+
+A kernel is a class with ``prepare(self) -> list[shape]`` (called once per shape change:
+options, output shapes and any precomputation) and ``eval(self, inputs) -> list[array]``
+(called per invoke). ``self.node`` describes the op, its options and its input/output tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import ModelError
+from workbench.ir.graph import Operator, Tensor
+from workbench.ir.ops import ActivationFunctionType, Padding
+
+
+@dataclass
+class TensorInfo:
+    """What a kernel sees of one tensor at prepare time."""
+
+    tensor: Tensor
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype | None
+    #: The constant value (numpy), or None for tensors computed at run time.
+    data: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return self.tensor.name
+
+    @property
+    def quantization(self):
+        return self.tensor.quantization
+
+
+@dataclass
+class Node:
+    """One operator as the interpreter runs it."""
+
+    op: Operator
+    subgraph: int
+    index: int
+    inputs: list[TensorInfo | None]
+    outputs: list[TensorInfo | None]
+    #: The interpreter (for control flow and resource variables); kernels of plain ops ignore it.
+    runtime: Any = None
+    state: dict = field(default_factory=dict)
+
+    @property
+    def options(self):
+        return self.op.options
+
+    @property
+    def path(self) -> str:
+        return f"subgraphs[{self.subgraph}].operators[{self.index}] ({self.op.name})"
+
+    def fail(self, message: str) -> ModelError:
+        return ModelError(message, self.path)
+
+
+class Kernel:
+    """Base class. Default ``prepare`` keeps the shapes recorded in the model."""
+
+    def __init__(self, node: Node):
+        self.node = node
+
+    def prepare(self) -> list[tuple[int, ...]]:
+        return [o.shape if o is not None else () for o in self.node.outputs]
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+def same_or_valid(padding: int, size: int, filt: int, stride: int, dilation: int = 1
+                  ) -> tuple[int, int, int]:
+    """(output size, pad before, pad after) for one spatial dimension, as TFLite computes them:
+    SAME gives ceil(size / stride) outputs with the odd pad going after; VALID gives
+    ceil((size - effective_filter + 1) / stride)."""
+    eff = (filt - 1) * dilation + 1
+    if padding == Padding.SAME:
+        out = (size + stride - 1) // stride
+    else:
+        out = (size - eff + stride) // stride
+    out = max(out, 0)
+    total = max((out - 1) * stride + eff - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def apply_activation(x: np.ndarray, act: int) -> np.ndarray:
+    """Fused activation on a float array (in place where possible)."""
+    if act == ActivationFunctionType.NONE:
+        return x
+    if act == ActivationFunctionType.RELU:
+        return np.maximum(x, 0, out=x)
+    if act == ActivationFunctionType.RELU6:
+        return np.clip(x, 0, 6, out=x)
+    if act == ActivationFunctionType.RELU_N1_TO_1:
+        return np.clip(x, -1, 1, out=x)
+    if act == ActivationFunctionType.TANH:
+        return np.tanh(x, out=x)
+    raise ModelError(f"fused activation {ActivationFunctionType(act).name} is not supported")
+
+
+def patches(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
+            oh: int, ow: int) -> np.ndarray:
+    """Strided view [N, OH, OW, KH, KW, C] of an already padded NHWC input (no copy)."""
+    n, _, _, c = x.shape
+    s = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x, shape=(n, oh, ow, kh, kw, c),
+        strides=(s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]), writeable=False)
+
+
+def pad_nhwc(x: np.ndarray, pads_h: tuple[int, int], pads_w: tuple[int, int],
+             value=0) -> np.ndarray:
+    if pads_h == (0, 0) and pads_w == (0, 0):
+        return x
+    return np.pad(x, ((0, 0), pads_h, pads_w, (0, 0)), constant_values=value)
+
+
+def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...], node: Node) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        raise node.fail(f"shapes {list(a)} and {list(b)} do not broadcast") from None

@@ -1,0 +1,77 @@
+"""The explicit kernel registry: builtin op code (or custom op name) -> kernel class.
+
+Kernels register themselves with ``@register(Op.CONV_2D)`` in their own module; this module
+imports every kernel module by name (no scanning of globals or directories), so the set of
+supported ops is exactly what is listed in :data:`KERNEL_MODULES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from workbench.errors import UnsupportedOpError
+
+#: Kernel modules, one op (or one tight family) per file.
+KERNEL_MODULES = (
+    "activations",
+    "add",
+    "average_pool_2d",
+    "conv_2d",
+    "depthwise_conv_2d",
+    "fully_connected",
+    "max_pool_2d",
+    "mean",
+    "mul",
+    "reshape",
+    "softmax",
+)
+
+_BUILTIN: dict[int, type] = {}
+_CUSTOM: dict[str, type] = {}
+_loaded = False
+
+
+def register(*codes: int) -> Callable[[type], type]:
+    """Class decorator registering a kernel for one or more builtin op codes."""
+
+    def deco(cls: type) -> type:
+        for c in codes:
+            if int(c) in _BUILTIN and _BUILTIN[int(c)] is not cls:
+                raise ValueError(f"two kernels registered for op {c}")
+            _BUILTIN[int(c)] = cls
+        return cls
+
+    return deco
+
+
+def register_custom(name: str, kernel: type) -> None:
+    """Register (or replace) the kernel of a custom op by its custom code name."""
+    _CUSTOM[name] = kernel
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        for mod in KERNEL_MODULES:
+            importlib.import_module(f"workbench.kernels.{mod}")
+        _loaded = True
+
+
+def lookup(code: int, custom_code: str | None, op_name: str, path: str = "") -> type:
+    """The kernel class for an op, or :class:`UnsupportedOpError` naming it."""
+    _load()
+    from workbench.ir.ops import BuiltinOperator
+
+    if int(code) == BuiltinOperator.CUSTOM:
+        if custom_code in _CUSTOM:
+            return _CUSTOM[custom_code]
+        raise UnsupportedOpError(custom_code or "CUSTOM", path, "custom op with no kernel")
+    if int(code) in _BUILTIN:
+        return _BUILTIN[int(code)]
+    raise UnsupportedOpError(op_name, path, "no kernel for this builtin op yet")
+
+
+def builtin_kernels() -> dict[int, type]:
+    _load()
+    return dict(_BUILTIN)

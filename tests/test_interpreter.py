@@ -1,0 +1,206 @@
+"""The interpreter against LiteRT: every output and intermediate tensor on the float32 corpus
+(within 1e-4 of each tensor's dynamic range), and the tf.lite.Interpreter API surface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import workbench as wb
+import workbench.kernels  # noqa: F401  (wb.kernels.Kernel)
+from tests import corpus
+from tests.litert_oracle import litert_interpreter, random_inputs
+from workbench.errors import InputError, UnsupportedOpError
+from workbench.interpreter import CaptureHook, Interpreter, TimingHook
+from workbench.ir.graph import Operator
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOAT = ROOT / "datasets" / "models" / "quickstart_cnn_float32.tflite"
+
+
+def _structured(details, seed):
+    """Non-random inputs: ramps and constants that hit edges (zeros, large values)."""
+    out = []
+    for d in details:
+        shape, dt = d["shape"], np.dtype(d["dtype"])
+        n = int(np.prod(shape))
+        if seed == 1:
+            x = np.linspace(-4, 4, n).reshape(shape)
+        else:
+            x = np.zeros(shape)
+        out.append(x.astype(dt) if dt.kind == "f" else np.zeros(shape, dt))
+    return out
+
+
+def compare_with_litert(content: bytes, inputs_for) -> int:
+    """Run both; assert every tensor LiteRT preserved matches ours. Returns tensors compared."""
+    ref = litert_interpreter(content, preserve_all=True)
+    ref.allocate_tensors()
+    ours = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
+    ours.allocate_tensors()
+    xs = inputs_for(ref.get_input_details())
+    for d, x in zip(ref.get_input_details(), xs):
+        ref.set_tensor(d["index"], x)
+    for d, x in zip(ours.get_input_details(), xs):
+        ours.set_tensor(d["index"], x)
+    ref.invoke()
+    ours.invoke()
+    names = {d["name"]: d["index"] for d in ref.get_tensor_details()}
+    compared = 0
+    for d in ours.get_tensor_details():
+        if d["name"] not in names:
+            continue
+        expected = ref.get_tensor(names[d["name"]])
+        got = ours.get_tensor(d["index"])
+        assert got.shape == expected.shape and got.dtype == expected.dtype, d["name"]
+        if expected.dtype.kind == "f":
+            rng = float(np.max(expected) - np.min(expected)) if expected.size else 0.0
+            tol = 1e-4 * max(rng, 1e-6) + 1e-6
+            err = float(np.max(np.abs(got.astype(np.float64) - expected))) if expected.size else 0
+            assert err <= tol, f"{d['name']}: max error {err:g} > {tol:g}"
+        else:
+            np.testing.assert_array_equal(got, expected, err_msg=d["name"])
+        compared += 1
+    return compared
+
+
+FLOAT_CASES = [pytest.param(n, marks=[pytest.mark.slow] if s.big else [], id=n)
+               for n, s in corpus.MODELS.items()]
+
+
+@pytest.mark.parametrize("name", FLOAT_CASES)
+@pytest.mark.parametrize("inputs", ["random", "ramp", "zeros"])
+def test_float32_corpus_matches_litert(name, inputs):
+    path = corpus.model_path(name, "float32")
+    content = path.read_bytes()
+    try:
+        Interpreter(model_content=content).allocate_tensors()
+    except UnsupportedOpError as e:
+        pytest.skip(f"not all ops have kernels yet: {e}")
+    make = {"random": lambda d: random_inputs(d, 0), "ramp": lambda d: _structured(d, 1),
+            "zeros": lambda d: _structured(d, 2)}[inputs]
+    assert compare_with_litert(content, make) > 0
+
+
+def test_quickstart_model_matches_litert():
+    assert compare_with_litert(FLOAT.read_bytes(), lambda d: random_inputs(d, 3)) >= 10
+
+
+def _detail_types(d: dict) -> dict:
+    return {k: (type(v).__name__, sorted(v) if isinstance(v, dict) else None) for k, v in
+            d.items()}
+
+
+def test_details_have_litert_keys_and_types():
+    content = FLOAT.read_bytes()
+    ref = litert_interpreter(content)
+    ours = Interpreter(model_content=content)
+    ref.allocate_tensors()
+    ours.allocate_tensors()
+    for a, b in [(ours.get_input_details(), ref.get_input_details()),
+                 (ours.get_output_details(), ref.get_output_details())]:
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert _detail_types(x) == _detail_types(y)
+            assert x["name"] == y["name"] and x["index"] == y["index"]
+            assert x["dtype"] is y["dtype"]
+            np.testing.assert_array_equal(x["shape"], y["shape"])
+            assert x["shape"].dtype == y["shape"].dtype
+    assert ours.get_signature_list() == ref.get_signature_list()
+
+
+def test_signature_runner_and_run_agree_with_litert():
+    content = FLOAT.read_bytes()
+    ref = litert_interpreter(content)
+    ours = Interpreter(wb.load(content))
+    (key,) = ref.get_signature_list()
+    (in_name,) = ref.get_signature_list()[key]["inputs"]
+    x = random_inputs(ref.get_input_details(), 5)[0]
+    expected = ref.get_signature_runner(key)(**{in_name: x})
+    got = ours.get_signature_runner(key)(**{in_name: x})
+    assert expected.keys() == got.keys()
+    for k in expected:
+        np.testing.assert_allclose(got[k], expected[k], rtol=1e-5, atol=1e-6)
+    (out,) = ours.run(x)
+    np.testing.assert_allclose(out, next(iter(expected.values())), rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError):
+        ours.get_signature_runner(key)(wrong=x)
+
+
+def test_resize_input_propagates_shapes():
+    content = FLOAT.read_bytes()
+    ours = Interpreter(model_content=content)
+    ref = litert_interpreter(content)
+    for it in (ours, ref):
+        i = it.get_input_details()[0]["index"]
+        it.resize_tensor_input(i, [3, 32, 32, 3])
+        it.allocate_tensors()
+    x = np.random.default_rng(1).standard_normal((3, 32, 32, 3)).astype(np.float32)
+    for it in (ours, ref):
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+    a = ours.get_tensor(ours.get_output_details()[0]["index"])
+    b = ref.get_tensor(ref.get_output_details()[0]["index"])
+    assert a.shape == b.shape == (3, 10)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ours.get_output_details()[0]["shape"], [3, 10])
+
+
+def test_bad_inputs_raise_typed_errors():
+    it = Interpreter(model_path=str(FLOAT))
+    it.allocate_tensors()
+    i = it.get_input_details()[0]["index"]
+    with pytest.raises(InputError, match="type"):
+        it.set_tensor(i, np.zeros((1, 32, 32, 3), np.float64))
+    with pytest.raises(InputError, match="dimension mismatch"):
+        it.set_tensor(i, np.zeros((1, 31, 32, 3), np.float32))
+    with pytest.raises(InputError):
+        it.get_tensor(10_000)
+    with pytest.raises(InputError, match="inputs"):
+        it.run([np.zeros((1, 32, 32, 3), np.float32)] * 2)
+
+
+def test_unknown_custom_op_is_named():
+    m = wb.load(FLOAT)
+    op = m.main.operators[3]
+    m.main.replace_operator(op, Operator(m.opcode(custom_code="MyFancyOp"), op.inputs,
+                                         op.outputs))
+    with pytest.raises(UnsupportedOpError, match="MyFancyOp.*register_custom_op"):
+        Interpreter(m).allocate_tensors()
+
+
+def test_hooks_time_and_capture_every_op():
+    it = Interpreter(model_path=str(FLOAT))
+    timing, capture = TimingHook(), CaptureHook()
+    it.hooks += [timing, capture]
+    x = np.ones((1, 32, 32, 3), np.float32)
+    (out,) = it.run(x)
+    n_ops = len(it.model.main.operators)
+    assert len(timing.times) == n_ops and all(t >= 0 for t in timing.times.values())
+    assert len(capture.tensors) == n_ops
+    np.testing.assert_array_equal(capture.tensors[it.model.main.outputs[0].name], out)
+
+
+def test_register_custom_op_runs_user_kernel():
+    m = wb.load(FLOAT)
+    sg = m.main
+    op = sg.operators[-1]  # SOFTMAX -> a custom op computing 2 * x
+    sg.replace_operator(op, Operator(m.opcode(custom_code="TimesTwoTest"), op.inputs,
+                                     op.outputs))
+
+    class TimesTwo(wb.kernels.Kernel):
+        def prepare(self):
+            return [self.node.inputs[0].shape]
+
+        def eval(self, inputs):
+            return [inputs[0] * np.float32(2)]
+
+    wb.register_custom_op("TimesTwoTest", TimesTwo)
+    x = np.ones((1, 32, 32, 3), np.float32)
+    capture = CaptureHook()
+    it = Interpreter(m)
+    it.hooks.append(capture)
+    (out,) = it.run(x)
+    np.testing.assert_allclose(out, 2 * capture.tensors[op.inputs[0].name])

@@ -1,0 +1,397 @@
+"""A ``tf.lite.Interpreter``-compatible interpreter over the IR with numpy reference kernels.
+
+The loop is plan ▸ prepare ▸ eval: :meth:`Interpreter.allocate_tensors` walks each subgraph in
+execution order, creating one kernel per operator and letting it compute output shapes (so
+resized inputs propagate); :meth:`Interpreter.invoke` then calls each kernel's ``eval`` with
+numpy arrays. Hooks (per-op timing, tensor capture) run in this loop, never inside kernels.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from workbench.errors import InputError, ModelError
+from workbench.ir.graph import Model, Tensor
+from workbench.ir.ops import numpy_dtype, type_name
+from workbench.kernels._common import Node, TensorInfo
+from workbench.kernels.registry import lookup
+
+
+class Hook:
+    """Base class of interpreter hooks; override what you need."""
+
+    def before_op(self, node: Node, inputs: list) -> None:  # noqa: D401
+        pass
+
+    def after_op(self, node: Node, outputs: list) -> None:
+        pass
+
+
+class TimingHook(Hook):
+    """Wall time per operator of the last invoke: ``self.times[(subgraph, op_index)]`` seconds."""
+
+    def __init__(self):
+        self.times: dict[tuple[int, int], float] = {}
+        self._t0 = 0.0
+
+    def before_op(self, node, inputs):
+        self._t0 = time.perf_counter()
+
+    def after_op(self, node, outputs):
+        self.times[(node.subgraph, node.index)] = time.perf_counter() - self._t0
+
+
+class CaptureHook(Hook):
+    """Copies of every operator output of the last invoke, keyed by tensor name."""
+
+    def __init__(self, names: Iterable[str] | None = None):
+        self.names = set(names) if names is not None else None
+        self.tensors: dict[str, np.ndarray] = {}
+
+    def after_op(self, node, outputs):
+        for info, arr in zip(node.outputs, outputs):
+            if info is not None and (self.names is None or info.name in self.names):
+                self.tensors[info.name] = np.array(arr, copy=True)
+
+
+def _np_type(t: Tensor):
+    d = t.numpy_dtype
+    return d.type if d is not None else (np.object_ if type_name(t.dtype) == "STRING" else None)
+
+
+def _block_size(q) -> int:
+    """Block size of blockwise quantization (LiteRT >= 2.3 reports it; 0 otherwise)."""
+    if q is None or q.details is None or q.details[0] != "BlockwiseQuantization":
+        return 0
+    return int(q.details[1].get("block_size", 0))
+
+
+class _SubgraphPlan:
+    def __init__(self, nodes: list[Node], kernels: list, shapes: dict[int, tuple]):
+        self.nodes = nodes
+        self.kernels = kernels
+        self.shapes = shapes
+
+
+class Interpreter:
+    """Drop-in for ``tf.lite.Interpreter`` / ``ai_edge_litert.interpreter.Interpreter``.
+
+    Parameters
+    ----------
+    model
+        A :class:`~workbench.ir.graph.Model` (also accepted positionally), or use
+        ``model_path`` / ``model_content`` as with TFLite.
+    num_threads, experimental_op_resolver_type, experimental_delegates
+        Accepted for compatibility; the numpy kernels decide their own threading.
+    experimental_preserve_all_tensors
+        Keep every intermediate tensor readable after ``invoke`` (we always do; accepted).
+    """
+
+    def __init__(self, model: Model | str | bytes | None = None, *, model_path=None,
+                 model_content=None, experimental_delegates=None, num_threads=None,
+                 experimental_op_resolver_type=None, experimental_preserve_all_tensors=False,
+                 experimental_disable_delegate_clustering=False,
+                 experimental_default_delegate_latest_features=False):
+        from workbench import load
+
+        if isinstance(model, Model):
+            self.model = model
+        elif model is not None:
+            self.model = load(model)
+        elif model_path is not None:
+            self.model = load(model_path)
+        elif model_content is not None:
+            self.model = load(bytes(model_content))
+        else:
+            raise ValueError("Interpreter needs a model, model_path or model_content")
+        self.num_threads = num_threads
+        self.preserve_all_tensors = experimental_preserve_all_tensors
+        self.hooks: list[Hook] = []
+        sg = self.model.main
+        self._index = {id(t): i for i, t in enumerate(sg.tensors)}
+        self._input_shapes: dict[int, tuple[int, ...]] = {}
+        self._plans: dict[int, _SubgraphPlan] = {}
+        self._values: dict[int, list[np.ndarray | None]] = {}
+        self._allocated = False
+
+    # -- planning / preparing ---------------------------------------------------------------
+    def allocate_tensors(self) -> None:
+        """Prepare every operator of the main subgraph (shapes, kernels)."""
+        self._plans = {}
+        self._prepare(0, self._input_shapes)
+        self._values[0] = self._fresh_values(0)
+        self._allocated = True
+
+    def _prepare(self, si: int, input_shapes: dict[int, tuple[int, ...]]) -> _SubgraphPlan:
+        sg = self.model.subgraphs[si]
+        index = {id(t): i for i, t in enumerate(sg.tensors)}
+        shapes = {i: tuple(t.shape) for i, t in enumerate(sg.tensors)}
+        shapes.update(input_shapes)
+        infos: dict[int, TensorInfo] = {}
+
+        def info(t: Tensor | None) -> TensorInfo | None:
+            if t is None:
+                return None
+            i = index[id(t)]
+            if i not in infos:
+                data = t.data if t.is_constant else None
+                infos[i] = TensorInfo(t, i, shapes[i], t.numpy_dtype, data)
+            infos[i].shape = shapes[i]
+            return infos[i]
+
+        nodes, kernels = [], []
+        for oi, op in enumerate(sg.operators):
+            node = Node(op, si, oi, [info(t) for t in op.inputs], [], runtime=self)
+            node.outputs = [info(t) for t in op.outputs]
+            cls = lookup(op.code, op.opcode.custom_code, op.name, node.path)
+            kernel = cls(node)
+            out_shapes = kernel.prepare()
+            for o, s in zip(node.outputs, out_shapes):
+                if o is not None:
+                    s = tuple(int(d) for d in s)
+                    shapes[o.index] = s
+                    o.shape = s
+            nodes.append(node)
+            kernels.append(kernel)
+        plan = _SubgraphPlan(nodes, kernels, shapes)
+        self._plans[si] = plan
+        return plan
+
+    def _fresh_values(self, si: int) -> list[np.ndarray | None]:
+        sg = self.model.subgraphs[si]
+        vals: list[np.ndarray | None] = []
+        for t in sg.tensors:
+            vals.append(t.data if t.is_constant or (t.is_variable and t.data is not None)
+                        else None)
+        return vals
+
+    # -- running ---------------------------------------------------------------------------
+    def invoke(self) -> None:
+        if not self._allocated:
+            raise RuntimeError("Invoke called on model that is not ready; call "
+                               "allocate_tensors() first")
+        sg = self.model.main
+        vals = self._values[0]
+        for k, t in enumerate(sg.inputs):
+            i = self._index[id(t)]
+            if vals[i] is None:
+                raise InputError(f"input {k} ({t.name!r}) was not set")
+        self._run(0, vals)
+
+    def _run(self, si: int, vals: list) -> None:
+        plan = self._plans[si]
+        hooks = self.hooks
+        for node, kernel in zip(plan.nodes, plan.kernels):
+            ins = [None if i is None else vals[i.index] for i in node.inputs]
+            for h in hooks:
+                h.before_op(node, ins)
+            outs = kernel.eval(ins)
+            for o, arr in zip(node.outputs, outs):
+                if o is None:
+                    continue
+                if arr.shape != o.shape or (o.dtype is not None and arr.dtype != o.dtype):
+                    raise ModelError(f"kernel produced {arr.dtype}{list(arr.shape)} for "
+                                     f"{o.name!r}, expected {o.dtype}{list(o.shape)}",
+                                     node.path)
+                vals[o.index] = arr
+            for h in hooks:
+                h.after_op(node, outs)
+
+    def run(self, inputs: Any) -> list[np.ndarray]:
+        """Idiomatic path: set inputs (a list in input order, a dict by tensor or signature
+        name, or one array), invoke, and return the outputs in order."""
+        sg = self.model.main
+        if isinstance(inputs, dict):
+            by_name = {t.name: k for k, t in enumerate(sg.inputs)}
+            for sd in self.model.signature_defs:
+                if sd.subgraph is sg:
+                    for name, t in sd.inputs.items():
+                        by_name.setdefault(name, next(k for k, x in enumerate(sg.inputs)
+                                                      if x is t))
+            ordered: list = [None] * len(sg.inputs)
+            for name, v in inputs.items():
+                if name not in by_name:
+                    raise InputError(f"no model input named {name!r}; inputs are "
+                                     f"{sorted(by_name)}")
+                ordered[by_name[name]] = v
+            inputs = ordered
+        elif isinstance(inputs, np.ndarray) or not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        if len(inputs) != len(sg.inputs):
+            raise InputError(f"model has {len(sg.inputs)} inputs, got {len(inputs)}")
+        changed = False
+        for k, (t, x) in enumerate(zip(sg.inputs, inputs)):
+            x = np.asarray(x)
+            i = self._index[id(t)]
+            if self._allocated and tuple(x.shape) != self._plans[0].shapes[i] or \
+                    not self._allocated and tuple(x.shape) != tuple(t.shape):
+                self.resize_tensor_input(i, x.shape)
+                changed = True
+        if changed or not self._allocated:
+            self.allocate_tensors()
+        for t, x in zip(sg.inputs, inputs):
+            self.set_tensor(self._index[id(t)], np.asarray(x))
+        self.invoke()
+        return [self.get_tensor(self._index[id(t)]) for t in sg.outputs]
+
+    # -- tensors -----------------------------------------------------------------------------
+    def _check_index(self, i: int) -> Tensor:
+        tensors = self.model.main.tensors
+        if not isinstance(i, (int, np.integer)) or not 0 <= i < len(tensors):
+            raise InputError(f"tensor index {i} is out of range (0..{len(tensors) - 1})")
+        return tensors[i]
+
+    def _shape(self, i: int) -> tuple[int, ...]:
+        if self._allocated:
+            return self._plans[0].shapes[i]
+        return self._input_shapes.get(i, tuple(self.model.main.tensors[i].shape))
+
+    def set_tensor(self, tensor_index: int, value) -> None:
+        t = self._check_index(tensor_index)
+        if not self._allocated:
+            raise RuntimeError("call allocate_tensors() before set_tensor()")
+        value = np.asarray(value)
+        want = t.numpy_dtype
+        if want is not None and value.dtype != want:
+            raise InputError(f"Cannot set tensor: got value of type {value.dtype} but expected "
+                             f"{want} for input {tensor_index}, name: {t.name}")
+        shape = self._shape(tensor_index)
+        if tuple(value.shape) != shape:
+            raise InputError(f"Cannot set tensor: dimension mismatch; got {list(value.shape)} "
+                             f"but expected {list(shape)} for input {tensor_index}, name: "
+                             f"{t.name}")
+        if t.is_constant:
+            raise InputError(f"tensor {tensor_index} ({t.name!r}) is a constant")
+        self._values[0][tensor_index] = np.array(value, copy=True)
+
+    def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
+        self._check_index(tensor_index) if subgraph_index == 0 else None
+        if subgraph_index != 0:
+            vals = self._values.get(subgraph_index)
+            if vals is None:
+                raise InputError(f"subgraph {subgraph_index} has not run")
+            v = vals[tensor_index]
+        else:
+            v = self._values.get(0, [None] * len(self.model.main.tensors))[tensor_index]
+        if v is None:
+            t = self.model.subgraphs[subgraph_index].tensors[tensor_index]
+            dt = t.numpy_dtype or np.float32
+            return np.zeros(self._shape(tensor_index) if subgraph_index == 0 else t.shape, dt)
+        return np.array(v, copy=True)
+
+    def tensor(self, tensor_index: int) -> Callable[[], np.ndarray]:
+        """A function returning a view of the tensor's current value (as TFLite's)."""
+        self._check_index(tensor_index)
+
+        def view():
+            v = self._values[0][tensor_index]
+            if v is None:
+                t = self.model.main.tensors[tensor_index]
+                v = np.zeros(self._shape(tensor_index), t.numpy_dtype or np.float32)
+                self._values[0][tensor_index] = v
+            return v
+
+        return view
+
+    def resize_tensor_input(self, input_index: int, tensor_size, strict: bool = False) -> None:
+        t = self._check_index(input_index)
+        if not any(t is x for x in self.model.main.inputs):
+            raise InputError(f"tensor {input_index} ({t.name!r}) is not a model input")
+        new = tuple(int(d) for d in np.asarray(tensor_size).reshape(-1))
+        if any(d < 0 for d in new):
+            raise InputError(f"negative dimension in {list(new)}")
+        sig = t.shape_signature or t.shape
+        if strict:
+            if len(new) != len(sig) or any(s != -1 and s != d for s, d in zip(sig, new)):
+                raise InputError(f"strict resize of {t.name!r} to {list(new)} does not match its "
+                                 f"signature {list(sig)}")
+        self._input_shapes[input_index] = new
+        self._allocated = False
+
+    # -- details -----------------------------------------------------------------------------
+    def _details(self, i: int) -> dict:
+        t = self.model.main.tensors[i]
+        q = t.quantization
+        scales = q.scale if q is not None else np.zeros(0, np.float32)
+        zps = q.zero_point.astype(np.int32) if q is not None else np.zeros(0, np.int32)
+        return {
+            "name": t.name,
+            "index": i,
+            "shape": np.array(self._shape(i), dtype=np.int32),
+            "shape_signature": np.array(t.shape_signature if t.shape_signature else t.shape,
+                                        dtype=np.int32),
+            "dtype": _np_type(t),
+            "quantization": (float(scales[0]), int(zps[0])) if scales.size == 1 else (0.0, 0),
+            "quantization_parameters": {
+                "scales": np.array(scales, dtype=np.float32),
+                "zero_points": np.array(zps, dtype=np.int32),
+                "quantized_dimension": int(q.quantized_dimension) if q is not None else 0,
+                "block_size": _block_size(q),
+            },
+            "sparsity_parameters": {},
+        }
+
+    def get_input_details(self) -> list[dict]:
+        return [self._details(self._index[id(t)]) for t in self.model.main.inputs]
+
+    def get_output_details(self) -> list[dict]:
+        return [self._details(self._index[id(t)]) for t in self.model.main.outputs]
+
+    def get_tensor_details(self) -> list[dict]:
+        return [self._details(i) for i in range(len(self.model.main.tensors))]
+
+    def get_signature_list(self) -> dict[str, dict[str, list[str]]]:
+        return {sd.key: {"inputs": list(sd.inputs), "outputs": list(sd.outputs)}
+                for sd in self.model.signature_defs}
+
+    def get_signature_runner(self, signature_key: str | None = None) -> "SignatureRunner":
+        sigs = self.model.signature_defs
+        if not sigs:
+            raise ValueError("the model has no signature defs")
+        if signature_key is None:
+            if len(sigs) > 1:
+                raise ValueError("signature_key is required when there are several signatures")
+            return SignatureRunner(self, sigs[0])
+        for sd in sigs:
+            if sd.key == signature_key:
+                return SignatureRunner(self, sd)
+        raise ValueError(f"no signature {signature_key!r}; have {[s.key for s in sigs]}")
+
+    def reset_all_variables(self) -> None:
+        for si in list(self._values):
+            sg = self.model.subgraphs[si]
+            for i, t in enumerate(sg.tensors):
+                if t.is_variable:
+                    self._values[si][i] = t.data if t.data is not None else np.zeros(
+                        t.shape, numpy_dtype(t.dtype))
+
+
+class SignatureRunner:
+    """``interpreter.get_signature_runner(key)(**inputs) -> {output name: array}``."""
+
+    def __init__(self, interp: Interpreter, sig):
+        if sig.subgraph is not interp.model.main:
+            raise NotImplementedError("signatures of subgraphs other than 0 are not runnable yet")
+        self._it = interp
+        self._sig = sig
+
+    def get_input_details(self) -> dict[str, dict]:
+        return {n: self._it._details(self._it._index[id(t)]) for n, t in self._sig.inputs.items()}
+
+    def get_output_details(self) -> dict[str, dict]:
+        return {n: self._it._details(self._it._index[id(t)])
+                for n, t in self._sig.outputs.items()}
+
+    def __call__(self, **kwargs) -> dict[str, np.ndarray]:
+        missing = set(self._sig.inputs) - set(kwargs)
+        extra = set(kwargs) - set(self._sig.inputs)
+        if missing or extra:
+            raise InputError(f"signature {self._sig.key!r} takes inputs "
+                             f"{sorted(self._sig.inputs)}; missing {sorted(missing)}, "
+                             f"unexpected {sorted(extra)}")
+        it = self._it
+        it.run({name: kwargs[name] for name in self._sig.inputs})
+        return {n: it.get_tensor(it._index[id(t)]) for n, t in self._sig.outputs.items()}
