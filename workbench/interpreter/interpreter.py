@@ -114,14 +114,22 @@ class Interpreter:
         self._index = {id(t): i for i, t in enumerate(sg.tensors)}
         self._input_shapes: dict[int, tuple[int, ...]] = {}
         self._plans: dict[int, _SubgraphPlan] = {}
+        self._sub_plans: dict[tuple, _SubgraphPlan] = {}
         self._values: dict[int, list[np.ndarray | None]] = {}
         self._allocated = False
+        #: Resource variables (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE): id -> value.
+        self.resources: dict[int, np.ndarray] = {}
+        #: Resource ids by (container, shared_name).
+        self.resource_ids: dict[tuple[str, str], int] = {}
+        #: Subgraphs already run by CALL_ONCE.
+        self.called_once: set[int] = set()
 
     # -- planning / preparing ---------------------------------------------------------------
     def allocate_tensors(self) -> None:
         """Prepare every operator of the main subgraph (shapes, kernels)."""
         self._plans = {}
-        self._prepare(0, self._input_shapes)
+        self._sub_plans = {}
+        self._plans[0] = self._prepare(0, self._input_shapes)
         self._values[0] = self._fresh_values(0)
         self._allocated = True
 
@@ -156,9 +164,7 @@ class Interpreter:
                     o.shape = s
             nodes.append(node)
             kernels.append(kernel)
-        plan = _SubgraphPlan(nodes, kernels, shapes)
-        self._plans[si] = plan
-        return plan
+        return _SubgraphPlan(nodes, kernels, shapes)
 
     def _fresh_values(self, si: int) -> list[np.ndarray | None]:
         sg = self.model.subgraphs[si]
@@ -181,8 +187,30 @@ class Interpreter:
                 raise InputError(f"input {k} ({t.name!r}) was not set")
         self._run(0, vals)
 
-    def _run(self, si: int, vals: list) -> None:
-        plan = self._plans[si]
+    def run_subgraph(self, si: int, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Run subgraph ``si`` on ``inputs`` (for control-flow kernels) and return its outputs.
+
+        Plans are cached per input shapes, so a WHILE body is prepared once per shape."""
+        sg = self.model.subgraphs[si]
+        if len(inputs) != len(sg.inputs):
+            raise ModelError(f"subgraph {si} takes {len(sg.inputs)} inputs, got {len(inputs)}",
+                             f"subgraphs[{si}]")
+        index = {id(t): i for i, t in enumerate(sg.tensors)}
+        in_idx = [index[id(t)] for t in sg.inputs]
+        key = (si, tuple(tuple(x.shape) for x in inputs))
+        plan = self._sub_plans.get(key)
+        if plan is None:
+            plan = self._prepare(si, {i: tuple(x.shape) for i, x in zip(in_idx, inputs)})
+            self._sub_plans[key] = plan
+        vals = self._fresh_values(si)
+        for i, x in zip(in_idx, inputs):
+            vals[i] = x
+        self._run(si, vals, plan)
+        self._values[si] = vals
+        return [vals[index[id(t)]] for t in sg.outputs]
+
+    def _run(self, si: int, vals: list, plan: _SubgraphPlan | None = None) -> None:
+        plan = plan or self._plans[si]
         hooks = self.hooks
         for node, kernel in zip(plan.nodes, plan.kernels):
             ins = [None if i is None else vals[i.index] for i in node.inputs]
@@ -192,7 +220,7 @@ class Interpreter:
             for o, arr in zip(node.outputs, outs):
                 if o is None:
                     continue
-                if arr.shape != o.shape or (o.dtype is not None and arr.dtype != o.dtype):
+                if o.dtype is not None and (arr.shape != o.shape or arr.dtype != o.dtype):
                     raise ModelError(f"kernel produced {arr.dtype}{list(arr.shape)} for "
                                      f"{o.name!r}, expected {o.dtype}{list(o.shape)}",
                                      node.path)
