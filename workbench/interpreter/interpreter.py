@@ -88,13 +88,17 @@ class Interpreter:
         Accepted for compatibility; the numpy kernels decide their own threading.
     experimental_preserve_all_tensors
         Keep every intermediate tensor readable after ``invoke`` (we always do; accepted).
+    use_arena
+        Validation mode of the memory planner: every non-constant tensor of the main subgraph
+        lives at its planned offset in one arena (``self.memory_plan``), so a wrong plan would
+        corrupt results. Intermediates are then only valid while live, as in TFLite.
     """
 
     def __init__(self, model: Model | str | bytes | None = None, *, model_path=None,
                  model_content=None, experimental_delegates=None, num_threads=None,
                  experimental_op_resolver_type=None, experimental_preserve_all_tensors=False,
                  experimental_disable_delegate_clustering=False,
-                 experimental_default_delegate_latest_features=False):
+                 experimental_default_delegate_latest_features=False, use_arena: bool = False):
         from workbench import load
 
         if isinstance(model, Model):
@@ -117,6 +121,9 @@ class Interpreter:
         self._sub_plans: dict[tuple, _SubgraphPlan] = {}
         self._values: dict[int, list[np.ndarray | None]] = {}
         self._allocated = False
+        self.use_arena = use_arena
+        self.memory_plan = None
+        self._arena_views: dict[int, np.ndarray] = {}
         #: Resource variables (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE): id -> value.
         self.resources: dict[int, np.ndarray] = {}
         #: Resource ids by (container, shared_name).
@@ -131,7 +138,26 @@ class Interpreter:
         self._sub_plans = {}
         self._plans[0] = self._prepare(0, self._input_shapes)
         self._values[0] = self._fresh_values(0)
+        self._arena_views = {}
+        if self.use_arena:
+            self._build_arena()
         self._allocated = True
+
+    def _build_arena(self) -> None:
+        from .planner import plan_memory
+
+        plan = plan_memory(self.model, self._plans[0].shapes)
+        self.memory_plan = plan
+        arena = np.zeros(max(plan.arena_bytes, 1), np.uint8)
+        sg = self.model.main
+        for a in plan.allocations:
+            t = sg.tensors[a.index]
+            dt = t.numpy_dtype
+            if dt is None:
+                continue
+            shape = self._plans[0].shapes[a.index]
+            n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+            self._arena_views[a.index] = arena[a.offset:a.offset + n].view(dt).reshape(shape)
 
     def _prepare(self, si: int, input_shapes: dict[int, tuple[int, ...]]) -> _SubgraphPlan:
         sg = self.model.subgraphs[si]
@@ -224,6 +250,10 @@ class Interpreter:
                     raise ModelError(f"kernel produced {arr.dtype}{list(arr.shape)} for "
                                      f"{o.name!r}, expected {o.dtype}{list(o.shape)}",
                                      node.path)
+                if si == 0 and o.index in self._arena_views and plan is self._plans.get(0):
+                    view = self._arena_views[o.index]
+                    view[...] = arr
+                    arr = view
                 vals[o.index] = arr
             for h in hooks:
                 h.after_op(node, outs)
@@ -293,7 +323,11 @@ class Interpreter:
                              f"{t.name}")
         if t.is_constant:
             raise InputError(f"tensor {tensor_index} ({t.name!r}) is a constant")
-        self._values[0][tensor_index] = np.array(value, copy=True)
+        if tensor_index in self._arena_views:
+            self._arena_views[tensor_index][...] = value
+            self._values[0][tensor_index] = self._arena_views[tensor_index]
+        else:
+            self._values[0][tensor_index] = np.array(value, copy=True)
 
     def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
         self._check_index(tensor_index) if subgraph_index == 0 else None
