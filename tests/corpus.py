@@ -74,7 +74,7 @@ MODE_DESCRIPTIONS = {
 }
 
 #: Bump to invalidate every cached model (conversion code changed).
-CONVERT_VERSION = 1
+CONVERT_VERSION = 2
 
 #: Number of representative-dataset samples used for calibration.
 CALIBRATION_SAMPLES = 8
@@ -96,6 +96,10 @@ class ModelSpec:
     float_range: tuple[float, float] | None = None
     #: For integer inputs: values drawn uniformly from [0, int_high).
     int_high: int = 2
+    #: Re-estimate BatchNormalization moving statistics on the calibration data after
+    #: random init ("poor man's training"): keeps activations of deep random-weight
+    #: networks well scaled, as in a trained model, so quantization is meaningful.
+    recalibrate_bn: bool = False
     description: str = ""
 
 
@@ -294,14 +298,14 @@ MODELS: dict[str, ModelSpec] = {
         ),
         # Big: keras.applications, weights=None. Inputs in [0, 255) for the models that
         # embed their own preprocessing (MobileNetV3, EfficientNet), [-1, 1) otherwise.
-        ModelSpec("mobilenet_v1", build_mobilenet_v1, big=True, float_range=(-1.0, 1.0)),
-        ModelSpec("mobilenet_v2", build_mobilenet_v2, big=True, float_range=(-1.0, 1.0)),
+        ModelSpec("mobilenet_v1", build_mobilenet_v1, big=True, recalibrate_bn=True, float_range=(-1.0, 1.0)),
+        ModelSpec("mobilenet_v2", build_mobilenet_v2, big=True, recalibrate_bn=True, float_range=(-1.0, 1.0)),
         ModelSpec(
-            "mobilenet_v3_small", build_mobilenet_v3_small, big=True, float_range=(0.0, 255.0)
+            "mobilenet_v3_small", build_mobilenet_v3_small, big=True, recalibrate_bn=True, float_range=(0.0, 255.0)
         ),
-        ModelSpec("efficientnet_b0", build_efficientnet_b0, big=True, float_range=(0.0, 255.0)),
-        ModelSpec("resnet50", build_resnet50, big=True, float_range=(-1.0, 1.0)),
-        ModelSpec("inception_v3", build_inception_v3, big=True, float_range=(-1.0, 1.0)),
+        ModelSpec("efficientnet_b0", build_efficientnet_b0, big=True, recalibrate_bn=True, float_range=(0.0, 255.0)),
+        ModelSpec("resnet50", build_resnet50, big=True, recalibrate_bn=True, float_range=(-1.0, 1.0)),
+        ModelSpec("inception_v3", build_inception_v3, big=True, recalibrate_bn=True, float_range=(-1.0, 1.0)),
     ]
 }
 
@@ -483,7 +487,43 @@ def _build_keras(name: str):
     keras.backend.clear_session()  # resets auto layer names (conv2d, conv2d_1, ...)
     keras.utils.set_random_seed(0)  # python, numpy, TF/Keras seeds
     np.random.seed(0)
-    return MODELS[name].builder()
+    spec = MODELS[name]
+    model = spec.builder()
+    if spec.recalibrate_bn:
+        _recalibrate_batchnorm(model, sample_inputs(name, _n_calib(name), seed=0,
+                                                    input_specs=_keras_input_specs(model)))
+    return model
+
+
+def _n_calib(name: str) -> int:
+    return CALIBRATION_SAMPLES_BIG if MODELS[name].big else CALIBRATION_SAMPLES
+
+
+def _recalibrate_batchnorm(model, samples) -> None:
+    """Set every BatchNormalization's moving mean/variance to the statistics its input
+    has on ``samples`` (one training-mode pass per sample, cumulative average), with
+    dropout disabled, so the random network is normalized like a trained one."""
+    tf = _setup_tf()
+    keras = _keras()
+    tf.config.experimental.enable_op_determinism()
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    bns = [l for l in layers if isinstance(l, keras.layers.BatchNormalization)]
+    drops = [l for l in layers if isinstance(l, keras.layers.Dropout)]
+    saved_m = [l.momentum for l in bns]
+    saved_r = [l.rate for l in drops]
+    for l in drops:
+        l.rate = 0.0
+    try:
+        for k, sample in enumerate(samples):
+            for l in bns:  # running average of per-sample statistics
+                l.momentum = k / (k + 1.0)
+            inputs = sample[0] if len(sample) == 1 else list(sample)
+            model(inputs, training=True)
+    finally:
+        for l, m in zip(bns, saved_m):
+            l.momentum = m
+        for l, r in zip(drops, saved_r):
+            l.rate = r
 
 
 def _convert(name: str, mode: str, model) -> tuple[bytes, dict]:
@@ -491,7 +531,7 @@ def _convert(name: str, mode: str, model) -> tuple[bytes, dict]:
     tf = _setup_tf()
     spec = MODELS[name]
     input_specs = _keras_input_specs(model)
-    nsamples = CALIBRATION_SAMPLES_BIG if spec.big else CALIBRATION_SAMPLES
+    nsamples = _n_calib(name)
     calib = sample_inputs(name, nsamples, seed=0, input_specs=input_specs)
 
     def representative_dataset():
@@ -600,6 +640,35 @@ def _short_error(exc: BaseException, limit: int = 600) -> str:
     return text[:limit]
 
 
+def _litert_check(name: str, data: bytes) -> tuple[bool | None, str | None]:
+    """Can the reference runtime (ai_edge_litert) load and invoke the model once?
+    (None, None) if ai_edge_litert is not installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    except Exception:
+        return None, None
+    try:
+        with _quiet():
+            it = Interpreter(model_content=data)
+            it.allocate_tensors()
+            details = it.get_input_details()
+            specs = [(tuple(int(v) for v in d["shape"]), "float32") for d in details]
+            (sample,) = sample_inputs(name, 1, seed=1, input_specs=specs)
+            for d, x in zip(details, sample):
+                dt = np.dtype(d["dtype"])
+                if dt in (np.int8, np.int16, np.uint8) and d["quantization"][0]:
+                    scale, zp = d["quantization"]
+                    info_ = np.iinfo(dt)
+                    x = np.clip(np.round(x / scale + zp), info_.min, info_.max)
+                it.set_tensor(d["index"], np.asarray(x).astype(dt))
+            it.invoke()
+            for d in it.get_output_details():
+                it.get_tensor(d["index"])
+    except Exception as exc:
+        return False, _short_error(exc)
+    return True, None
+
+
 def _build(name: str, mode: str) -> dict:
     """Build and cache one (name, mode); returns the sidecar. Caller holds the lock."""
     tfl, meta_path, _ = _paths(name, mode)
@@ -630,6 +699,8 @@ def _build(name: str, mode: str) -> dict:
             else:
                 _atomic_write(tfl, data)
                 meta.update(status="ok", bytes=len(data), **settings)
+                ok, err = _litert_check(name, data)
+                meta.update(litert_ok=ok, litert_error=err)
     meta["build_seconds"] = round(time.perf_counter() - t0, 2)
     if meta["status"] != "ok":
         with contextlib.suppress(FileNotFoundError):
@@ -659,22 +730,33 @@ def ensure(name: str, mode: str, force: bool = False) -> dict:
         return meta
 
 
-def model_path(name: str, mode: str = "float32") -> Path | None:
-    """Path of the cached .tflite for (name, mode), building it if needed;
-    None if the converter cannot produce it (see ``unsupported_reason``)."""
+def _usable(meta: dict, runnable: bool) -> bool:
+    return meta["status"] == "ok" and not (runnable and meta.get("litert_ok") is False)
+
+
+def model_path(name: str, mode: str = "float32", runnable: bool = True) -> Path | None:
+    """Path of the cached .tflite for (name, mode), building it if needed.
+
+    None if the converter cannot produce it, or (``runnable=True``, the default) if
+    the reference runtime ai_edge_litert cannot run what the converter produced
+    (e.g. int16x8 ops without an int16 kernel). See ``unsupported_reason``."""
     meta = ensure(name, mode)
-    return _paths(name, mode)[0] if meta["status"] == "ok" else None
+    return _paths(name, mode)[0] if _usable(meta, runnable) else None
 
 
-def model_bytes(name: str, mode: str = "float32") -> bytes | None:
-    p = model_path(name, mode)
+def model_bytes(name: str, mode: str = "float32", runnable: bool = True) -> bytes | None:
+    p = model_path(name, mode, runnable)
     return None if p is None else p.read_bytes()
 
 
-def unsupported_reason(name: str, mode: str) -> str | None:
-    """Why (name, mode) is unsupported (builds it if needed); None if it is supported."""
+def unsupported_reason(name: str, mode: str, runnable: bool = True) -> str | None:
+    """Why ``model_path(name, mode, runnable)`` is None (builds if needed); None if usable."""
     meta = ensure(name, mode)
-    return None if meta["status"] == "ok" else meta.get("reason", "unsupported")
+    if meta["status"] != "ok":
+        return "converter: " + meta.get("reason", "unsupported")
+    if runnable and meta.get("litert_ok") is False:
+        return "LiteRT cannot run the converted model: " + str(meta.get("litert_error"))
+    return None
 
 
 def info(name: str, mode: str) -> dict:
@@ -687,11 +769,13 @@ def corpus(
     modes: Iterable[str] = MODES,
     names: Iterable[str] | None = None,
     include_unsupported: bool = False,
+    runnable: bool = True,
 ) -> list[tuple[str, str, Path | None]]:
     """``[(name, mode, path)]`` for the corpus (building what is missing).
 
     ``big=False`` -> small models only; ``big=True`` -> small and big models.
-    Unsupported combinations are left out unless ``include_unsupported`` (then path=None).
+    Unsupported combinations (and, with ``runnable``, those LiteRT cannot run) are
+    left out unless ``include_unsupported`` (then path=None).
     """
     modes = tuple(modes)
     if names is None:
@@ -699,7 +783,7 @@ def corpus(
     out = []
     for name in names:
         for mode in modes:
-            p = model_path(name, mode)
+            p = model_path(name, mode, runnable)
             if p is not None or include_unsupported:
                 out.append((name, mode, p))
     return out
@@ -729,6 +813,8 @@ def _format_row(row: dict) -> str:
     extra = ""
     if row["status"] != "ok":
         extra = "  " + row.get("reason", "")[:300]
+    elif row.get("litert_ok") is False:
+        extra = "  LITERT FAILS: " + str(row.get("litert_error"))[:200]
     elif row.get("fallback_to_float_builtins"):
         extra = "  (TFLITE_BUILTINS fallback: " + row.get("fallback_reason", "")[:120] + ")"
     built = "built" if row.get("_built_now") else "cached"
