@@ -1,33 +1,86 @@
-"""Shared shape/activation logic of elementwise binary ops (non-quantized paths)."""
+"""Elementwise binary ops (non-quantized paths): numpy broadcasting of the two inputs (TFLite
+broadcasts up to rank 4-6 depending on the op; we accept any rank).
+
+Fused activations of ADD/SUB/MUL/DIV are a clamp, as in TFLite's ``CalculateActivationRange``:
+RELU -> [0, max], RELU6 -> [0, 6], RELU_N1_TO_1 -> [-1, 1]; TANH and SIGN_BIT clamp nothing
+(LiteRT ignores them on these ops). Float results are always clamped to the finite range, so
+overflow and x/0 give +-FLT_MAX, not infinity (NaN stays NaN).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from workbench.errors import UnsupportedOpError
+from workbench.ir.ops import ActivationFunctionType as Act
 
-from ._common import Kernel, apply_activation, broadcast_shape
+from ._common import Kernel, broadcast_shape
+from ._elementwise import FLOAT, INTS, as_compute, check_types, finish, same_types
+
+
+def activation_range(act: int, dtype) -> tuple | None:
+    """(low, high) clamp of a fused activation for outputs of ``dtype``, or None."""
+    dt = np.dtype(dtype)
+    if dt.kind == "c":
+        return None
+    info = np.finfo(dt) if dt.kind == "f" else np.iinfo(dt)
+    lo, hi = (-info.max, info.max) if dt.kind == "f" else (info.min, info.max)
+    if act == Act.RELU:
+        lo = 0
+    elif act == Act.RELU6:
+        lo, hi = 0, 6
+    elif act == Act.RELU_N1_TO_1:
+        lo, hi = -1, 1
+    elif dt.kind != "f":
+        return None
+    return lo, hi
 
 
 class BinaryKernel(Kernel):
-    fn = None
-    dtypes = (np.float32, np.int32, np.int64)
+    """``y = fn(a, b)`` broadcast; subclasses set ``fn`` and the dtype lists."""
+
+    dtypes: tuple = FLOAT + INTS
+    raw: tuple = ()
+    #: Apply the fused activation / finite clamp (ADD, SUB, MUL, DIV).
+    clamps: bool = False
+
+    @staticmethod
+    def fn(a, b):
+        raise NotImplementedError
+
+    def check_values(self, a, b) -> None:
+        """Run-time checks of input values (division by zero)."""
 
     def prepare(self):
         node = self.node
-        a, b = node.inputs[0], node.inputs[1]
-        if a.dtype not in self.dtypes or (a.quantization is not None and a.quantization.scale.size):
-            raise UnsupportedOpError(node.op.name, node.path, f"{a.dtype} inputs not supported yet")
+        if len(node.inputs) != 2:
+            raise node.fail(f"expects 2 inputs, got {len(node.inputs)}")
+        same_types(node)
+        check_types(node, self.dtypes, self.raw, inputs=(0, 1))
+        a, b = node.inputs
+        self.range = None
+        if self.clamps:
+            act = getattr(node.options, "fused_activation_function", 0) if node.options \
+                else 0
+            self.range = activation_range(act, node.outputs[0].dtype)
         return [broadcast_shape(a.shape, b.shape, node)]
 
     def eval(self, inputs):
-        out = self.fn(inputs[0], inputs[1])
-        out = np.asarray(out, dtype=self.node.outputs[0].dtype)
-        act = getattr(self.node.options, "fused_activation_function", 0) if self.node.options \
-            else 0
-        if act:
-            if out.dtype == np.float32:
-                out = apply_activation(out, act)
-            else:
-                out = apply_activation(out.astype(np.float64), act).astype(out.dtype)
-        return [out]
+        a, b = inputs
+        self.check_values(a, b)
+        with np.errstate(all="ignore"):
+            y = np.asarray(self.fn(as_compute(a), as_compute(b)))
+            if self.range is not None:
+                y = np.clip(y, *self.range)
+        return [finish(self.node, y)]
+
+
+class ComparisonKernel(BinaryKernel):
+    """Bool-valued comparison. int8/uint8 are quantized (rescaled) in TFLite: not supported yet;
+    int16 is compared as stored."""
+
+    dtypes = FLOAT + INTS + (np.float16,)
+    raw = (np.int16,)
+
+    def eval(self, inputs):
+        with np.errstate(all="ignore"):
+            return [np.asarray(self.fn(inputs[0], inputs[1]), dtype=np.bool_)]

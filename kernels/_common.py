@@ -91,18 +91,20 @@ def same_or_valid(padding: int, size: int, filt: int, stride: int, dilation: int
 
 
 def apply_activation(x: np.ndarray, act: int) -> np.ndarray:
-    """Fused activation on a float array (in place where possible)."""
-    if act == ActivationFunctionType.NONE:
-        return x
+    """Fused activation on a float array (in place where possible).
+
+    TFLite turns the fused activation into a clamp range; TANH and SIGN_BIT have no range
+    there, so ops that fuse them compute as if there were none. We do the same."""
     if act == ActivationFunctionType.RELU:
         return np.maximum(x, 0, out=x)
     if act == ActivationFunctionType.RELU6:
         return np.clip(x, 0, 6, out=x)
     if act == ActivationFunctionType.RELU_N1_TO_1:
         return np.clip(x, -1, 1, out=x)
-    if act == ActivationFunctionType.TANH:
-        return np.tanh(x, out=x)
-    raise ModelError(f"fused activation {ActivationFunctionType(act).name} is not supported")
+    if act in (ActivationFunctionType.NONE, ActivationFunctionType.TANH,
+               ActivationFunctionType.SIGN_BIT):
+        return x
+    raise ModelError(f"unknown fused activation {act}")
 
 
 def patches(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import Kernel, apply_activation, pad_nhwc, patches, same_or_valid
+from ._common import Kernel, pad_nhwc, patches, same_or_valid
+from ._conv import fused_activation
 from ._float_only import require_float
 
 
@@ -34,4 +35,4 @@ class PoolKernel(Kernel):
 
     def finish(self, out: np.ndarray) -> list[np.ndarray]:
         out = np.ascontiguousarray(out, dtype=np.float32)
-        return [apply_activation(out, self.node.options.fused_activation_function)]
+        return [fused_activation(out, self.node.options.fused_activation_function)]

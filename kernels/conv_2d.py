@@ -7,7 +7,8 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._common import Kernel, apply_activation, pad_nhwc, patches, same_or_valid
+from ._common import Kernel, pad_nhwc, patches, same_or_valid
+from ._conv import fused_activation
 from .registry import register
 from ._float_only import require_float
 
@@ -51,4 +52,4 @@ class Conv2D(Kernel):
             out[..., gi * ocg:(gi + 1) * ocg] = (cg @ wg.T).reshape(n, oh, ow, ocg)
         if b is not None:
             out += b
-        return [apply_activation(out, self.node.options.fused_activation_function)]
+        return [fused_activation(out, self.node.options.fused_activation_function)]

@@ -7,7 +7,8 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._common import Kernel, apply_activation, pad_nhwc, same_or_valid
+from ._common import Kernel, pad_nhwc, same_or_valid
+from ._conv import fused_activation
 from ._float_only import require_float
 from .registry import register
 
@@ -49,4 +50,4 @@ class DepthwiseConv2D(Kernel):
                 out += tap * w[0, i, j]
         if b is not None:
             out += b
-        return [apply_activation(out, self.node.options.fused_activation_function)]
+        return [fused_activation(out, self.node.options.fused_activation_function)]

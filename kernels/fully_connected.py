@@ -9,7 +9,8 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._common import Kernel, apply_activation
+from ._common import Kernel
+from ._conv import fused_activation
 from ._float_only import require_float
 from .registry import register
 
@@ -40,5 +41,5 @@ class FullyConnected(Kernel):
         if b is not None:
             out += b
         act = self.node.options.fused_activation_function if self.node.options else 0
-        out = apply_activation(out, act)
+        out = fused_activation(out, act)
         return [out.reshape(self.node.outputs[0].shape)]

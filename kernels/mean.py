@@ -1,43 +1,29 @@
-"""MEAN (float32) over constant or runtime axes, with keep_dims."""
+"""MEAN over constant or run-time axes with ``keep_dims``. float32: the sum accumulated
+sequentially in float32, divided by the count (bit-exact with LiteRT except for reductions
+over the last axis alone, where LiteRT sums in SIMD lanes: within float rounding); an empty
+reduction is NaN. int32/int64 as TFLite: the sum (int64 accumulator, wrapping for int64)
+divided by the count, truncated toward zero. Quantized int8/uint8/int16 (rescaling) not yet."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._common import Kernel
-from ._float_only import require_float
+from ._elementwise import ReduceKernel, sequential_sum
 from .registry import register
 
 
-def reduce_axes(node, axes_value, rank: int) -> tuple[int, ...]:
-    axes = np.asarray(axes_value).reshape(-1).tolist()
-    out = []
-    for a in axes:
-        if not -rank <= a < rank:
-            raise node.fail(f"reduction axis {a} is outside rank {rank}")
-        out.append(a % rank)
-    return tuple(sorted(set(out)))
-
-
 @register(Op.MEAN)
-class Mean(Kernel):
-    def prepare(self):
-        node = self.node
-        require_float(node)
-        x, ax = node.inputs[0], node.inputs[1]
-        self.axes = None
-        keep = bool(node.options.keep_dims) if node.options is not None else False
-        if ax.data is None:
-            return [node.outputs[0].shape]
-        self.axes = reduce_axes(node, ax.data, len(x.shape))
-        if keep:
-            return [tuple(1 if i in self.axes else d for i, d in enumerate(x.shape))]
-        return [tuple(d for i, d in enumerate(x.shape) if i not in self.axes)]
-
-    def eval(self, inputs):
-        x = inputs[0]
-        axes = self.axes if self.axes is not None else reduce_axes(self.node, inputs[1], x.ndim)
-        keep = bool(self.node.options.keep_dims) if self.node.options is not None else False
-        return [np.mean(x, axis=axes, keepdims=keep, dtype=np.float32)]
+class Mean(ReduceKernel):
+    def reduce(self, x, axes):
+        n = math.prod(x.shape[a] for a in axes)
+        if x.dtype.kind == "f":
+            return sequential_sum(x, axes) / x.dtype.type(n)
+        s = np.sum(x, axis=axes, dtype=np.int64)
+        if n == 0:
+            return np.zeros_like(s)
+        q = s // n
+        return q + ((q * n != s) & (s < 0))  # floor -> toward zero

@@ -1,5 +1,14 @@
-"""RESHAPE: the target shape from the shape input (constant or runtime) or, failing that,
-``ReshapeOptions.new_shape``; one -1 is inferred."""
+"""RESHAPE, following TFLite's rules for where the target shape comes from:
+
+* the second input when there are two inputs and it is a 1-D int32 tensor (constant or a
+  value known at prepare, e.g. from SHAPE arithmetic: resolved in prepare; computed at run
+  time: resolved per invoke, the output marked dynamic);
+* otherwise ``ReshapeOptions.new_shape``, where an absent option means a scalar and the legacy
+  ``[0]`` also means a scalar.
+
+One ``-1`` is inferred from the element count; zero-sized dimensions are skipped when inferring
+(so ``[0, 3] -> [-1, 3]`` gives ``[0, 3]``), as TFLite does.
+"""
 
 from __future__ import annotations
 
@@ -10,50 +19,68 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
+from ._shape import folds_constants, mark_dynamic
 from .registry import register
 
 
-def resolve_shape(node, target, n: int) -> tuple[int, ...]:
+def resolve_shape(node, target, in_shape) -> tuple[int, ...]:
+    """The output shape for ``target`` (a list that may hold one -1) and the input shape."""
     target = [int(v) for v in np.asarray(target).reshape(-1).tolist()]
+    n = math.prod(in_shape)
     if target.count(-1) > 1:
         raise node.fail(f"shape {target} has more than one -1")
+    if any(d < -1 for d in target):
+        raise node.fail(f"shape {target} has a negative dimension")
     if -1 in target:
-        rest = math.prod(d for d in target if d != -1)
-        if rest == 0 or n % rest:
-            raise node.fail(f"cannot reshape {n} elements to {target}")
-        target[target.index(-1)] = n // rest
-    if any(d < 0 for d in target) or math.prod(target) != n:
-        raise node.fail(f"cannot reshape {n} elements to {target}")
+        k = target.index(-1)
+        rest = [d for i, d in enumerate(target) if i != k]
+        n_out = math.prod(rest)
+        if n == 0 and n_out != 0:
+            target[k] = 0
+        else:
+            nz_in = math.prod(d for d in in_shape if d != 0)
+            nz_out = math.prod(d for d in rest if d != 0)
+            target[k] = nz_in // nz_out
+    if math.prod(target) != n:
+        raise node.fail(f"cannot reshape {list(in_shape)} ({n} elements) to {target}")
     return tuple(target)
 
 
 @register(Op.RESHAPE)
+@folds_constants
 class Reshape(Kernel):
-    def _target(self, runtime=None):
+    def _uses_shape_tensor(self) -> bool:
         node = self.node
-        if len(node.inputs) > 1 and node.inputs[1] is not None:
-            s = node.inputs[1]
-            if runtime is not None:
-                return runtime
-            if s.data is not None:
-                return s.data
-            return None
-        if node.options is not None and node.options.new_shape is not None:
-            return node.options.new_shape
-        return node.outputs[0].shape
+        if len(node.inputs) != 2 or node.inputs[1] is None:
+            return False
+        s = node.inputs[1]
+        return len(s.shape) == 1 and s.dtype == np.int32
 
     def prepare(self):
         node = self.node
-        n = math.prod(node.inputs[0].shape)
-        t = self._target()
-        if t is None:  # runtime shape tensor: known at eval
-            return [node.outputs[0].shape]
-        self.shape = resolve_shape(node, t, n)
+        x = node.inputs[0]
+        if node.outputs[0].dtype != x.dtype:
+            raise node.fail(f"output type {node.outputs[0].tensor.type_name} differs from "
+                            f"input type {x.tensor.type_name}")
+        self.runtime_shape = False
+        if self._uses_shape_tensor():
+            t = node.inputs[1].data
+            if t is None and node.inputs[1].shape == (0,):
+                t = []  # an empty constant (its buffer is empty): a scalar
+            if t is None:  # computed at run time: known at eval
+                self.runtime_shape = True
+                mark_dynamic(node)
+                return [node.outputs[0].shape]
+        else:
+            opt = node.options.new_shape if node.options is not None else None
+            t = list(opt) if opt is not None else []
+            if t == [0]:  # legacy encoding of a scalar
+                t = []
+        self.shape = resolve_shape(node, t, x.shape)
         return [self.shape]
 
     def eval(self, inputs):
         x = inputs[0]
-        node = self.node
-        if len(inputs) > 1 and inputs[1] is not None and node.inputs[1].data is None:
-            return [x.reshape(resolve_shape(node, inputs[1], x.size))]
+        if self.runtime_shape:
+            return [x.reshape(resolve_shape(self.node, inputs[1], x.shape))]
         return [x.reshape(self.shape)]

@@ -79,7 +79,12 @@ class _Decoder:
 
     def _uoffset(self, pos: int, path: str) -> int:
         self._check(pos, 4, 4, path, "offset")
-        target = pos + _U32.unpack_from(self.mv, pos)[0]
+        off = _U32.unpack_from(self.mv, pos)[0]
+        if off == 0 or off > 0x7FFFFFFF:
+            # As FlatBuffers' Verifier::VerifyOffset: an offset may not point to itself (the
+            # offset word would be misread as an empty vector or a table) nor be negative.
+            raise ModelError(f"offset at byte {pos} is {off}, not a valid forward offset", path)
+        target = pos + off
         if target >= self.n:
             raise ModelError(f"offset at byte {pos} points to byte {target}, past the end "
                              f"of the {self.n}-byte buffer", path)
@@ -87,23 +92,24 @@ class _Decoder:
 
     # -- objects ------------------------------------------------------------------------------
     def table(self, pos: int, tname: str, path: str, depth: int) -> dict:
+        tp = path or tname  # where table-level faults are reported (the root: "Model")
         if depth > MAX_DEPTH:
-            raise ModelError(f"tables nested deeper than {MAX_DEPTH}", path)
+            raise ModelError(f"tables nested deeper than {MAX_DEPTH}", tp)
         self.tables += 1
         if self.tables > MAX_TABLES:
-            raise ModelError(f"more than {MAX_TABLES} tables (possible reference loop)", path)
+            raise ModelError(f"more than {MAX_TABLES} tables (possible reference loop)", tp)
         mv = self.mv
-        self._check(pos, 4, 4, path, f"{tname} table")
+        self._check(pos, 4, 4, tp, f"{tname} table")
         vt = pos - _I32.unpack_from(mv, pos)[0]
-        self._check(vt, 4, 2, path, f"{tname} vtable")
+        self._check(vt, 4, 2, tp, f"{tname} vtable")
         vsize, tsize = _U16.unpack_from(mv, vt)[0], _U16.unpack_from(mv, vt + 2)[0]
         if vsize < 4 or vsize % 2:
-            raise ModelError(f"{tname} vtable has invalid size {vsize}", path)
-        self._check(vt, vsize, 2, path, f"{tname} vtable")
+            raise ModelError(f"{tname} vtable has invalid size {vsize}", tp)
+        self._check(vt, vsize, 2, tp, f"{tname} vtable")
         if tsize < 4:
-            raise ModelError(f"{tname} table has invalid size {tsize}", path)
-        self._check(pos, tsize, 1, path, f"{tname} table")
-        self._spend(tsize, path)
+            raise ModelError(f"{tname} table has invalid size {tsize}", tp)
+        self._check(pos, tsize, 1, tp, f"{tname} table")
+        self._spend(tsize, tp)
         nslots = (vsize - 4) // 2
         out: dict = {}
         for f in self.s.tables[tname].fields:
@@ -198,9 +204,9 @@ def decode(buf, schema: Schema | None = None, root: str | None = None) -> dict:
     root = root or s.root_type
     n = len(buf)
     if n < 8:
-        raise ModelError(f"file is {n} bytes, too short to be a FlatBuffer")
+        raise ModelError(f"file is {n} bytes, too short to be a FlatBuffer", "file")
     if s.file_identifier and not has_identifier(buf, s.file_identifier):
         raise ModelError(f"missing file identifier {s.file_identifier!r} at bytes 4..8 "
-                         f"(found {bytes(buf[4:8])!r}); not a TFLite model file")
+                         f"(found {bytes(buf[4:8])!r}); not a TFLite model file", "file_identifier")
     d = _Decoder(buf, s)
     return d.table(d._uoffset(0, "root"), root, "", 0)

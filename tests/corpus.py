@@ -54,7 +54,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
-CACHE_DIR = REPO / ".cache" / "corpus"
+#: Override with the CORPUS_CACHE_DIR environment variable.
+CACHE_DIR = Path(os.environ.get("CORPUS_CACHE_DIR") or REPO / ".cache" / "corpus")
 
 #: The standard conversion modes.
 MODES: tuple[str, ...] = ("float32", "dynamic", "float16", "int8", "int16x8")
@@ -296,16 +297,21 @@ MODELS: dict[str, ModelSpec] = {
             build_mixed,
             description="Conv2D, BatchNorm, ReLU6, Max/AvgPool, Concatenate, Add, Dense, Softmax",
         ),
-        # Big: keras.applications, weights=None. Inputs in [0, 255) for the models that
-        # embed their own preprocessing (MobileNetV3, EfficientNet), [-1, 1) otherwise.
-        ModelSpec("mobilenet_v1", build_mobilenet_v1, big=True, recalibrate_bn=True, float_range=(-1.0, 1.0)),
-        ModelSpec("mobilenet_v2", build_mobilenet_v2, big=True, recalibrate_bn=True, float_range=(-1.0, 1.0)),
-        ModelSpec(
-            "mobilenet_v3_small", build_mobilenet_v3_small, big=True, recalibrate_bn=True, float_range=(0.0, 255.0)
+        # Big: keras.applications, weights=None, BatchNorm statistics re-estimated.
+        # Inputs in [0, 255) for the models that embed their own preprocessing
+        # (MobileNetV3, EfficientNet), [-1, 1) otherwise.
+        *(
+            ModelSpec(n, fn, big=True, recalibrate_bn=True, float_range=rng, description=d)
+            for n, fn, rng, d in [
+                ("mobilenet_v1", build_mobilenet_v1, (-1.0, 1.0), "MobileNet alpha 1.0, 224"),
+                ("mobilenet_v2", build_mobilenet_v2, (-1.0, 1.0), "MobileNetV2 alpha 1.0, 224"),
+                ("mobilenet_v3_small", build_mobilenet_v3_small, (0.0, 255.0),
+                 "MobileNetV3Small, 224, with preprocessing"),
+                ("efficientnet_b0", build_efficientnet_b0, (0.0, 255.0), "EfficientNetB0, 224"),
+                ("resnet50", build_resnet50, (-1.0, 1.0), "ResNet50, 224"),
+                ("inception_v3", build_inception_v3, (-1.0, 1.0), "InceptionV3, 299"),
+            ]
         ),
-        ModelSpec("efficientnet_b0", build_efficientnet_b0, big=True, recalibrate_bn=True, float_range=(0.0, 255.0)),
-        ModelSpec("resnet50", build_resnet50, big=True, recalibrate_bn=True, float_range=(-1.0, 1.0)),
-        ModelSpec("inception_v3", build_inception_v3, big=True, recalibrate_bn=True, float_range=(-1.0, 1.0)),
     ]
 }
 
@@ -360,7 +366,8 @@ def _input_specs(name: str) -> list[tuple[tuple[int, ...], str]]:
         meta = _read_meta(name, mode)
         if meta and meta.get("inputs"):
             return [(tuple(i["shape"]), i["dtype"]) for i in meta["inputs"]]
-    model = _build_keras(name)
+    with _quiet():
+        model = _build_keras(name)
     return _keras_input_specs(model)
 
 
@@ -406,13 +413,23 @@ def _tf_version() -> str:
     return _TF_VERSION
 
 
+def _builder_source(builder) -> str:
+    try:
+        return inspect.getsource(builder)
+    except (OSError, TypeError):
+        return builder.__qualname__
+
+
+# Captured at import time, while this file still matches the loaded code (a
+# long-running process must not hash a since-edited file at stale line numbers).
+_BUILDER_SOURCES = {n: _builder_source(s.builder) for n, s in MODELS.items()}
+
+
 def _cache_key(name: str, mode: str) -> str:
     spec = MODELS[name]
     h = hashlib.sha256()
-    try:
-        h.update(inspect.getsource(spec.builder).encode())
-    except (OSError, TypeError):
-        h.update(spec.builder.__qualname__.encode())
+    src = _BUILDER_SOURCES.get(name)
+    h.update((src if src is not None else _builder_source(spec.builder)).encode())
     h.update(repr((spec.float_range, spec.int_high, CONVERT_VERSION, mode)).encode())
     h.update(_tf_version().encode())
     return h.hexdigest()[:16]
@@ -480,8 +497,16 @@ def _setup_tf():
     return tf
 
 
+_LAST_KERAS: dict = {}  # {name: model}: the last model built, reused across modes
+
+
 def _build_keras(name: str):
-    """Fresh, deterministic Keras model: same weights in every process/order."""
+    """Deterministic Keras model: same weights in every process/order.  The last
+    model built is memoized so converting several modes in one process builds (and
+    BN-recalibrates) it once."""
+    if name in _LAST_KERAS:
+        return _LAST_KERAS[name]
+    _LAST_KERAS.clear()
     _setup_tf()
     keras = _keras()
     keras.backend.clear_session()  # resets auto layer names (conv2d, conv2d_1, ...)
@@ -490,8 +515,9 @@ def _build_keras(name: str):
     spec = MODELS[name]
     model = spec.builder()
     if spec.recalibrate_bn:
-        _recalibrate_batchnorm(model, sample_inputs(name, _n_calib(name), seed=0,
-                                                    input_specs=_keras_input_specs(model)))
+        specs = _keras_input_specs(model)
+        _recalibrate_batchnorm(model, sample_inputs(name, _n_calib(name), 0, specs))
+    _LAST_KERAS[name] = model
     return model
 
 
@@ -517,8 +543,7 @@ def _recalibrate_batchnorm(model, samples) -> None:
         for k, sample in enumerate(samples):
             for l in bns:  # running average of per-sample statistics
                 l.momentum = k / (k + 1.0)
-            inputs = sample[0] if len(sample) == 1 else list(sample)
-            model(inputs, training=True)
+            model(list(sample), training=True)
     finally:
         for l, m in zip(bns, saved_m):
             l.momentum = m
@@ -652,7 +677,13 @@ def _litert_check(name: str, data: bytes) -> tuple[bool | None, str | None]:
             it = Interpreter(model_content=data)
             it.allocate_tensors()
             details = it.get_input_details()
-            specs = [(tuple(int(v) for v in d["shape"]), "float32") for d in details]
+            specs = [
+                (
+                    tuple(int(v) for v in d["shape"]),
+                    "float32" if d["quantization"][0] else np.dtype(d["dtype"]).name,
+                )
+                for d in details
+            ]
             (sample,) = sample_inputs(name, 1, seed=1, input_specs=specs)
             for d, x in zip(details, sample):
                 dt = np.dtype(d["dtype"])
@@ -808,6 +839,10 @@ def _ensure_timed(name: str, mode: str, force: bool) -> dict:
     return dict(meta, wall=time.perf_counter() - t0)
 
 
+def _ensure_model(name: str, modes: tuple[str, ...], force: bool) -> list[dict]:
+    return [_ensure_timed(name, mode, force) for mode in modes]
+
+
 def _format_row(row: dict) -> str:
     status = f"{row['bytes']:>11,d} B" if row["status"] == "ok" else "UNSUPPORTED"
     extra = ""
@@ -846,13 +881,15 @@ def build_models_time_budget(
         import concurrent.futures as cf  # noqa: PLC0415
         import multiprocessing as mp  # noqa: PLC0415
 
-        # Longest first: big models before small ones.
-        tasks.sort(key=lambda t: not MODELS[t[0]].big)
+        # One task per model (its Keras model is built once per process), longest first.
+        cost = {n: i for i, n in enumerate(BIG_MODELS)}  # roughly increasing cost
+        order_names = sorted(names, key=lambda n: -cost.get(n, -1))
         with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futs = [pool.submit(_ensure_timed, n, m, force) for n, m in tasks]
+            futs = [pool.submit(_ensure_model, n, modes, force) for n in order_names]
             for fut in cf.as_completed(futs):
-                rows.append(fut.result())
-                print(_format_row(rows[-1]), file=out, flush=True)
+                for row in fut.result():
+                    rows.append(row)
+                    print(_format_row(row), file=out, flush=True)
         order = {t: i for i, t in enumerate((n, m) for n in names for m in modes)}
         rows.sort(key=lambda r: order[(r["name"], r["mode"])])
     total = time.perf_counter() - t_all
@@ -865,16 +902,20 @@ def build_models_time_budget(
             if r["name"] == name
         )
         print(f"  {name:22s} {secs:7.1f}s  {sizes}", file=out)
-    n_ok = sum(r["status"] == "ok" for r in rows)
+    n_ok = sum(_usable(r, True) for r in rows)
+    n_conv = sum(r["status"] == "ok" for r in rows)
     print(
-        f"total: {total:.1f}s wall for {len(rows)} entries "
-        f"({n_ok} ok, {len(rows) - n_ok} unsupported)",
+        f"total: {total:.1f}s wall for {len(rows)} entries ({n_ok} usable, "
+        f"{len(rows) - n_conv} unsupported by the converter, "
+        f"{n_conv - n_ok} converted but not runnable in LiteRT)",
         file=out,
         flush=True,
     )
     for r in rows:
         if r["status"] != "ok":
             print(f"  unsupported {r['name']}/{r['mode']}: {r.get('reason')}", file=out)
+        elif r.get("litert_ok") is False:
+            print(f"  LiteRT fails {r['name']}/{r['mode']}: {r.get('litert_error')}", file=out)
     if total > budget_seconds:
         print(f"WARNING: build exceeded the {budget_seconds:.0f}s budget", file=out, flush=True)
     return rows

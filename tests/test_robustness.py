@@ -33,6 +33,7 @@ import struct
 import threading
 import time
 import tracemalloc
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ CACHE = REPO / ".cache" / "robustness"
 TIME_LIMIT = 1.0
 #: Allowed tracemalloc peak during one load: ALLOC_FACTOR * file size + ALLOC_SLACK.
 ALLOC_FACTOR = 4
-ALLOC_SLACK = 4 << 20
+ALLOC_SLACK = 1 << 20
 #: Measure allocations on every MEM_EVERY-th attempt.
 MEM_EVERY = 10
 
@@ -230,6 +231,7 @@ def field_sites(buf: bytes) -> list[Site]:
     ntensors = [root.Subgraphs(i).TensorsLength() for i in range(root.SubgraphsLength())]
     sig_sg = [root.SignatureDefs(i).SubgraphIndex() for i in range(root.SignatureDefsLength())]
     sites = [Site(0, "I", "#root", "structure")]
+    vtables_seen: set[int] = set()  # vtables are shared between tables: list each once
 
     def limit_for(tname, fname, ctx):
         what = _INDEX_FIELDS.get((tname, fname))
@@ -261,8 +263,10 @@ def field_sites(buf: bytes) -> list[Site]:
         vt = tab.Pos - soff
         sites.append(Site(tab.Pos, "i", f"{path}#soffset", "structure"))
         vsize = struct.unpack_from("<H", buf, vt)[0]
-        for k in range(vsize // 2):
-            sites.append(Site(vt + 2 * k, "H", f"{path}#vtable[{k}]", "structure"))
+        if vt not in vtables_seen:
+            vtables_seen.add(vt)
+            for k in range(vsize // 2):
+                sites.append(Site(vt + 2 * k, "H", f"{path}#vtable[{k}]", "structure"))
         fields = _SCHEMA.tables[tname].fields
         tags = {}
         for f in fields:
@@ -362,7 +366,6 @@ def _pack(fmt: str, value) -> bytes:
         return struct.pack("<" + fmt, float(value))
     if fmt == "?":
         return struct.pack("<B", int(value) & 0xFF)
-    lo, hi = _INT_RANGES[fmt]
     bits = struct.calcsize(fmt) * 8
     v = int(value) & ((1 << bits) - 1)
     return v.to_bytes(bits // 8, "little")
@@ -508,7 +511,7 @@ def mutations(kind: str, seeds: dict[str, bytes]):
                  if any(s.cat in FIELD_KINDS[kind] for s in field_sites(buf))}
     per = KIND_COUNTS[kind] // len(seeds)
     for j, (name, buf) in enumerate(sorted(seeds.items())):
-        rng = np.random.default_rng([zlib_crc(kind), j])
+        rng = np.random.default_rng([zlib.crc32(kind.encode()), j])
         if kind == "truncation":
             yield from gen_truncations(name, buf, rng, per)
         elif kind == "flip":
@@ -519,12 +522,6 @@ def mutations(kind: str, seeds: dict[str, bytes]):
             yield from gen_field_combos(name, buf, rng, per)
         else:
             yield from gen_fields(name, buf, rng, per, FIELD_KINDS[kind])
-
-
-def zlib_crc(s: str) -> int:
-    import zlib  # noqa: PLC0415
-
-    return zlib.crc32(s.encode())
 
 
 # --------------------------------------------------------------------------------------------
@@ -626,10 +623,6 @@ def _where(e: BaseException) -> str:
 # The mutation loop
 # --------------------------------------------------------------------------------------------
 
-#: Filled by the parametrized test so the total can be checked at the end.
-_ATTEMPTS: dict[str, int] = {}
-
-
 @pytest.mark.parametrize("kind", list(KIND_COUNTS))
 def test_mutations(kind, seeds):
     failures, slow, heavy = [], [], []
@@ -648,7 +641,6 @@ def test_mutations(kind, seeds):
         if out.peak is not None and out.peak > limit:
             heavy.append(f"{desc}: peak {out.peak:,} B > {limit:,} B")
     n = k + 1
-    _ATTEMPTS[kind] = n
     print(f"\n{kind}: {n} attempts: {stats}, max load time {max_time * 1e3:.1f} ms, "
           f"max traced peak {max_peak / 1e6:.2f} MB")
     assert n >= KIND_COUNTS[kind] - len(seeds), f"only {n} attempts generated"
@@ -910,6 +902,27 @@ def test_targeted_unknown_union_tag(seeds):
     _expect_error(_edit(buf, s[p], 255), f"subgraphs[0].operators[{oi}].builtin_options")
 
 
+def test_targeted_zero_offset(seeds):
+    # An offset of 0 points at itself: its own word would read as an empty vector (a tensor
+    # silently becoming a scalar) or a table. FlatBuffers' verifier (and LiteRT) reject it.
+    buf = seeds["int8"]
+    s = _sites(buf)
+    _expect_error(_edit(buf, s["subgraphs[0].tensors[1].shape#uoffset"], 0),
+                  "subgraphs[0].tensors[1].shape")
+    bi = next(p for p in s if p.startswith("buffers[") and p.endswith(".data#uoffset"))
+    _expect_error(_edit(buf, s[bi], 0), bi.split("#")[0])
+    _expect_error(_edit(buf, s["subgraphs[0].operators[0]#uoffset"], 0),
+                  "subgraphs[0].operators[0]")
+
+
+def test_root_faults_name_a_place(seeds):
+    buf = seeds["float32"]
+    assert _expect_error(buf[:5]).path == "file"
+    assert _expect_error(buf[:4] + b"TFL4" + buf[8:]).path == "file_identifier"
+    assert _expect_error(b"\0\0\0\0" + buf[4:]).path == "root"
+    assert _expect_error(b"\x02\0\0\0" + buf[4:]).path == "Model"  # misaligned root table
+
+
 def test_truncated_file_names_a_place(seeds):
     buf = seeds["float32"]
     for ln in (0, 3, 7, 8, 12, len(buf) // 3, len(buf) - 1):
@@ -925,15 +938,18 @@ def test_truncated_file_names_a_place(seeds):
 # --------------------------------------------------------------------------------------------
 
 
-def _shared_dag_model(k: int, name_len: int = 0) -> bytes:
-    """A tiny valid FlatBuffer whose k subgraphs are one shared table whose k operators are
-    one shared table with k inputs: k*k operator visits from ~8k bytes."""
+def _shared_dag_model(n_subgraphs: int, n_ops: int, n_tensors: int, name_len: int = 0) -> bytes:
+    """A small valid FlatBuffer built with offsets shared on purpose: ``n_subgraphs`` offsets
+    to one subgraph whose ``n_ops`` operators are one table with ``n_ops`` inputs and whose
+    ``n_tensors`` tensors are one table named by one ``name_len``-byte string. Decoded naively
+    it expands to n_subgraphs * n_ops * n_ops input indices and n_tensors * name_len bytes of
+    names."""
     import flatbuffers  # noqa: PLC0415
 
     b = flatbuffers.Builder(1024)
     name = b.CreateString("n" * name_len) if name_len else None
-    gen.OperatorStartInputsVector(b, k)
-    for _ in range(k):
+    gen.OperatorStartInputsVector(b, n_ops)
+    for _ in range(n_ops):
         b.PrependInt32(0)
     inputs = b.EndVector()
     gen.OperatorStart(b)
@@ -943,12 +959,12 @@ def _shared_dag_model(k: int, name_len: int = 0) -> bytes:
     if name is not None:
         gen.TensorAddName(b, name)
     t = gen.TensorEnd(b)
-    gen.SubGraphStartTensorsVector(b, k)
-    for _ in range(k):
+    gen.SubGraphStartTensorsVector(b, n_tensors)
+    for _ in range(n_tensors):
         b.PrependUOffsetTRelative(t)
     tensors = b.EndVector()
-    gen.SubGraphStartOperatorsVector(b, k)
-    for _ in range(k):
+    gen.SubGraphStartOperatorsVector(b, n_ops)
+    for _ in range(n_ops):
         b.PrependUOffsetTRelative(op)
     ops = b.EndVector()
     gen.SubGraphStart(b)
@@ -962,8 +978,8 @@ def _shared_dag_model(k: int, name_len: int = 0) -> bytes:
     gen.ModelStartOperatorCodesVector(b, 1)
     b.PrependUOffsetTRelative(oc)
     codes = b.EndVector()
-    gen.ModelStartSubgraphsVector(b, k)
-    for _ in range(k):
+    gen.ModelStartSubgraphsVector(b, n_subgraphs)
+    for _ in range(n_subgraphs):
         b.PrependUOffsetTRelative(sg)
     sgs = b.EndVector()
     gen.BufferStart(b)
@@ -980,10 +996,19 @@ def _shared_dag_model(k: int, name_len: int = 0) -> bytes:
     return bytes(b.Output())
 
 
-@pytest.mark.parametrize("k,name_len", [(2000, 0), (300, 20000)])
-def test_shared_offsets_do_not_amplify(k, name_len):
-    data = _shared_dag_model(k, name_len)
+@pytest.mark.parametrize("n_subgraphs,n_ops,n_tensors,name_len", [
+    (2000, 2000, 1, 0),  # 4M operator visits, 4G input indices from 24 KB
+    (1, 1, 10000, 40000),  # 10,000 tensors named by one 40 KB string: 400 MB of names
+    (1, 3, 5000, 20),  # plain sharing at one level is fine: it is what the file says
+])
+def test_shared_offsets_do_not_amplify(n_subgraphs, n_ops, n_tensors, name_len):
+    data = _shared_dag_model(n_subgraphs, n_ops, n_tensors, name_len)
+    # Time and memory are measured in separate runs: tracemalloc slows Python severalfold.
+    timed = attempt(data, measure_memory=False)
+    assert timed.result in ("ok", "ModelError"), timed.detail
+    assert timed.seconds < TIME_LIMIT, f"{timed.seconds:.2f} s for a {len(data)}-byte file"
     out = attempt(data, measure_memory=True)
-    assert out.result in ("ok", "ModelError"), out.detail
-    assert out.seconds < TIME_LIMIT, f"{out.seconds:.2f} s for a {len(data)}-byte file"
-    assert out.peak <= ALLOC_FACTOR * len(data) + ALLOC_SLACK, out.peak
+    # Here thousands of 8-byte tables share one vtable and one name: each still becomes a
+    # Python object of a few hundred bytes, so the bound is linear in the file with a larger
+    # factor. What matters is that nothing is allocated from *declared* sizes.
+    assert out.peak <= 64 * len(data) + ALLOC_SLACK, out.peak

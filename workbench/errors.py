@@ -24,6 +24,7 @@ class ModelError(WorkbenchError, ValueError):
     """
 
     def __init__(self, message: str, path: str = ""):
+        path = str(path)
         self.path = path
         self.reason = message
         super().__init__(f"{path}: {message}" if path else message)

@@ -50,6 +50,14 @@ _ARITY = {
     "SPACE_TO_BATCH_ND": (3, 3, 1), "BATCH_TO_SPACE_ND": (3, 3, 1),
     "RESIZE_BILINEAR": (2, 2, 1), "RESIZE_NEAREST_NEIGHBOR": (2, 2, 1),
     "PRELU": (2, 2, 1), "SQUEEZE": (1, 1, 1), "EXPAND_DIMS": (2, 2, 1),
+    "SUM": (2, 2, 1), "REDUCE_MAX": (2, 2, 1), "REDUCE_MIN": (2, 2, 1), "REDUCE_PROD": (2, 2, 1),
+    "REDUCE_ANY": (2, 2, 1), "REDUCE_ALL": (2, 2, 1), "GREATER": (2, 2, 1),
+    "GREATER_EQUAL": (2, 2, 1), "LESS": (2, 2, 1), "LESS_EQUAL": (2, 2, 1),
+    "EQUAL": (2, 2, 1), "NOT_EQUAL": (2, 2, 1), "MAXIMUM": (2, 2, 1), "MINIMUM": (2, 2, 1),
+    "SQUARED_DIFFERENCE": (2, 2, 1), "DENSIFY": (1, 1, 1), "EXP": (1, 1, 1), "LOG": (1, 1, 1),
+    "SQRT": (1, 1, 1), "RSQRT": (1, 1, 1), "ABS": (1, 1, 1), "NEG": (1, 1, 1),
+    "SLICE": (3, 3, 1), "SELECT": (3, 3, 1), "SELECT_V2": (3, 3, 1), "CAST": (1, 1, 1),
+    "GATHER_ND": (2, 2, 1), "TILE": (2, 2, 1), "ARG_MAX": (2, 2, 1), "ARG_MIN": (2, 2, 1),
 }
 
 _POSITIVE_OPTION = ("stride_w", "stride_h", "stride_d", "dilation_w_factor",
@@ -105,7 +113,9 @@ def _verify_signatures(model: Model) -> None:
 
 def _verify_tensors(sg: Subgraph, si: int) -> None:
     for ti, t in enumerate(sg.tensors):
-        p = f"subgraphs[{si}].tensors[{ti}] ({t.name!r})"
+        p = _TensorPath(si, ti, t)
+        if t.is_variable and t.buffer is not None and t.buffer.nbytes:
+            raise ModelError("variable tensors cannot carry a constant buffer", str(p))
         try:
             TensorType(t.dtype)
         except ValueError:
@@ -134,6 +144,38 @@ def _verify_tensors(sg: Subgraph, si: int) -> None:
             _verify_sparsity(t, p)
         elif t.buffer is not None and t.buffer.nbytes:
             _verify_buffer_size(t, p)
+
+
+class _TensorPath:
+    """A tensor's path, formatted only when an error needs it (names can be long and there
+    can be very many tensors)."""
+
+    __slots__ = ("si", "ti", "t")
+
+    def __init__(self, si: int, ti: int, t: Tensor):
+        self.si, self.ti, self.t = si, ti, t
+
+    def __str__(self) -> str:
+        name = self.t.name if len(self.t.name) <= 80 else self.t.name[:77] + "..."
+        return f"subgraphs[{self.si}].tensors[{self.ti}] ({name!r})"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+class _Lazy:
+    """``base + suffix``, formatted only on error."""
+
+    __slots__ = ("base", "suffix")
+
+    def __init__(self, base, suffix: str):
+        self.base, self.suffix = base, suffix
+
+    def __str__(self) -> str:
+        return f"{self.base}{self.suffix}"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 def _verify_buffer_size(t: Tensor, p: str) -> None:
@@ -171,7 +213,7 @@ def _verify_string_buffer(data: np.ndarray, n: int, p: str) -> None:
 
 def _verify_quant(t: Tensor, p: str) -> None:
     q = t.quantization
-    qp = f"{p}.quantization"
+    qp = _Lazy(p, ".quantization")
     scale, zp = q.scale, q.zero_point
     ns, nz = scale.size, zp.size
     if ns != nz:
@@ -198,7 +240,7 @@ def _verify_quant(t: Tensor, p: str) -> None:
 
 def _verify_sparsity(t: Tensor, p: str) -> None:
     sp = t.sparsity
-    sp_p = f"{p}.sparsity"
+    sp_p = _Lazy(p, ".sparsity")
     rank = len(t.shape)
     nblocks = len(sp.block_map)
     order = list(sp.traversal_order)
@@ -272,6 +314,9 @@ def _verify_graph(model: Model, sg: Subgraph, si: int) -> None:
                 raise ModelError(f"has {len(op.inputs)} inputs, expected {want}", p)
             if nout is not None and len(op.outputs) != nout:
                 raise ModelError(f"has {len(op.outputs)} outputs, expected {nout}", p)
+            for k in range(lo):  # the first `lo` inputs are required, not omitted (-1)
+                if op.inputs[k] is None:
+                    raise ModelError("required input is omitted (-1)", f"{p} input {k}")
         for k, t in enumerate(op.inputs):
             if t is None:
                 continue
@@ -302,6 +347,9 @@ def _verify_graph(model: Model, sg: Subgraph, si: int) -> None:
 
 
 def _verify_op_options(op: Operator, p: str, n_subgraphs: int) -> None:
+    want = expected_options(op.code)
+    if op.options is None and want is not None and want in _OPTIONS_WITH_SIZES:
+        raise ModelError(f"{op.name} needs its {want} (strides, filter sizes) but has none", p)
     for attr in ("options", "options2"):
         opts = getattr(op, attr)
         if opts is None:
@@ -324,6 +372,16 @@ def _verify_op_options(op: Operator, p: str, n_subgraphs: int) -> None:
             vals = np.asarray(block.data).reshape(-1)
             if vals.size and vals.min() <= 0:
                 raise ModelError(f"block shape {vals.tolist()} must be positive", f"{p} input 1")
+
+
+def _options_with_sizes() -> set[str]:
+    from .ops import OPTIONS
+
+    return {name for name, cls in OPTIONS.items()
+            if any(f.name in _POSITIVE_OPTION for f in dataclasses.fields(cls))}
+
+
+_OPTIONS_WITH_SIZES = _options_with_sizes()
 
 
 def _called(op: Operator) -> list[tuple[str, int]]:
@@ -373,6 +431,8 @@ def _verify_call_arity(model: Model, op: Operator, calls: dict[str, int], p: str
     sgs = model.subgraphs
     nin, nout = len(op.inputs), len(op.outputs)
     if op.name == "WHILE" and {"cond_subgraph_index", "body_subgraph_index"} <= calls.keys():
+        if calls["cond_subgraph_index"] == calls["body_subgraph_index"]:
+            raise ModelError("WHILE uses the same subgraph as condition and body", p)
         cond, body = sgs[calls["cond_subgraph_index"]], sgs[calls["body_subgraph_index"]]
         if len(cond.inputs) != nin or len(body.inputs) != nin or len(body.outputs) != nin \
                 or nout != nin or len(cond.outputs) != 1:

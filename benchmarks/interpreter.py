@@ -1,0 +1,114 @@
+"""Interpreter speed: ours vs LiteRT in the same run, on the float32 corpus.
+
+For each model: median invoke time of ours, of LiteRT with XNNPACK on 1 thread (its default
+CPU path), and of LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``, timed in a child
+process so an abort there cannot take this script down), then the ratios.
+
+    .venv/bin/python benchmarks/interpreter.py [--runs 10] [--modes float32] [names...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _inputs(details, seed=0):
+    from tests.litert_oracle import random_inputs
+
+    return random_inputs(details, seed)
+
+
+def time_litert(path: str, runs: int, resolver: str, threads: int = 1) -> float:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=path, num_threads=threads,
+                     experimental_op_resolver_type=getattr(OpResolverType, resolver))
+    it.allocate_tensors()
+    for d, x in zip(it.get_input_details(), _inputs(it.get_input_details())):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        it.invoke()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def time_ours(path: str, runs: int) -> float:
+    from workbench.interpreter import Interpreter
+
+    it = Interpreter(model_path=path)
+    it.allocate_tensors()
+    for d, x in zip(it.get_input_details(), _inputs(it.get_input_details())):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        it.invoke()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def time_ref_in_child(path: str, runs: int) -> float | None:
+    code = ("import sys, json; sys.path.insert(0, %r); from benchmarks.interpreter import "
+            "time_litert; print(json.dumps(time_litert(%r, %d, 'BUILTIN_REF')))"
+            % (str(ROOT), path, runs))
+    try:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=1800)
+    except subprocess.TimeoutExpired:
+        return None
+    if r.returncode != 0:
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("names", nargs="*")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--ref-runs", type=int, default=2)
+    ap.add_argument("--modes", nargs="*", default=["float32"])
+    ap.add_argument("--no-ref", action="store_true")
+    args = ap.parse_args()
+    from tests import corpus
+    from workbench.errors import UnsupportedOpError
+
+    names = args.names or list(corpus.MODELS)
+    print(f"{'model':28s} {'ours ms':>9s} {'xnnpack1':>9s} {'ref ms':>9s} "
+          f"{'ours/xnn':>9s} {'ref/ours':>9s}")
+    for mode in args.modes:
+        for name in names:
+            p = corpus.model_path(name, mode)
+            if p is None:
+                continue
+            label = f"{name}/{mode}"
+            try:
+                ours = time_ours(str(p), args.runs)
+            except UnsupportedOpError as e:
+                print(f"{label:28s} unsupported: {e.op_name}")
+                continue
+            xnn = time_litert(str(p), args.runs, "AUTO", 1)
+            ref = None if args.no_ref else time_ref_in_child(str(p), args.ref_runs)
+            ref_s = f"{ref:9.2f}" if ref is not None else "    crash"
+            ratio_ref = f"{ref / ours:9.1f}" if ref is not None else "        -"
+            print(f"{label:28s} {ours:9.2f} {xnn:9.2f} {ref_s} {ours / xnn:9.2f} {ratio_ref}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

@@ -1,0 +1,69 @@
+"""Helpers of the control-flow and resource-variable kernels (WHILE, IF, CALL_ONCE, VAR_HANDLE):
+preparing a called subgraph for given input shapes, and TFLite's resource-id numbering."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.ir.ops import Op
+
+
+def subgraph_output_shapes(runtime, si: int, shapes: list[tuple[int, ...]]
+                           ) -> list[tuple[int, ...]]:
+    """Prepare subgraph ``si`` for input ``shapes`` (so missing kernels and shape errors surface
+    at allocate time) and return its output shapes. The plan is stored where
+    ``runtime.run_subgraph`` looks for it, so it is prepared once per input shapes."""
+    public = getattr(runtime, "prepare_subgraph", None)
+    if public is not None:
+        return public(si, shapes)
+    sg = runtime.model.subgraphs[si]
+    index = {id(t): i for i, t in enumerate(sg.tensors)}
+    in_idx = [index[id(t)] for t in sg.inputs]
+    key = (si, tuple(tuple(int(d) for d in s) for s in shapes))
+    plan = runtime._sub_plans.get(key)
+    if plan is None:
+        plan = runtime._prepare(si, dict(zip(in_idx, key[1])))
+        runtime._sub_plans[key] = plan
+    return [plan.shapes[index[id(t)]] for t in sg.outputs]
+
+
+def check_signature(node, si: int, dtypes: list, what: str) -> None:
+    """The subgraph's inputs must take ``dtypes`` (None entries are not checked)."""
+    sg = node.runtime.model.subgraphs[si]
+    if len(sg.inputs) != len(dtypes):
+        raise node.fail(f"{what} subgraph {si} takes {len(sg.inputs)} inputs, got {len(dtypes)}")
+    for k, (t, dt) in enumerate(zip(sg.inputs, dtypes)):
+        if dt is not None and t.numpy_dtype is not None and t.numpy_dtype != dt:
+            raise node.fail(f"{what} subgraph {si} input {k} is {t.numpy_dtype}, got {dt}")
+
+
+def resource_id(runtime, container: str, shared_name: str) -> int:
+    """TFLite numbers resources by (container, shared_name) in the order VAR_HANDLE ops appear,
+    subgraph by subgraph, when the interpreter is built; we number the whole model that way on
+    first use so ids (the value of RESOURCE tensors) agree with LiteRT's."""
+    ids = runtime.resource_ids
+    if not ids:
+        for sg in runtime.model.subgraphs:
+            for op in sg.operators:
+                if op.code == Op.VAR_HANDLE:
+                    key = handle_key(op.options)
+                    if key not in ids:
+                        ids[key] = len(ids)
+    key = (container, shared_name)
+    if key not in ids:
+        ids[key] = len(ids)
+    return ids[key]
+
+
+def handle_key(options) -> tuple[str, str]:
+    if options is None:
+        return ("", "")
+    return (options.container or "", options.shared_name or "")
+
+
+def resource_of(node, value) -> int:
+    """The resource id held by a RESOURCE tensor's value."""
+    arr = np.asarray(value).reshape(-1)
+    if arr.size != 1:
+        raise node.fail(f"resource handle has {arr.size} elements, expected 1")
+    return int(arr[0])

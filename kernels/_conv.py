@@ -1,0 +1,100 @@
+"""N-d convolution geometry shared by CONV_3D, TRANSPOSE_CONV and CONV_3D_TRANSPOSE.
+
+Layouts are channels-last: data ``[N, *spatial, C]``. A forward convolution gathers each output's
+window as a strided view (im2col without a copy until the GEMM); a transposed convolution does
+one GEMM from input channels to (taps x output channels) and then scatters every tap back with
+strided slice-adds (col2im), cropping the padding TFLite computes from the *output* size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from workbench.ir.ops import ActivationFunctionType
+
+from ._common import same_or_valid
+
+_RANGES = {
+    ActivationFunctionType.RELU: (0.0, None),
+    ActivationFunctionType.RELU6: (0.0, 6.0),
+    ActivationFunctionType.RELU_N1_TO_1: (-1.0, 1.0),
+}
+
+
+def fused_activation(x: np.ndarray, act: int) -> np.ndarray:
+    """A fused activation as the float kernels of conv, depthwise, fully connected, pooling and
+    transposed/3-D conv apply it: a clamp to TFLite's activation range (in place). TANH and
+    SIGN_BIT have no range there (unbounded), so LiteRT leaves the values unchanged."""
+    lo, hi = _RANGES.get(int(act), (None, None))
+    if lo is None and hi is None:
+        return x
+    return np.clip(x, lo, hi, out=x)
+
+
+def forward_geometry(padding: int, sizes, kernel, strides, dilations):
+    """Per spatial dim: (output sizes, (pad before, pad after) pairs) as TFLite computes them."""
+    outs, pads = [], []
+    for n, k, s, d in zip(sizes, kernel, strides, dilations):
+        o, before, after = same_or_valid(padding, n, k, s, d)
+        outs.append(o)
+        pads.append((before, after))
+    return tuple(outs), tuple(pads)
+
+
+def transpose_pads(padding: int, out_sizes, kernel, strides, dilations):
+    """Leading pad per spatial dim of a transposed conv: the forward conv's padding computed
+    with the transposed conv's output as the forward input (TFLite's ComputePadding*)."""
+    return tuple(same_or_valid(padding, o, k, s, d)[1]
+                 for o, k, s, d in zip(out_sizes, kernel, strides, dilations))
+
+
+def windows(x: np.ndarray, kernel, strides, dilations, out) -> np.ndarray:
+    """Strided view ``[N, *out, *kernel, C]`` of an already padded ``[N, *spatial, C]`` input."""
+    nd = len(kernel)
+    st = x.strides
+    shape = (x.shape[0], *out, *kernel, x.shape[-1])
+    strides_ = (st[0], *(st[1 + i] * strides[i] for i in range(nd)),
+                *(st[1 + i] * dilations[i] for i in range(nd)), st[-1])
+    return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides_, writeable=False)
+
+
+def conv_forward(x: np.ndarray, w2d: np.ndarray, kernel, strides, dilations, pads, out
+                 ) -> np.ndarray:
+    """Float convolution: ``x [N, *spatial, C]``, ``w2d [prod(kernel) * C, OC]`` (taps major,
+    channels minor) -> ``[N, *out, OC]`` float32."""
+    if any(p != (0, 0) for p in pads):
+        x = np.pad(x, ((0, 0), *pads, (0, 0)))
+    n, c, oc = x.shape[0], x.shape[-1], w2d.shape[1]
+    if math.prod(out) == 0 or n == 0:
+        return np.zeros((n, *out, oc), np.float32)
+    cols = windows(x, kernel, strides, dilations, out).reshape(n * math.prod(out),
+                                                              math.prod(kernel) * c)
+    return np.ascontiguousarray((cols @ w2d).reshape(n, *out, oc), dtype=np.float32)
+
+
+def conv_transpose(x: np.ndarray, w_taps: np.ndarray, strides, dilations, pads, out
+                   ) -> np.ndarray:
+    """Float transposed convolution.
+
+    ``x [N, *in, IC]``; ``w_taps [*kernel, OC, IC]``; ``pads`` the leading crop per dim; ``out``
+    the output spatial sizes. Output element ``o`` receives ``x[i] * w[k]`` for every input
+    position ``i`` and tap ``k`` with ``o = i * stride + k * dilation - pad``.
+    """
+    nd = len(strides)
+    n, ins, ic = x.shape[0], x.shape[1:-1], x.shape[-1]
+    kernel, oc = w_taps.shape[:nd], w_taps.shape[nd]
+    # Canvas big enough for every tap and for the cropped window.
+    full = [max((i - 1) * s + (k - 1) * d + 1, p + o)
+            for i, k, s, d, p, o in zip(ins, kernel, strides, dilations, pads, out)]
+    canvas = np.zeros((n, *full, oc), np.float32)
+    if x.size and w_taps.size:
+        cols = (x.reshape(-1, ic) @ w_taps.reshape(-1, ic).T).reshape(n, *ins, *kernel, oc)
+        for tap in itertools.product(*(range(k) for k in kernel)):
+            dst = tuple(slice(t * d, t * d + (i - 1) * s + 1, s)
+                        for t, d, i, s in zip(tap, dilations, ins, strides))
+            canvas[(slice(None), *dst)] += cols[(slice(None),) * (1 + nd) + tap]
+    crop = tuple(slice(p, p + o) for p, o in zip(pads, out))
+    return np.ascontiguousarray(canvas[(slice(None), *crop)])

@@ -1,0 +1,176 @@
+"""Shared pieces of the elementwise / comparison / reduction kernels (non-quantized paths).
+
+Dtype policy, as LiteRT's built-in kernels behave:
+
+* ``dtypes``: element types the op computes on as plain numbers. Such an input that carries
+  quantization parameters (a scale) takes TFLite's quantized path, which we do not implement
+  yet: :func:`check_types` raises :class:`UnsupportedOpError` for it.
+* ``raw``: element types whose values the op uses as they are even when quantized (selection
+  and comparison of stored integers: MAXIMUM, ARG_MAX, REDUCE_MAX, SELECT, NEG, ...).
+
+float16 inputs are computed in float32 and rounded back, as LiteRT's half kernels do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.errors import InputError, UnsupportedOpError
+
+from ._common import Kernel
+
+FLOAT = (np.float32,)
+INTS = (np.int32, np.int64)
+SMALL_INTS = (np.int8, np.uint8, np.int16)
+
+
+def is_quantized(t) -> bool:
+    q = t.quantization
+    return q is not None and q.scale.size > 0
+
+
+def dtype_name(dt) -> str:
+    return np.dtype(dt).name if dt is not None else "unknown"
+
+
+def check_types(node, dtypes=(), raw=(), inputs=(0,)) -> None:
+    """Raise UnsupportedOpError unless every listed input has a supported element type."""
+    for i in inputs:
+        t = node.inputs[i] if i < len(node.inputs) else None
+        if t is None:
+            raise node.fail(f"input {i} is missing")
+        if t.dtype is not None and any(t.dtype == d for d in raw):
+            continue
+        if is_quantized(t):
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     f"{dtype_name(t.dtype)} quantized inputs are not supported "
+                                     "yet")
+        if t.dtype is None or not any(t.dtype == d for d in dtypes):
+            name = dtype_name(t.dtype) if t.dtype is not None else t.tensor.type_name.lower()
+            raise UnsupportedOpError(node.op.name, node.path, f"{name} inputs are not supported")
+
+
+def same_types(node, inputs=(0, 1)) -> None:
+    types = {dtype_name(node.inputs[i].dtype) for i in inputs}
+    if len(types) > 1:
+        raise node.fail(f"inputs must have the same type, got {sorted(types)}")
+
+
+def out_dtype(node, k: int = 0):
+    o = node.outputs[k]
+    return o.dtype if o is not None else None
+
+
+def runtime_error(node, message: str) -> InputError:
+    """An error caused by the values fed at run time (LiteRT fails the invoke)."""
+    return InputError(f"{node.path}: {message}")
+
+
+def as_compute(x: np.ndarray) -> np.ndarray:
+    """float16/bfloat16 are computed in float32."""
+    return x.astype(np.float32) if x.dtype.kind == "f" and x.dtype.itemsize < 4 or \
+        x.dtype.name == "bfloat16" else x
+
+
+def finish(node, y, k: int = 0) -> np.ndarray:
+    """The result as an array of the output tensor's dtype."""
+    dt = out_dtype(node, k)
+    y = np.asarray(y)
+    return y if dt is None or y.dtype == dt else y.astype(dt)
+
+
+class UnaryKernel(Kernel):
+    """``y = fn(x)`` with the same shape; subclasses set ``dtypes``/``raw`` and ``fn``."""
+
+    dtypes: tuple = FLOAT
+    raw: tuple = ()
+
+    @staticmethod
+    def fn(x):
+        raise NotImplementedError
+
+    def prepare(self):
+        node = self.node
+        check_types(node, self.dtypes, self.raw)
+        return [node.inputs[0].shape]
+
+    def eval(self, inputs):
+        with np.errstate(all="ignore"):
+            return [finish(self.node, self.fn(as_compute(inputs[0])))]
+
+
+# -- reductions ---------------------------------------------------------------------------------
+def normalize_axes(node, axes_value, rank: int) -> tuple[int, ...]:
+    """Sorted unique non-negative axes; negative axes count from the end."""
+    out = set()
+    for a in np.asarray(axes_value).reshape(-1).tolist():
+        if not -rank <= a < rank:
+            raise node.fail(f"axis {a} is outside rank {rank}")
+        out.add(int(a) % rank)
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape, axes, keep: bool) -> tuple[int, ...]:
+    if keep:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+class ReduceKernel(Kernel):
+    """Reduction over constant or run-time axes (input 1), with ``keep_dims``.
+
+    With run-time axes the output shape depends on their values: prepare keeps the model's
+    recorded shape and eval computes the real one."""
+
+    dtypes: tuple = FLOAT + INTS
+    raw: tuple = ()
+
+    def prepare(self):
+        node = self.node
+        check_types(node, self.dtypes, self.raw)
+        ax = node.inputs[1]
+        if ax is None or ax.dtype not in (np.int32, np.int64):
+            raise node.fail("axes must be an int32 or int64 tensor")
+        self.keep = bool(node.options.keep_dims) if node.options is not None else False
+        self.axes = None
+        value = ax.data
+        if value is None and 0 in ax.shape:  # no buffer, but its (empty) value is known
+            value = np.zeros(ax.shape, ax.dtype)
+        if value is None:
+            return [node.outputs[0].shape]
+        self.axes = normalize_axes(node, value, len(node.inputs[0].shape))
+        return [reduced_shape(node.inputs[0].shape, self.axes, self.keep)]
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+    def eval(self, inputs):
+        x = inputs[0]
+        axes = self.axes if self.axes is not None else normalize_axes(self.node, inputs[1],
+                                                                      x.ndim)
+        if not axes:
+            y = x.copy()
+        else:
+            with np.errstate(all="ignore"):
+                y = np.asarray(self.reduce(x, axes))
+            y = y.reshape(reduced_shape(x.shape, axes, self.keep))
+        return [finish(self.node, y)]
+
+
+def move_to_end(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """The reduced axes moved last and flattened into one (in row-major order)."""
+    keep = [i for i in range(x.ndim) if i not in axes]
+    y = np.transpose(x, keep + list(axes))
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return y.reshape(tuple(x.shape[i] for i in keep) + (n,))
+
+
+def sequential_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Sum over ``axes`` accumulated one element at a time in the input's dtype, in row-major
+    order: bit-exact with TFLite's float reductions (numpy's own sum is pairwise)."""
+    y = move_to_end(x, axes)
+    if y.shape[-1] == 0:
+        return np.zeros(y.shape[:-1], x.dtype)
+    return np.cumsum(y, axis=-1, dtype=x.dtype)[..., -1]

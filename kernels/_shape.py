@@ -1,0 +1,166 @@
+"""Shared helpers of the shape and data-movement kernels.
+
+These ops only move elements, so they run on every dtype the interpreter can hold (float,
+integer, bool, quantized int8/uint8/int16): the raw values are copied and the quantization
+parameters must simply carry over. Where TFLite insists that input and output parameters are
+equal, :func:`require_same_quant` says so (a :class:`ModelError`, as LiteRT refuses such a model);
+where TFLite would requantize instead, the kernel raises :class:`UnsupportedOpError` (quantized
+arithmetic comes later).
+
+Many of these ops take their shape-defining values (axes, paddings, begin/end, multiples, ...)
+from an input tensor. When that tensor is a constant, ``prepare`` decodes it once and computes the
+output shape; when it is computed at run time, ``prepare`` returns the shape recorded in the
+model and ``eval`` decodes the value per invoke (see :func:`param_value`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from workbench.errors import UnsupportedOpError
+
+INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+def require_dense(node, *indices: int, outputs: bool = True) -> None:
+    """Refuse tensors with no numpy element type (STRING, RESOURCE, INT4...)."""
+    infos = [node.inputs[i] for i in indices if i < len(node.inputs)]
+    if outputs:
+        infos += list(node.outputs)
+    for t in infos:
+        if t is not None and t.dtype is None:
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     f"{t.tensor.type_name} tensors are not supported yet")
+
+
+def require_same_dtype(node, a, b, what: str = "output") -> None:
+    if a is not None and b is not None and a.dtype != b.dtype:
+        raise node.fail(f"{what} type {b.tensor.type_name} differs from input type "
+                        f"{a.tensor.type_name}")
+
+
+def quant_of(info) -> tuple[float, int]:
+    """(scale, zero point) of a tensor as TFLite's per-tensor ``params`` see it; (0, 0) when the
+    tensor is not quantized."""
+    q = info.quantization if info is not None else None
+    if q is None or q.scale.size == 0:
+        return 0.0, 0
+    zp = int(q.zero_point[0]) if q.zero_point.size else 0
+    return float(q.scale[0]), zp
+
+
+def is_quantized(info) -> bool:
+    q = info.quantization if info is not None else None
+    return q is not None and q.scale.size > 0
+
+
+def require_same_quant(node, a, b, what: str = "output") -> None:
+    """TFLite refuses to run the op unless the two tensors share scale and zero point."""
+    qa, qb = quant_of(a), quant_of(b)
+    if qa != qb:
+        raise node.fail(f"{what} quantization (scale {qb[0]:g}, zero point {qb[1]}) differs "
+                        f"from the input's (scale {qa[0]:g}, zero point {qa[1]}); this op does "
+                        "not rescale")
+
+
+def unsupported_requant(node, a, b) -> None:
+    """For op variants where TFLite would requantize between two different parameter sets."""
+    if quant_of(a) != quant_of(b):
+        raise UnsupportedOpError(node.op.name, node.path,
+                                 f"{b.dtype} quantized inputs are not supported yet (requantizing "
+                                 "between different scales)")
+
+
+def norm_axis(node, axis: int, rank: int, what: str = "axis") -> int:
+    """A possibly negative axis in ``[-rank, rank)`` as a non-negative index."""
+    axis = int(axis)
+    if not -rank <= axis < rank:
+        raise node.fail(f"{what} {axis} is outside [{-rank}, {rank}) for rank {rank}")
+    return axis % rank
+
+
+def int_list(value) -> list[int]:
+    """A constant/runtime integer tensor as a flat list of Python ints."""
+    return [int(v) for v in np.asarray(value).reshape(-1).tolist()]
+
+
+def param_value(node, index: int, inputs=None):
+    """The value of input ``index``: its constant data in ``prepare`` (``inputs`` None), or the
+    runtime array in ``eval``. None when it is not known yet (runtime tensor during prepare) or
+    the optional input is absent."""
+    if index >= len(node.inputs) or node.inputs[index] is None:
+        return None
+    t = node.inputs[index]
+    if t.data is None and t.dtype is not None and 0 in t.shape:
+        return np.zeros(t.shape, t.dtype)  # no elements: the value is known (constants of
+        # zero elements have an empty buffer, so they do not look constant)
+    if inputs is None:
+        return t.data
+    return inputs[index]
+
+
+def mark_dynamic(node) -> None:
+    """Record that this node's output shapes are only known at eval (they depend on values
+    computed at run time); ``prepare`` then returns the shapes recorded in the model."""
+    node.state["dynamic_outputs"] = True
+
+
+class ParamKernel:
+    """Mixin for kernels whose output shape depends on the values of some inputs.
+
+    Subclasses implement ``params(self, inputs)`` -> a parameter object decoded from the
+    inputs (``inputs`` None during prepare, when constants are read from the node) or None if a
+    needed value is not known, ``shapes(self, p)`` -> output shapes, and ``run(self, p, inputs)``
+    -> output arrays. Constant parameters are decoded once, in prepare.
+    """
+
+    def prepare(self):
+        self._p = self.params(None)
+        if self._p is None:
+            mark_dynamic(self.node)
+            return [o.shape if o is not None else () for o in self.node.outputs]
+        return self.shapes(self._p)
+
+    def eval(self, inputs):
+        p = self._p if self._p is not None else self.params(inputs)
+        return self.run(p, inputs)
+
+
+#: Largest output (in elements) computed at prepare time by :func:`folds_constants`.
+FOLD_LIMIT = 1 << 16
+
+
+def folds_constants(cls):
+    """Class decorator: when every input of the node is known at prepare time (a constant, or
+    a value an upstream kernel published), run ``eval`` once in ``prepare`` and publish the
+    outputs as known values (``TensorInfo.data``) for the kernels downstream.
+
+    This is what lets a resized model's shape arithmetic (``SHAPE -> STRIDED_SLICE -> PACK ->
+    RESHAPE``, as Keras emits for a dynamic batch) resolve at prepare: TFLite resolves it at
+    eval with dynamic tensors instead. Values are only published for small outputs."""
+    prepare = cls.prepare
+
+    def wrapped(self):
+        shapes = prepare(self)
+        node = self.node
+        ins = [t for t in node.inputs if t is not None]
+        outs = list(node.outputs)
+        if (ins and all(t.data is not None for t in ins) and outs
+                and all(o is not None and o.dtype is not None for o in outs)
+                and not node.state.get("dynamic_outputs")
+                and sum(math.prod(sh) for sh in shapes) <= FOLD_LIMIT):
+            values = self.eval([None if t is None else t.data for t in node.inputs])
+            for o, v, sh in zip(outs, values, shapes):
+                if tuple(v.shape) != tuple(sh) or v.dtype != o.dtype:
+                    raise node.fail(f"kernel produced {v.dtype}{list(v.shape)} at prepare, "
+                                    f"expected {o.dtype}{list(sh)}")
+                v = np.asarray(v)
+                v.flags.writeable = False
+                o.data = v
+        return shapes
+
+    wrapped.__doc__ = prepare.__doc__
+    cls.prepare = wrapped
+    return cls

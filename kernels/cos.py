@@ -1,0 +1,20 @@
+"""COS (float32, float16)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.ir.ops import Op
+
+from ._elementwise import UnaryKernel
+from .registry import register
+
+
+@register(Op.COS)
+class Cos(UnaryKernel):
+    dtypes = (np.float32, np.float16)
+    raw = ()
+
+    @staticmethod
+    def fn(x):
+        return np.cos(x)

@@ -1,0 +1,16 @@
+"""GREATER: ``a > b`` elementwise with broadcasting, bool output. float32/float16, int16 (as
+stored), int32, int64; quantized int8/uint8 (compared after rescaling in TFLite) not yet."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.ir.ops import Op
+
+from ._binary import ComparisonKernel
+from .registry import register
+
+
+@register(Op.GREATER)
+class Greater(ComparisonKernel):
+    fn = staticmethod(np.greater)

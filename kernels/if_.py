@@ -1,0 +1,47 @@
+"""IF: input 0 is a one-element bool condition; the other inputs go to the then or else
+subgraph, whose outputs are the op's outputs. When both branches give the same shapes those are
+the output shapes; otherwise they depend on the condition (kept as recorded until eval)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from workbench.ir.ops import Op
+
+from ._common import Kernel
+from ._control_flow import check_signature, subgraph_output_shapes
+from .registry import register
+
+
+@register(Op.IF)
+class If(Kernel):
+    def prepare(self):
+        node = self.node
+        o = node.options
+        self.then, self.else_ = o.then_subgraph_index, o.else_subgraph_index
+        if not node.inputs or node.inputs[0] is None:
+            raise node.fail("IF needs a condition input")
+        c = node.inputs[0]
+        if c.dtype != np.bool_ or math.prod(c.shape) != 1:
+            raise node.fail(f"condition must be a one-element bool, got {c.dtype}"
+                            f"{list(c.shape)}")
+        args = node.inputs[1:]
+        dtypes = [t.dtype if t is not None else None for t in args]
+        shapes = [tuple(t.shape) if t is not None else () for t in args]
+        outs = []
+        for si, what in ((self.then, "then"), (self.else_, "else")):
+            check_signature(node, si, dtypes, what)
+            got = subgraph_output_shapes(node.runtime, si, shapes)
+            if len(got) != len(node.outputs):
+                raise node.fail(f"{what} subgraph {si} has {len(got)} outputs, expected "
+                                f"{len(node.outputs)}")
+            outs.append(got)
+        if outs[0] == outs[1]:
+            return outs[0]
+        return [o.shape if o is not None else () for o in node.outputs]
+
+    def eval(self, inputs):
+        branch = self.then if bool(np.asarray(inputs[0]).reshape(-1)[0]) else self.else_
+        return self.node.runtime.run_subgraph(branch, list(inputs[1:]))

@@ -1,0 +1,17 @@
+"""LOGICAL_OR of two bool tensors, with broadcasting."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.ir.ops import Op
+
+from ._binary import ComparisonKernel
+from .registry import register
+
+
+@register(Op.LOGICAL_OR)
+class LogicalOr(ComparisonKernel):
+    dtypes = (np.bool_,)
+    raw = ()
+    fn = staticmethod(np.logical_or)

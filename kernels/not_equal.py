@@ -1,0 +1,17 @@
+"""NOT_EQUAL: ``a != b`` elementwise with broadcasting, bool output. bool, float32/float16, int16
+(as stored), int32, int64; quantized int8/uint8 (rescaled in TFLite) and strings not yet."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.ir.ops import Op
+
+from ._binary import ComparisonKernel
+from .registry import register
+
+
+@register(Op.NOT_EQUAL)
+class NotEqual(ComparisonKernel):
+    dtypes = ComparisonKernel.dtypes + (np.bool_,)
+    fn = staticmethod(np.not_equal)

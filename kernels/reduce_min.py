@@ -1,0 +1,19 @@
+"""REDUCE_MIN over constant or run-time axes with ``keep_dims``; conventions as REDUCE_MAX (an
+empty reduction gives the largest value, FLT_MAX for floats)."""
+
+from __future__ import annotations
+
+from workbench.ir.ops import Op
+
+from ._elementwise import FLOAT, INTS, SMALL_INTS, ReduceKernel
+from .reduce_max import nan_fold
+from .registry import register
+
+
+@register(Op.REDUCE_MIN)
+class ReduceMin(ReduceKernel):
+    dtypes = FLOAT
+    raw = INTS + SMALL_INTS
+
+    def reduce(self, x, axes):
+        return nan_fold(x, axes, largest=False)

@@ -1,0 +1,36 @@
+"""SPACE_TO_DEPTH (NHWC): each ``block_size x block_size`` patch becomes one pixel with
+``block_size**2 * C`` channels (TensorFlow's order). Any dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.ir.ops import Op
+
+from ._common import Kernel
+from ._shape import folds_constants, require_dense, require_same_dtype
+from .registry import register
+
+
+@register(Op.SPACE_TO_DEPTH)
+@folds_constants
+class SpaceToDepth(Kernel):
+    def prepare(self):
+        node = self.node
+        x = node.inputs[0]
+        require_dense(node, 0)
+        require_same_dtype(node, x, node.outputs[0])
+        bs = int(node.options.block_size) if node.options is not None else 0
+        if len(x.shape) != 4:
+            raise node.fail(f"input must be 4-D NHWC, got {list(x.shape)}")
+        n, h, w, c = x.shape
+        if bs < 1 or h % bs or w % bs:
+            raise node.fail(f"height {h} and width {w} must be multiples of block_size {bs}")
+        self.bs = bs
+        return [(n, h // bs, w // bs, c * bs * bs)]
+
+    def eval(self, inputs):
+        x, bs = inputs[0], self.bs
+        n, h, w, c = x.shape
+        y = x.reshape(n, h // bs, bs, w // bs, bs, c).transpose(0, 1, 3, 2, 4, 5)
+        return [np.ascontiguousarray(y).reshape(n, h // bs, w // bs, c * bs * bs)]

@@ -1,0 +1,827 @@
+"""Shape and data-movement kernels against LiteRT's built-in kernels.
+
+Each case converts a tiny TensorFlow function with TF's converter (cached per case), checks the
+converter really emitted the op under test, runs it in ours and in LiteRT on the same inputs
+and compares every output (float: 1e-4 of the range; everything else bit-exact). The same
+models are re-typed (every float32 tensor becomes int8/uint8/int16 with quantization, int32,
+int64, bool or float16) to prove these ops move any dtype; where LiteRT has no kernel for a
+dtype, the float model's LiteRT output on the same (exactly representable) values is the
+oracle. Options the converter never emits (ellipsis/new-axis masks, ``offset``, a fused
+activation on CONCATENATION, legacy RESHAPE options) are set by editing the IR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from tests.litert_oracle import litert_interpreter, random_inputs
+from workbench.errors import ModelError, UnsupportedOpError
+from workbench.interpreter import Interpreter
+from workbench.ir.graph import Buffer, Operator, QuantParams
+from workbench.ir.ops import ActivationFunctionType, Op, ReshapeOptions, TensorType, \
+    tensor_type_of
+
+_CACHE: dict[str, bytes] = {}
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow")
+
+
+def convert(tf, key: str, fn, specs, *, representative=None) -> bytes:
+    """TFLite bytes of ``fn`` with the given input (shape, dtype) specs, cached per key."""
+    if key not in _CACHE:
+        f = tf.function(fn, input_signature=[tf.TensorSpec(s, d) for s, d in specs],
+                        autograph=False)
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
+        if representative is not None:
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        _CACHE[key] = conv.convert()
+    return _CACHE[key]
+
+
+def op_names(content: bytes) -> list[str]:
+    return [op.name for op in wb.load(content).main.operators]
+
+
+def _run(it, xs, shapes=None):
+    if shapes is not None:
+        for d, s in zip(it.get_input_details(), shapes):
+            it.resize_tensor_input(d["index"], list(s))
+    it.allocate_tensors()
+    for d, x in zip(it.get_input_details(), xs):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+
+
+def run_ours(content, xs, shapes=None):
+    return _run(Interpreter(model_content=content), xs, shapes)
+
+
+def run_litert(content, xs, shapes=None):
+    return _run(litert_interpreter(content), xs, shapes)
+
+
+def assert_same(got, expected, what=""):
+    assert len(got) == len(expected)
+    for k, (a, b) in enumerate(zip(got, expected)):
+        assert a.shape == b.shape and a.dtype == b.dtype, \
+            f"{what} output {k}: {a.dtype}{list(a.shape)} vs {b.dtype}{list(b.shape)}"
+        if b.dtype.kind == "f" and b.size:
+            rng = float(np.max(b) - np.min(b))
+            tol = 1e-4 * max(rng, 1e-6) + 1e-6
+            np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=0,
+                                       atol=tol, err_msg=f"{what} output {k}")
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=f"{what} output {k}")
+
+
+def check(content, xs=None, *, op=None, shapes=None, seed=0):
+    """Ours == LiteRT on ``xs`` (default: the oracle's seeded random inputs)."""
+    if op is not None:
+        assert op in op_names(content), f"converter did not emit {op}: {op_names(content)}"
+    if xs is None:
+        ref = litert_interpreter(content)
+        if shapes is not None:
+            for d, s in zip(ref.get_input_details(), shapes):
+                ref.resize_tensor_input(d["index"], list(s))
+        ref.allocate_tensors()
+        xs = random_inputs(ref.get_input_details(), seed)
+    expected = run_litert(content, xs, shapes)
+    got = run_ours(content, xs, shapes)
+    assert_same(got, expected, op or "")
+    return got
+
+
+# --- IR editing helpers ---------------------------------------------------------------------
+
+def edit(content: bytes, fn) -> bytes:
+    m = wb.load(content)
+    fn(m)
+    return m.to_bytes()
+
+
+def the_op(m, name: str):
+    return next(o for o in m.main.operators if o.name == name)
+
+
+def set_options(content, op_name, **changes) -> bytes:
+    def f(m):
+        op = the_op(m, op_name)
+        op.options = dataclasses.replace(op.options, **changes)
+    return edit(content, f)
+
+
+def freeze_inputs(content, values: dict[int, np.ndarray]) -> bytes:
+    """Turn model inputs (by position) into constants holding ``values``."""
+    def f(m):
+        sg = m.main
+        for k, v in values.items():
+            t = sg.inputs[k]
+            v = np.asarray(v, dtype=t.numpy_dtype).reshape(t.shape)
+            t.buffer = Buffer(v.reshape(-1).view(np.uint8).copy())
+            t.shape_signature = None
+        sg.inputs = [t for k, t in enumerate(sg.inputs) if k not in values]
+    return edit(content, f)
+
+
+QPARAMS = {np.dtype(np.int8): (0.5, -3), np.dtype(np.uint8): (0.5, 7),
+           np.dtype(np.int16): (0.25, 0)}
+
+
+def retype(content, dtype) -> bytes:
+    """Every float32 tensor becomes ``dtype`` (quantized with one shared scale/zero point for
+    int8/uint8/int16); float constants are converted."""
+    dtype = np.dtype(dtype)
+
+    def f(m):
+        for t in m.main.tensors:
+            if t.dtype != TensorType.FLOAT32:
+                continue
+            if t.is_constant:
+                v = t.data.astype(dtype)
+                t.buffer = Buffer(v.reshape(-1).view(np.uint8).copy())
+            t.dtype = tensor_type_of(dtype)
+            q = QPARAMS.get(dtype)
+            t.quantization = QuantParams(scale=[q[0]], zero_point=[q[1]]) if q else None
+    return edit(content, f)
+
+
+def typed_inputs(content, dtype, seed=0):
+    it = Interpreter(model_content=content)
+    rng = np.random.default_rng(seed)
+    out = []
+    for d in it.get_input_details():
+        dt = np.dtype(d["dtype"])
+        if dt == np.bool_:
+            out.append(rng.integers(0, 2, d["shape"]).astype(dt))
+        elif dt.kind in "iu" and d["quantization"] == (0.0, 0) and dt != np.dtype(dtype):
+            out.append(rng.integers(0, 3, d["shape"]).astype(dt))  # index inputs
+        elif dt.kind in "iu":
+            lo, hi = (0, 100) if dt.kind == "u" else (-60, 60)
+            out.append(rng.integers(lo, hi, d["shape"]).astype(dt))
+        else:
+            out.append(rng.standard_normal(d["shape"]).astype(dt))
+    return out
+
+
+# --- the op zoo: (function, input specs, op) -------------------------------------------------
+
+def _zoo(tf):
+    F = tf.float32
+    return {
+        "concat_axis1": (lambda a, b: tf.concat([a, b], 1), [((2, 3, 4), F), ((2, 5, 4), F)],
+                         "CONCATENATION"),
+        "concat_neg_axis": (lambda a, b, c: tf.concat([a, b, c], -1),
+                            [((2, 3), F), ((2, 1), F), ((2, 4), F)], "CONCATENATION"),
+        "concat_rank1": (lambda a, b: tf.concat([a, b], 0), [((3,), F), ((5,), F)],
+                         "CONCATENATION"),
+        "concat_5d": (lambda a, b: tf.concat([a, b], 3),
+                      [((1, 2, 1, 3, 2), F), ((1, 2, 1, 2, 2), F)], "CONCATENATION"),
+        "split": (lambda x: tf.split(x, 3, axis=1), [((2, 6, 5), F)], "SPLIT"),
+        "split_neg_axis": (lambda x: tf.split(x, 2, axis=-1), [((3, 4), F)], "SPLIT"),
+        "split_v": (lambda x: tf.split(x, [1, -1, 2], axis=-1), [((2, 3, 7), F)], "SPLIT_V"),
+        "split_v_axis0": (lambda x: tf.split(x, [2, 1, 0, 1], axis=0), [((4, 3), F)],
+                          "SPLIT_V"),
+        "pack": (lambda a, b, c: tf.stack([a, b, c], axis=1), [((2, 3), F)] * 3, "PACK"),
+        "pack_neg_axis": (lambda a, b: tf.stack([a, b], axis=-1), [((4, 2), F)] * 2, "PACK"),
+        "pack_scalars": (lambda a, b: tf.stack([a, b]), [((), F)] * 2, "PACK"),
+        "unpack": (lambda x: tf.unstack(x, axis=1), [((2, 3, 4), F)], "UNPACK"),
+        "unpack_neg_axis": (lambda x: tf.unstack(x, axis=-1), [((3, 2), F)], "UNPACK"),
+        "transpose_3d": (lambda x: tf.transpose(x, [2, 0, 1]), [((2, 3, 4), F)], "TRANSPOSE"),
+        "transpose_5d": (lambda x: tf.transpose(x, [4, 2, 0, 3, 1]), [((2, 3, 1, 4, 2), F)],
+                         "TRANSPOSE"),
+        "transpose_6d": (lambda x: tf.transpose(x, [5, 1, 0, 2, 4, 3]),
+                         [((2, 1, 3, 2, 1, 2), F)], "TRANSPOSE"),
+        "slice": (lambda x: tf.slice(x, [1, 0, 2], [1, -1, 2]), [((3, 4, 5), F)], "SLICE"),
+        "slice_int64": (lambda x: tf.slice(x, tf.constant([0, 1], tf.int64),
+                                           tf.constant([-1, 2], tf.int64)), [((3, 4), F)],
+                        "SLICE"),
+        "ss_basic": (lambda x: x[1:3, ::2], [((4, 5), F)], "STRIDED_SLICE"),
+        "ss_reverse": (lambda x: x[::-1, 3:0:-2], [((3, 6), F)], "STRIDED_SLICE"),
+        "ss_negative": (lambda x: x[-3:-1, -1:-6:-1], [((5, 7), F)], "STRIDED_SLICE"),
+        "ss_shrink": (lambda x: x[:, 1, ::-1], [((2, 3, 4), F)], "STRIDED_SLICE"),
+        "ss_shrink_neg": (lambda x: x[-1, :, -2], [((3, 4, 5), F)], "STRIDED_SLICE"),
+        "ss_ellipsis": (lambda x: x[..., 1:3], [((2, 3, 4), F)], "STRIDED_SLICE"),
+        "ss_clamp": (lambda x: x[-10:10, 2:100:3], [((3, 8), F)], "STRIDED_SLICE"),
+        "ss_5d": (lambda x: x[:, 1:, ::-1, :, 1], [((2, 3, 2, 2, 3), F)], "STRIDED_SLICE"),
+        "gather_axis0": (lambda x: tf.gather(x, [3, 0, 3, 1]), [((4, 3), F)], "GATHER"),
+        "gather_axis1_2d_idx": (lambda x: tf.gather(x, [[0, 2], [1, 1]], axis=1),
+                                [((2, 3, 4), F)], "GATHER"),
+        "gather_neg_axis": (lambda x: tf.gather(x, [1, 0], axis=-1), [((2, 3, 2), F)],
+                            "GATHER"),
+        "gather_batch_dims": (lambda x: tf.gather(x, [[0, 2, 1, 3], [1, 1, 0, 3]], axis=1,
+                                                  batch_dims=1), [((2, 4, 3), F)], "GATHER"),
+        "gather_batch_dims2": (lambda x: tf.gather(x, [[[1, 0]], [[0, 0]]], axis=2,
+                                                   batch_dims=2), [((2, 1, 3, 2), F)],
+                               "GATHER"),
+        "gather_int64_idx": (lambda x: tf.gather(x, tf.constant([2, 0], tf.int64), axis=1),
+                             [((3, 4), F)], "GATHER"),
+        "gather_nd_2": (lambda x: tf.gather_nd(x, [[0, 1], [2, 3], [0, 1]]), [((3, 4, 5), F)],
+                        "GATHER_ND"),
+        "gather_nd_full": (lambda x: tf.gather_nd(x, [[[0, 1, 2]], [[2, 3, 0]]]),
+                           [((3, 4, 5), F)], "GATHER_ND"),
+        "gather_nd_1": (lambda x: tf.gather_nd(x, [[1], [0]]), [((2, 3), F)], "GATHER_ND"),
+        "scatter_nd": (lambda u: tf.scatter_nd([[0], [2], [0]], u, [4, 3]), [((3, 3), F)],
+                       "SCATTER_ND"),
+        "scatter_nd_2d": (lambda u: tf.scatter_nd([[[0, 1], [2, 2]], [[1, 0], [0, 1]]], u,
+                                                  [3, 3, 2]), [((2, 2, 2), F)], "SCATTER_ND"),
+        "pad_image": (lambda x: tf.pad(x, [[0, 0], [1, 2], [2, 1], [0, 0]]), [((1, 3, 4, 2), F)],
+                      "PAD"),
+        "pad_3d": (lambda x: tf.pad(x, [[1, 0], [0, 2], [3, 1]]), [((2, 3, 1), F)], "PAD"),
+        "pad_5d": (lambda x: tf.pad(x, [[0, 1], [1, 0], [0, 0], [2, 1], [1, 1]]),
+                   [((1, 2, 2, 1, 2), F)], "PAD"),
+        "padv2": (lambda x: tf.pad(x, [[1, 1], [0, 2]], constant_values=3.0), [((2, 3), F)],
+                  "PADV2"),
+        "mirror_reflect": (lambda x: tf.pad(x, [[1, 2], [2, 0]], mode="REFLECT"),
+                           [((3, 4), F)], "MIRROR_PAD"),
+        "mirror_symmetric": (lambda x: tf.pad(x, [[0, 0], [3, 2], [1, 1], [0, 0]],
+                                              mode="SYMMETRIC"), [((1, 3, 2, 2), F)],
+                             "MIRROR_PAD"),
+        "tile": (lambda x: tf.tile(x, [2, 1, 3]), [((2, 3, 2), F)], "TILE"),
+        "tile_int64": (lambda x: tf.tile(x, tf.constant([3, 2], tf.int64)), [((1, 2), F)],
+                       "TILE"),
+        "broadcast_to": (lambda x: tf.broadcast_to(x, [2, 3, 4]), [((3, 1), F)],
+                         "BROADCAST_TO"),
+        "broadcast_to_5d": (lambda x: tf.broadcast_to(x, [2, 1, 3, 2, 4]), [((1, 3, 1, 4), F)],
+                            "BROADCAST_TO"),
+        "reverse_1": (lambda x: tf.reverse(x, [1]), [((2, 3, 4), F)], "REVERSE_V2"),
+        "reverse_neg": (lambda x: tf.reverse(x, [-1]), [((2, 3), F)], "REVERSE_V2"),
+        "reverse_multi": (lambda x: tf.reverse(x, [1, 2]), [((2, 3, 4), F)], "REVERSE_V2"),
+        "depth_to_space": (lambda x: tf.nn.depth_to_space(x, 2), [((2, 2, 3, 8), F)],
+                           "DEPTH_TO_SPACE"),
+        "space_to_depth": (lambda x: tf.nn.space_to_depth(x, 2), [((1, 4, 6, 3), F)],
+                           "SPACE_TO_DEPTH"),
+        "space_to_batch": (lambda x: tf.space_to_batch_nd(x, [2, 2], [[1, 1], [0, 2]]),
+                           [((2, 4, 4, 3), F)], "SPACE_TO_BATCH_ND"),
+        "space_to_batch_3d": (lambda x: tf.space_to_batch_nd(x, [3], [[1, 2]]),
+                              [((2, 6, 3), F)], "SPACE_TO_BATCH_ND"),
+        "batch_to_space": (lambda x: tf.batch_to_space(x, [2, 2], [[0, 1], [1, 0]]),
+                           [((8, 2, 3, 2), F)], "BATCH_TO_SPACE_ND"),
+        "batch_to_space_3d": (lambda x: tf.batch_to_space(x, [3], [[1, 2]]),
+                              [((6, 3, 2), F)], "BATCH_TO_SPACE_ND"),
+        "reshape": (lambda x: tf.reshape(x, [-1, 6]), [((2, 3, 4), F)], "RESHAPE"),
+        "squeeze": (lambda x: tf.squeeze(x, [1, -1]), [((None, 1, None, 1), F)], "SQUEEZE"),
+        "squeeze_all": (lambda x: tf.squeeze(x), [((None, 1, None, 1), F)], "SQUEEZE"),
+        "expand_dims": (lambda x: tf.expand_dims(x, -2), [((None, 3), F)], "EXPAND_DIMS"),
+    }
+
+
+ZOO_NAMES = [
+    "concat_axis1", "concat_neg_axis", "concat_rank1", "concat_5d", "split", "split_neg_axis",
+    "split_v", "split_v_axis0", "pack", "pack_neg_axis", "pack_scalars", "unpack",
+    "unpack_neg_axis", "transpose_3d", "transpose_5d", "transpose_6d", "slice", "slice_int64",
+    "ss_basic", "ss_reverse", "ss_negative", "ss_shrink", "ss_shrink_neg", "ss_ellipsis",
+    "ss_clamp", "ss_5d", "gather_axis0", "gather_axis1_2d_idx", "gather_neg_axis",
+    "gather_batch_dims", "gather_batch_dims2", "gather_int64_idx", "gather_nd_2",
+    "gather_nd_full", "gather_nd_1", "scatter_nd", "scatter_nd_2d", "pad_image", "pad_3d",
+    "pad_5d", "padv2", "mirror_reflect", "mirror_symmetric", "tile", "tile_int64",
+    "broadcast_to", "broadcast_to_5d", "reverse_1", "reverse_neg", "reverse_multi",
+    "depth_to_space", "space_to_depth", "space_to_batch", "space_to_batch_3d",
+    "batch_to_space", "batch_to_space_3d", "reshape", "squeeze", "squeeze_all", "expand_dims",
+]
+#: Models with a dynamic (None) batch dimension run at this batch size.
+DYNAMIC_BATCH = {"squeeze": [(3, 1, 2, 1)], "squeeze_all": [(1, 1, 3, 1)],
+                 "expand_dims": [(4, 3)]}
+
+
+def zoo_model(tf, name):
+    fn, specs, op = _zoo(tf)[name]
+    return convert(tf, name, fn, specs), op
+
+
+@pytest.mark.parametrize("name", ZOO_NAMES)
+def test_float32_matches_litert(tf, name):
+    content, op = zoo_model(tf, name)
+    check(content, op=op, shapes=DYNAMIC_BATCH.get(name))
+
+
+#: Per dtype, the zoo models LiteRT itself cannot run (it has no kernel for that dtype); the
+#: float model's output on the same values is the oracle for those.
+SWEEP_DTYPES = [np.int8, np.uint8, np.int16, np.int32, np.int64, np.bool_, np.float16]
+SWEEP_NAMES = ZOO_NAMES
+
+
+@pytest.mark.parametrize("dtype", SWEEP_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_every_dtype_moves_exactly(tf, dtype):
+    """Each zoo model re-typed to ``dtype``: bit-exact with LiteRT, or with the float model's
+    LiteRT output when LiteRT has no kernel for the dtype."""
+    fallbacks = []
+    for name in SWEEP_NAMES:
+        content, op = zoo_model(tf, name)
+        typed = retype(content, dtype)
+        shapes = DYNAMIC_BATCH.get(name)
+        if shapes is not None:
+            it = litert_interpreter(typed)
+            for d, s in zip(it.get_input_details(), shapes):
+                it.resize_tensor_input(d["index"], list(s))
+            it.allocate_tensors()
+        xs = typed_inputs(typed, dtype) if shapes is None else [
+            np.random.default_rng(0).integers(0, 2, s).astype(dtype) for s in shapes]
+        got = run_ours(typed, xs, shapes)
+        try:
+            expected = run_litert(typed, xs, shapes)
+        except (RuntimeError, ValueError):
+            fallbacks.append(name)
+            fx = [x.astype(np.float32) if x.dtype == np.dtype(dtype) else x for x in xs]
+            expected = [e.astype(dtype) for e in run_litert(content, fx, shapes)]
+        assert_same(got, expected, f"{name} as {np.dtype(dtype).name}")
+    # LiteRT covers the quantized types for nearly everything: the fallback stays the exception.
+    if np.dtype(dtype) in QPARAMS:
+        assert len(fallbacks) < len(SWEEP_NAMES) // 2, fallbacks
+
+
+# --- options the converter does not emit ------------------------------------------------------
+
+def test_concatenation_fused_activation_on_float(tf):
+    """LiteRT 2.x refuses a fused activation on CONCATENATION; we apply it (float only)."""
+    content, _ = zoo_model(tf, "concat_axis1")
+    xs = random_inputs(litert_interpreter(content).get_input_details(), 1)
+    plain = run_litert(content, xs)[0]
+    for act, ref in [(ActivationFunctionType.RELU, np.maximum(plain, 0)),
+                     (ActivationFunctionType.RELU6, np.clip(plain, 0, 6)),
+                     (ActivationFunctionType.RELU_N1_TO_1, np.clip(plain, -1, 1)),
+                     (ActivationFunctionType.TANH, np.tanh(plain))]:
+        (got,) = run_ours(set_options(content, "CONCATENATION", fused_activation_function=act),
+                          xs)
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+    with pytest.raises(UnsupportedOpError):
+        Interpreter(model_content=retype(set_options(
+            content, "CONCATENATION", fused_activation_function=1), np.int32)).allocate_tensors()
+
+
+# Strided-slice masks as (begin, end, strides, options): the begin/end/strides constants are
+# replaced, and the same model runs in LiteRT. Input shape (2, 3, 4).
+SS_CASES = {
+    "ellipsis_first": ([0, 1], [0, 3], [1, 1], dict(ellipsis_mask=1)),
+    "ellipsis_middle": ([1, 0, 2], [2, 0, 4], [1, 1, 1], dict(ellipsis_mask=2)),
+    "ellipsis_last": ([1, 0], [2, 0], [1, 1], dict(ellipsis_mask=2)),
+    "ellipsis_shrink": ([0, -1], [0, 0], [1, 1], dict(ellipsis_mask=1, shrink_axis_mask=2)),
+    "new_axis_front": ([0, 0], [1, 2], [1, 1], dict(new_axis_mask=1)),
+    "new_axis_middle": ([0, 0, 1], [2, 1, 3], [1, 1, 1], dict(new_axis_mask=2)),
+    "new_axis_ellipsis": ([0, 0, 1], [1, 0, 3], [1, 1, 1],
+                          dict(new_axis_mask=1, ellipsis_mask=2)),
+    "new_axis_and_ellipsis_same_bit": ([0, 1], [0, 3], [1, 1],
+                                       dict(new_axis_mask=1, ellipsis_mask=1)),
+    "masks_negative_stride": ([1, 2, 3], [0, 0, 0], [-1, -1, -2],
+                              dict(begin_mask=3, end_mask=6)),
+    "shrink_all": ([1, -1, 2], [2, 0, 3], [1, 1, 1], dict(shrink_axis_mask=7)),
+    "short_spec": ([1], [2], [1], dict()),
+    "empty": ([1, 2], [1, 0], [1, 1], dict()),
+    "empty_negative_stride": ([0, 3], [2, 0], [-1, -1], dict()),
+    "offset": ([1, 0, 1], [1, 2, 3], [1, 1, 1], dict(offset=True)),
+    "offset_strided": ([0, 2, 3], [2, -2, -3], [1, -1, -2], dict(offset=True)),
+}
+
+
+def _ss_model(tf, begin, end, strides, options):
+    content = convert(tf, "ss_base3", lambda x: x[0:1, 0:2:2, 0:1], [((2, 3, 4), tf.float32)])
+
+    def f(m):
+        op = the_op(m, "STRIDED_SLICE")
+        sg = m.main
+        for k, v in ((1, begin), (2, end), (3, strides)):
+            op.inputs[k] = sg.new_tensor(f"ss_{k}", [len(v)], np.int32, np.asarray(v, np.int32))
+        base = dict(begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0,
+                    shrink_axis_mask=0, offset=False)
+        op.options = dataclasses.replace(op.options, **{**base, **options})
+        op.outputs[0].shape = (1,)  # resized by both interpreters
+        op.outputs[0].shape_signature = None
+    return edit(content, f)
+
+
+@pytest.mark.parametrize("case", list(SS_CASES))
+def test_strided_slice_masks_match_litert(tf, case):
+    content = _ss_model(tf, *SS_CASES[case])
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    check(content, [x], op="STRIDED_SLICE")
+
+
+def test_strided_slice_offset_with_runtime_begin(tf):
+    """With ``offset`` the output shape is known from ``end`` (the sizes) and ``strides`` even
+    when ``begin`` is computed at run time."""
+    content = convert(tf, "ss_dyn", lambda x, b: (x[0:2, 0:3:2], b + 1),
+                      [((3, 5), tf.float32), ((2,), tf.int32)])
+
+    def f(m):
+        op = the_op(m, "STRIDED_SLICE")
+        sg = m.main
+        op.inputs[1] = sg.inputs[1]
+        op.inputs[2] = sg.new_tensor("size", [2], np.int32, np.array([2, 3], np.int32))
+        op.options = dataclasses.replace(op.options, offset=True, begin_mask=0, end_mask=0)
+    content = edit(content, f)
+    x = np.arange(15, dtype=np.float32).reshape(3, 5)
+    for b in ([0, 0], [1, 0], [0, 1]):
+        (got, _) = check(content, [x, np.array(b, np.int32)], op="STRIDED_SLICE")
+        np.testing.assert_array_equal(got, x[b[0]:b[0] + 2, b[1]:b[1] + 3:2])
+
+
+# --- RESHAPE edge cases --------------------------------------------------------------------------
+
+def _with_reshape(content, target=None, new_shape=None, shape_dtype=np.int32):
+    """The zoo reshape model with its shape input replaced (``target``) or removed, and
+    ``ReshapeOptions.new_shape`` set."""
+    def f(m):
+        op = the_op(m, "RESHAPE")
+        if target is None:
+            op.inputs = op.inputs[:1]
+        else:
+            op.inputs[1] = m.main.new_tensor("t", [len(target)], shape_dtype,
+                                             np.asarray(target, shape_dtype))
+        if new_shape is not None:
+            op.options = ReshapeOptions(new_shape=tuple(new_shape))
+        op.outputs[0].shape, op.outputs[0].shape_signature = (1,), None
+    return edit(content, f)
+
+
+def test_reshape_new_shape_option_without_shape_tensor(tf):
+    content, _ = zoo_model(tf, "reshape")
+    (got,) = check(_with_reshape(content, new_shape=(4, -1)), op="RESHAPE")
+    assert got.shape == (4, 6)
+    (got,) = check(_with_reshape(content, new_shape=(2, 1, 12)), op="RESHAPE")
+    assert got.shape == (2, 1, 12)
+
+
+def test_reshape_int64_shape_tensor_falls_back_to_option(tf):
+    """TFLite reads the shape input only when it is a 1-D int32 tensor."""
+    content, _ = zoo_model(tf, "reshape")
+    (got,) = check(_with_reshape(content, [3, 8], (12, 2), np.int64), op="RESHAPE")
+    assert got.shape == (12, 2)
+
+
+@pytest.mark.parametrize("in_shape,target", [
+    ((2, 0, 3), [-1, 3]), ((2, 0, 3), [0, -1]), ((0,), [2, -1, 0]), ((1, 1), []),
+    ((2, 3, 4), [4, -1, 2]), ((6,), [1, 6, 1]), ((1,), [-1]),
+])
+def test_reshape_inference_and_empty(tf, in_shape, target):
+    content, _ = zoo_model(tf, "reshape")
+    content = _with_reshape(content, target)
+    x = np.arange(int(np.prod(in_shape)), dtype=np.float32).reshape(in_shape)
+    (got,) = check(content, [x], op="RESHAPE", shapes=[in_shape])
+    assert got.size == x.size
+
+
+def test_reshape_legacy_scalar_option(tf):
+    """No shape input and ``new_shape`` [0] (legacy) or absent: a scalar."""
+    content, _ = zoo_model(tf, "reshape")
+    for opt in ((0,), None):
+        model = _with_reshape(content, new_shape=opt)
+        if opt is None:
+            model = edit(model, lambda m: setattr(the_op(m, "RESHAPE"), "options", None))
+        x = np.array([[[2.5]]], np.float32)
+        (got,) = check(model, [x], op="RESHAPE", shapes=[(1, 1, 1)])
+        assert got.shape == ()
+
+
+def test_reshape_bad_target_is_a_model_error(tf):
+    content, _ = zoo_model(tf, "reshape")
+    with pytest.raises(ModelError, match="RESHAPE"):
+        Interpreter(model_content=_with_reshape(content, [5, -1])).allocate_tensors()
+
+
+# --- ops with value-defined shapes, tested with constant inputs ---------------------------------
+
+def test_shape_int32_and_int64_follow_resize(tf):
+    for out_type in (tf.int32, tf.int64):
+        content = convert(tf, f"shape_{out_type.name}",
+                          lambda x, t=out_type: tf.shape(x, out_type=t),
+                          [((None, 3, None), tf.float32)])
+        for shape in ((1, 3, 1), (4, 3, 0), (2, 3, 5)):
+            (got,) = check(content, op="SHAPE", shapes=[shape])
+            np.testing.assert_array_equal(got, shape)
+
+
+def test_fill_with_runtime_value(tf):
+    content = convert(tf, "fill", lambda v: tf.fill([2, 3], v), [((), tf.float32)])
+    check(content, [np.float32(2.5)], op="FILL")
+    ints = convert(tf, "fill_int", lambda v: tf.fill([4, 1, 2], v), [((), tf.int32)])
+    check(ints, [np.int32(-7)], op="FILL")
+    bools = convert(tf, "fill_bool", lambda v: tf.fill([3], v), [((), tf.bool)])
+    check(bools, [np.bool_(True)], op="FILL")
+
+
+def test_fill_with_constant_dims_computes_shape_in_prepare(tf):
+    content = convert(tf, "fill_dyn", lambda d, v: tf.fill(d, v),
+                      [((3,), tf.int32), ((), tf.float32)])
+    frozen = freeze_inputs(content, {0: np.array([2, 0, 3], np.int32)})
+    check(frozen, [np.float32(1.5)], op="FILL")
+
+
+def test_zeros_like(tf):
+    content = convert(tf, "zeros_like", lambda x: tf.zeros_like(x), [((None, 3), tf.float32)])
+    check(content, op="ZEROS_LIKE", shapes=[(5, 3)])
+    ints = convert(tf, "zeros_like_i", lambda x: tf.zeros_like(x), [((None, 2), tf.int64)])
+    check(ints, op="ZEROS_LIKE", shapes=[(3, 2)])
+
+
+@pytest.mark.parametrize("dtype,start,limit,delta", [
+    ("float32", 0.0, 1.0, 0.1), ("float32", 3.0, -2.5, -0.7), ("float32", -1.0, 7.0, 0.3),
+    ("int32", 2, 17, 3), ("int32", 5, -6, -2), ("int64", 0, 10, 1),
+])
+def test_range_with_constant_inputs(tf, dtype, start, limit, delta):
+    dt = getattr(tf, dtype)
+    content = convert(tf, f"range_{dtype}", lambda a, b, c: tf.range(a, b, c),
+                      [((), dt), ((), dt), ((), dt)])
+    assert "RANGE" in op_names(content)
+    frozen = freeze_inputs(content, {0: start, 1: limit, 2: delta})
+    got = check(frozen, [], op="RANGE")
+    # accumulated, not start + i * delta: bit-exact with LiteRT above
+    assert got[0].dtype == np.dtype(dtype)
+
+
+def test_range_can_be_empty(tf):
+    content = convert(tf, "range_float32", lambda a, b, c: tf.range(a, b, c),
+                      [((), tf.float32)] * 3)
+    (got,) = run_ours(freeze_inputs(content, {0: 1.0, 1: 1.0, 2: 0.5}), [])
+    assert got.shape == (0,) and got.dtype == np.float32
+    with pytest.raises(ModelError, match="RANGE"):
+        run_ours(freeze_inputs(content, {0: 1.0, 1: 2.0, 2: -0.5}), [])
+
+
+def test_embedding_lookup_float_and_int(tf):
+    content = convert(tf, "embed", lambda p: tf.nn.embedding_lookup(p, [1, 0, 3, 3]),
+                      [((5, 3, 2), tf.float32)])
+
+    def to_embedding(m):
+        op = the_op(m, "GATHER")
+        params, idx = op.inputs
+        m.main.replace_operator(op, Operator(m.opcode(Op.EMBEDDING_LOOKUP), [idx, params],
+                                             op.outputs))
+    emb = edit(content, to_embedding)
+    check(emb, op="EMBEDDING_LOOKUP")
+    check(retype(emb, np.int32), op="EMBEDDING_LOOKUP")
+    check(retype(emb, np.int8), op="EMBEDDING_LOOKUP")
+
+    def hybrid(m):  # int8 weights, float output: the hybrid path
+        t = m.main.operators[0].inputs[1]
+        t.dtype = TensorType.INT8
+        t.quantization = QuantParams(scale=[0.1], zero_point=[0])
+    with pytest.raises(UnsupportedOpError, match="hybrid"):
+        Interpreter(model_content=edit(emb, hybrid)).allocate_tensors()
+
+
+def test_dequantize_float16_weights(tf):
+    w = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+
+    def f(x):
+        return x * tf.constant(w)
+    key = "fp16"
+    if key not in _CACHE:
+        g = tf.function(f, input_signature=[tf.TensorSpec((2, 3, 4), tf.float32)],
+                        autograph=False)
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([g.get_concrete_function()], g)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+        _CACHE[key] = conv.convert()
+    content = _CACHE[key]
+    check(content, op="DEQUANTIZE")
+    # the dequantized constant is exactly the float16 value
+    m = wb.load(content)
+    deq = the_op(m, "DEQUANTIZE")
+    it = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], np.ones((2, 3, 4), np.float32))
+    it.invoke()
+    got = it.get_tensor(m.main.tensor_index(deq.outputs[0]))
+    np.testing.assert_array_equal(got, deq.inputs[0].data.astype(np.float32))
+
+
+def test_dequantize_int8_is_unsupported(tf):
+    content = convert(tf, "deq_base", lambda x: x * 2.0, [((2,), tf.float32)])
+
+    def f(m):
+        sg = m.main
+        x = sg.inputs[0]
+        q = sg.new_tensor("q", [2], np.int8, quantization=QuantParams(scale=[0.5],
+                                                                      zero_point=[0]))
+        sg.inputs = [q]
+        sg.add_operator(Operator(m.opcode(Op.DEQUANTIZE), [q], [x]), 0)
+    with pytest.raises(UnsupportedOpError, match="DEQUANTIZE"):
+        Interpreter(model_content=edit(content, f)).allocate_tensors()
+
+
+# --- quantization parameter rules ---------------------------------------------------------------
+
+def _requant(content, op_name, dtype, in_q, out_q):
+    def f(m):
+        op = the_op(m, op_name)
+        for t in m.main.tensors:
+            if t.dtype == TensorType.FLOAT32:
+                if t.is_constant:
+                    v = t.data.astype(dtype)
+                    t.buffer = Buffer(v.reshape(-1).view(np.uint8).copy())
+                t.dtype = tensor_type_of(dtype)
+                t.quantization = QuantParams(scale=[in_q[0]], zero_point=[in_q[1]])
+        op.outputs[0].quantization = QuantParams(scale=[out_q[0]], zero_point=[out_q[1]])
+    return edit(content, f)
+
+
+def test_concatenation_quantization_rules(tf):
+    content, _ = zoo_model(tf, "concat_axis1")
+    # int8: TFLite refuses different parameters (a model error); uint8 would requantize.
+    bad8 = _requant(content, "CONCATENATION", np.int8, (0.5, 1), (0.25, 1))
+    with pytest.raises(ModelError, match="CONCATENATION"):
+        Interpreter(model_content=bad8).allocate_tensors()
+    with pytest.raises(RuntimeError):
+        litert_interpreter(bad8).allocate_tensors()
+    badu8 = _requant(content, "CONCATENATION", np.uint8, (0.5, 1), (0.25, 1))
+    with pytest.raises(UnsupportedOpError, match="requantiz"):
+        Interpreter(model_content=badu8).allocate_tensors()
+    bad16 = _requant(content, "CONCATENATION", np.int16, (0.5, 3), (0.5, 3))
+    with pytest.raises(ModelError, match="zero point 0"):
+        Interpreter(model_content=bad16).allocate_tensors()
+    # int16 with zero point 0 but different scales: TFLite copies the raw values
+    raw16 = _requant(content, "CONCATENATION", np.int16, (0.5, 0), (0.25, 0))
+    check(raw16, typed_inputs(raw16, np.int16))
+
+
+@pytest.mark.parametrize("name,op", [("pack", "PACK"), ("unpack", "UNPACK"),
+                                     ("space_to_batch", "SPACE_TO_BATCH_ND"),
+                                     ("batch_to_space", "BATCH_TO_SPACE_ND")])
+def test_ops_that_require_equal_quantization(tf, name, op):
+    content, _ = zoo_model(tf, name)
+    bad = _requant(content, op, np.int8, (0.5, 1), (0.5, 2))
+    with pytest.raises(ModelError, match=op):
+        Interpreter(model_content=bad).allocate_tensors()
+    with pytest.raises(RuntimeError):
+        litert_interpreter(bad).allocate_tensors()
+
+
+@pytest.mark.parametrize("dtype,zp", [(np.int8, -5), (np.uint8, 130), (np.int16, 0)])
+@pytest.mark.parametrize("name", ["pad_image", "pad_3d", "space_to_batch", "mirror_reflect"])
+def test_quantized_padding_writes_the_zero_point(tf, name, dtype, zp):
+    content, op = zoo_model(tf, name)
+    typed = _requant(content, op, dtype, (0.1, zp), (0.1, zp))
+    got = check(typed, typed_inputs(typed, dtype), op=op)
+    if op != "MIRROR_PAD":
+        assert (got[0] == zp).any()
+
+
+def test_padv2_quantized_constant_must_match_output(tf):
+    content, _ = zoo_model(tf, "padv2")
+    ok = _requant(content, "PADV2", np.int8, (0.1, 4), (0.1, 4))
+    check(ok, typed_inputs(ok, np.int8), op="PADV2")
+
+    def other_const_scale(m):
+        the_op(m, "PADV2").inputs[2].quantization = QuantParams(scale=[0.2], zero_point=[4])
+    with pytest.raises(ModelError, match="constant_values"):
+        Interpreter(model_content=edit(ok, other_const_scale)).allocate_tensors()
+
+
+def test_full_int8_model_from_the_converter(tf):
+    """A real int8 conversion: every tensor shares the input's parameters, no requantization."""
+    def f(x):
+        a = tf.transpose(x, [0, 2, 1, 3])
+        b = tf.pad(a[:, 1:, ::-1, :], [[0, 0], [1, 0], [0, 1], [0, 0]])
+        c = tf.concat([b, tf.reverse(b, [2])], axis=-1)
+        return tf.reshape(tf.gather(c, [1, 0], axis=3), [2, -1])
+
+    def rep():
+        rng = np.random.default_rng(0)
+        for _ in range(8):
+            yield [rng.uniform(-2, 2, (2, 3, 4, 2)).astype(np.float32)]
+    content = convert(tf, "int8_model", f, [((2, 3, 4, 2), tf.float32)], representative=rep)
+    names = op_names(content)
+    assert "QUANTIZE" not in names and "CONCATENATION" in names, names
+    check(content, typed_inputs(content, np.int8))
+
+
+# --- errors at run time -------------------------------------------------------------------------
+
+def test_out_of_range_indices_fail_like_litert(tf):
+    content = convert(tf, "gather_rt", lambda x, i: tf.gather(x, i, axis=1),
+                      [((2, 3), tf.float32), ((2,), tf.int32)])
+    x = np.zeros((2, 3), np.float32)
+    for bad in ([0, 3], [-1, 0]):
+        idx = np.array(bad, np.int32)
+        with pytest.raises(RuntimeError):
+            run_litert(content, [x, idx])
+        with pytest.raises(ModelError, match="GATHER"):
+            run_ours(content, [x, idx])
+    check(content, [x + 1, np.array([2, 0], np.int32)], op="GATHER")
+
+
+# --- resize_tensor_input propagation ------------------------------------------------------------
+
+def test_resize_batch_propagates_through_reshape_concat_strided_slice(tf):
+    def f(x, y):
+        a = tf.reshape(x, [-1, 12])
+        b = tf.concat([a, tf.reshape(y, [-1, 4])], axis=1)
+        c = b[:, 2:14:3]
+        d = tf.transpose(tf.reshape(c, [-1, 2, 2]), [0, 2, 1])
+        e = tf.pad(d, [[0, 0], [1, 0], [0, 1]])
+        return e, tf.split(b, 2, axis=1)[1], tf.gather(b, [0, 15, 3], axis=1)
+
+    content = convert(tf, "resize", f, [((None, 3, 4), tf.float32), ((None, 2, 2), tf.float32)])
+    for batch in (1, 3, 7, 0):
+        shapes = [(batch, 3, 4), (batch, 2, 2)]
+        got = check(content, op="STRIDED_SLICE", shapes=shapes, seed=batch)
+        assert got[0].shape == (batch, 3, 3)
+
+
+# --- shape-defining values computed at run time -------------------------------------------------
+
+def _record_true_output_shapes(content, shapes) -> bytes:
+    """The model with its outputs' recorded shapes set to ``shapes``: the kernels take their
+    run-time path (values known only at eval) while the interpreter's check of eval shapes
+    against prepared ones still holds (data-dependent output shapes are a separate issue)."""
+    def f(m):
+        for t, s in zip(m.main.outputs, shapes):
+            t.shape, t.shape_signature = tuple(s), None
+    return edit(content, f)
+
+
+def _runtime_cases(tf):
+    F, I = tf.float32, tf.int32
+    x234 = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    i32 = lambda *v: np.array(v, np.int32)  # noqa: E731
+    return {
+        "TRANSPOSE": (lambda x, p: tf.transpose(x, p), [((2, 3, 4), F), ((3,), I)],
+                      [x234, i32(2, 0, 1)]),
+        "SLICE": (lambda x, b, s: tf.slice(x, b, s), [((2, 3, 4), F), ((3,), I), ((3,), I)],
+                  [x234, i32(1, 0, 1), i32(1, -1, 2)]),
+        "STRIDED_SLICE": (lambda x, b, e, s: tf.strided_slice(x, b, e, s),
+                          [((2, 3, 4), F), ((3,), I), ((3,), I), ((3,), I)],
+                          [x234, i32(0, 2, -1), i32(2, -5, 0), i32(1, -1, -2)]),
+        "PAD": (lambda x, p: tf.pad(x, p), [((2, 3, 4), F), ((3, 2), I)],
+                [x234, i32(0, 1, 2, 0, 1, 1).reshape(3, 2)]),
+        "PADV2": (lambda x, p, c: tf.pad(x, p, constant_values=c),
+                  [((2, 3, 4), F), ((3, 2), I), ((), F)],
+                  [x234, i32(1, 0, 0, 0, 0, 2).reshape(3, 2), np.float32(-4)]),
+        "MIRROR_PAD": (lambda x, p: tf.pad(x, p, mode="SYMMETRIC"), [((2, 3, 4), F), ((3, 2), I)],
+                       [x234, i32(1, 1, 0, 3, 2, 0).reshape(3, 2)]),
+        "TILE": (lambda x, m: tf.tile(x, m), [((2, 3, 4), F), ((3,), I)], [x234, i32(1, 2, 3)]),
+        "BROADCAST_TO": (lambda x, s: tf.broadcast_to(x, s), [((3, 1), F), ((3,), I)],
+                         [np.ones((3, 1), np.float32), i32(2, 3, 5)]),
+        "RESHAPE": (lambda x, s: tf.reshape(x, s), [((2, 3, 4), F), ((2,), I)],
+                    [x234, i32(-1, 8)]),
+        "EXPAND_DIMS": (lambda x, a: tf.expand_dims(x, a), [((2, 3, 4), F), ((), I)],
+                        [x234, np.int32(-2)]),
+        "SPLIT": (lambda x, a: tf.split(x, 2, axis=a), [((2, 4, 4), F), ((), I)],
+                  [np.arange(32, dtype=np.float32).reshape(2, 4, 4), np.int32(1)]),
+        "SPLIT_V": (lambda x, s: tf.split(x, s, num=3, axis=2), [((2, 3, 4), F), ((3,), I)],
+                    [x234, i32(1, -1, 2)]),
+        "REVERSE_V2": (lambda x, a: tf.reverse(x, a), [((2, 3, 4), F), ((1,), I)],
+                       [x234, i32(-2)]),
+        "FILL": (lambda d, v: tf.fill(d, v), [((2,), I), ((), F)], [i32(3, 2), np.float32(7)]),
+        "RANGE": (lambda a, b, c: tf.range(a, b, c), [((), F)] * 3,
+                  [np.float32(-1), np.float32(2), np.float32(0.25)]),
+        "SCATTER_ND": (lambda i, u, s: tf.scatter_nd(i, u, s),
+                       [((2, 1), I), ((2, 3), F), ((2,), I)],
+                       [i32(3, 1).reshape(2, 1), np.ones((2, 3), np.float32), i32(5, 3)]),
+        "SPACE_TO_BATCH_ND": (lambda x, b, p: tf.space_to_batch_nd(x, b, p),
+                              [((1, 4, 3, 2), F), ((2,), I), ((2, 2), I)],
+                              [np.arange(24, dtype=np.float32).reshape(1, 4, 3, 2), i32(2, 3),
+                               i32(0, 2, 1, 2).reshape(2, 2)]),
+        "BATCH_TO_SPACE_ND": (lambda x, b, c: tf.batch_to_space(x, b, c),
+                              [((4, 2, 3, 1), F), ((2,), I), ((2, 2), I)],
+                              [np.arange(24, dtype=np.float32).reshape(4, 2, 3, 1), i32(2, 2),
+                               i32(1, 0, 0, 2).reshape(2, 2)]),
+    }
+
+
+RUNTIME_OPS = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "PADV2", "MIRROR_PAD", "TILE",
+               "BROADCAST_TO", "RESHAPE", "EXPAND_DIMS", "SPLIT", "SPLIT_V", "REVERSE_V2",
+               "FILL", "RANGE", "SCATTER_ND", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"]
+
+
+@pytest.mark.parametrize("op", RUNTIME_OPS)
+def test_runtime_shape_values(tf, op):
+    fn, specs, xs = _runtime_cases(tf)[op]
+    content = convert(tf, f"runtime_{op}", fn, specs)
+    assert op in op_names(content), op_names(content)
+    expected = run_litert(content, xs)
+    ours = _record_true_output_shapes(content, [e.shape for e in expected])
+    it = Interpreter(model_content=ours)
+    it.allocate_tensors()
+    the = next(n for n in it._plans[0].nodes if n.op.name == op)
+    assert the.state.get("dynamic_outputs")
+    assert_same(run_ours(ours, xs), expected, op)
+
+
+def test_resize_through_shape_arithmetic(tf):
+    """Keras-style dynamic batch: the target shape of RESHAPE is computed from SHAPE ->
+    STRIDED_SLICE -> PACK (-> CONCATENATION). Known shapes fold at prepare, so resizing the
+    batch propagates (LiteRT resolves these with dynamic tensors at eval)."""
+    def f(x):
+        n = tf.shape(x)[0]
+        flat = tf.reshape(x, [n, -1])
+        split = tf.reshape(flat, tf.concat([tf.shape(x)[:1], [2, -1]], axis=0))
+        return tf.transpose(split, [0, 2, 1]), tf.fill(tf.shape(flat), 2.0) + flat
+
+    content = convert(tf, "shape_arith", f, [((None, 3, 4), tf.float32)])
+    names = op_names(content)
+    assert {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"} <= set(names), names
+    for batch in (1, 5, 0):
+        got = check(content, op="RESHAPE", shapes=[(batch, 3, 4)], seed=batch)
+        assert got[0].shape == (batch, 6, 2)
