@@ -128,10 +128,8 @@ def test_while_runs_on_resized_inputs(tf):
     assert got[1].shape == (4, 5)
 
 
-@pytest.mark.xfail(raises=ModelError, strict=True,
-                   reason="the interpreter checks eval shapes against prepared ones, so a loop "
-                          "whose carried value grows (a data-dependent shape) is rejected")
 def test_while_with_growing_values(tf):
+    """A loop whose carried value grows: a dynamic tensor, adopted and re-prepared."""
     @tf.function(input_signature=[tf.TensorSpec([2]), tf.TensorSpec([], tf.int32)])
     def grow(x, n):
         return tf.while_loop(lambda i, x: i < n,

@@ -275,6 +275,13 @@ def test_binary_edge_values(op):
         check_op(op, [a, b], [(a.shape, dt)], _opts(op), f"{op.name} {np.dtype(dt).name} edges")
 
 
+def test_pot_scale_int16_is_ignored_off_the_int16_path():
+    a, b = rand((2, 3), F32), rand((3,), F32)
+    for op, opts in [(Op.ADD, O.AddOptions(1, True)), (Op.SUB, O.SubOptions(3, True))]:
+        check_op(op, [a, b], [((2, 3), F32)], opts, f"{op.name} pot_scale_int16")
+        check_op(op, [a.astype(I32), b.astype(I32)], [((2, 3), I32)], opts, f"{op.name} int32")
+
+
 def test_integer_division_by_zero_fails_like_litert():
     for op, dt in [(Op.DIV, I32), (Op.FLOOR_DIV, I32), (Op.FLOOR_DIV, F32), (Op.FLOOR_MOD, I32),
                    (Op.FLOOR_MOD, I64)]:
@@ -340,7 +347,8 @@ def test_binary_converted(tf):
 
     def g(a, b):
         return (a + b, a - b, a * b, a // b, tf.math.floormod(a, b), tf.maximum(a, b),
-                tf.pow(a, tf.abs(b) % 4), tf.raw_ops.TruncateDiv(x=a, y=b), tf.math.squared_difference(a, b))
+                tf.pow(a, tf.abs(b) % 4), tf.raw_ops.TruncateDiv(x=a, y=b),
+                tf.math.squared_difference(a, b))
 
     content = convert(tf, "binary_i32", g, [((2, 3), tf.int32), ((3,), tf.int32)])
     names = op_names(content)
@@ -693,10 +701,8 @@ def test_reductions_converted(tf):
     check(content, [rand((3, 4), I32, -100, 100)], "converted int reductions")
 
 
-@pytest.mark.xfail(raises=ModelError, strict=False,
-                   reason="run-time axes make the output shape data-dependent; the interpreter "
-                          "still checks it against the recorded (unknown) shape")
 def test_reduction_with_runtime_axes_converted(tf):
+    """Run-time axes make the output shape data-dependent (the interpreter adopts it)."""
     g = lambda x, a: (tf.reduce_sum(x, a), tf.reduce_max(x, a))  # noqa: E731
     content = convert(tf, "reduce_rt", g, [((3, 4), tf.float32), ((1,), tf.int32)])
     assert {"SUM", "REDUCE_MAX"} <= set(op_names(content))
@@ -721,6 +727,15 @@ def test_arg_min_max(op):
         out = (x.shape[1 - axis],)
         check_op(op, [x, Const(np.array([axis], I32))], [(out, I32)], opts(2), f"{op.name} NaN")
         check_op(op, [-x, Const(np.array([axis], I32))], [(out, I32)], opts(2), f"{op.name} NaN")
+
+
+def test_runtime_axis_and_k():
+    """A run-time axis (ARG_MAX, CUMSUM) or k (TOPK_V2) is read at invoke."""
+    x = rand((3, 4, 5), F32)
+    check_op(Op.ARG_MAX, [x, np.array([-2], I32)], [((3, 5), I64)], O.ArgMaxOptions(4),
+             "ARG_MAX run-time axis")
+    check_op(Op.TOPK_V2, [x, np.array(2, I32)], [((3, 4, 2), F32), ((3, 4, 2), I32)],
+             what="TOPK_V2 run-time k")
 
 
 def test_topk():

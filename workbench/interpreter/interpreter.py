@@ -62,6 +62,14 @@ def _np_type(t: Tensor):
     return d.type if d is not None else (np.object_ if type_name(t.dtype) == "STRING" else None)
 
 
+def _empty_constant(t: Tensor, shape) -> np.ndarray | None:
+    """A tensor with zero elements has no buffer bytes, so it does not look constant; its value
+    is nevertheless known (empty). Produced tensors are not constants, whatever their size."""
+    if t.numpy_dtype is None or t.is_variable or 0 not in tuple(shape):
+        return None
+    return np.zeros(shape, t.numpy_dtype)
+
+
 def _block_size(q) -> int:
     """Block size of blockwise quantization (LiteRT >= 2.3 reports it; 0 otherwise)."""
     if q is None or q.details is None or q.details[0] != "BlockwiseQuantization":
@@ -171,7 +179,7 @@ class Interpreter:
                 return None
             i = index[id(t)]
             if i not in infos:
-                data = t.data if t.is_constant else None
+                data = t.data if t.is_constant else _empty_constant(t, shapes[i])
                 infos[i] = TensorInfo(t, i, shapes[i], t.numpy_dtype, data)
             infos[i].shape = shapes[i]
             return infos[i]
@@ -197,7 +205,7 @@ class Interpreter:
         vals: list[np.ndarray | None] = []
         for t in sg.tensors:
             vals.append(t.data if t.is_constant or (t.is_variable and t.data is not None)
-                        else None)
+                        else _empty_constant(t, t.shape))
         return vals
 
     # -- running ---------------------------------------------------------------------------
@@ -238,18 +246,26 @@ class Interpreter:
     def _run(self, si: int, vals: list, plan: _SubgraphPlan | None = None) -> None:
         plan = plan or self._plans[si]
         hooks = self.hooks
-        for node, kernel in zip(plan.nodes, plan.kernels):
+        for pos, node in enumerate(plan.nodes):
+            kernel = plan.kernels[pos]  # read per step: a re-prepare may have replaced it
             ins = [None if i is None else vals[i.index] for i in node.inputs]
             for h in hooks:
                 h.before_op(node, ins)
             outs = kernel.eval(ins)
+            reshaped = False
             for o, arr in zip(node.outputs, outs):
                 if o is None:
                     continue
-                if o.dtype is not None and (arr.shape != o.shape or arr.dtype != o.dtype):
-                    raise ModelError(f"kernel produced {arr.dtype}{list(arr.shape)} for "
-                                     f"{o.name!r}, expected {o.dtype}{list(o.shape)}",
-                                     node.path)
+                if o.dtype is not None and arr.dtype != o.dtype:
+                    raise ModelError(f"kernel produced {arr.dtype} for {o.name!r}, expected "
+                                     f"{o.dtype}", node.path)
+                if tuple(arr.shape) != o.shape:
+                    # A dynamic tensor (its shape depends on values computed at run time, as
+                    # for RANGE or a WHILE loop): adopt it and re-prepare what follows.
+                    o.shape = tuple(arr.shape)
+                    plan.shapes[o.index] = o.shape
+                    self._arena_views.pop(o.index, None) if si == 0 else None
+                    reshaped = True
                 if si == 0 and o.index in self._arena_views and plan is self._plans.get(0):
                     view = self._arena_views[o.index]
                     view[...] = arr
@@ -257,6 +273,39 @@ class Interpreter:
                 vals[o.index] = arr
             for h in hooks:
                 h.after_op(node, outs)
+            if reshaped:
+                self._reprepare(plan, pos + 1)
+
+    def _reprepare(self, plan: _SubgraphPlan, start: int) -> None:
+        """Prepare nodes ``start..`` again after an upstream shape changed at run time."""
+        for pos in range(start, len(plan.nodes)):
+            node = plan.nodes[pos]
+            for o in node.outputs:
+                if o is not None and not o.tensor.is_constant:
+                    o.data = None
+            kernel = type(plan.kernels[pos])(node)
+            for o, s in zip(node.outputs, kernel.prepare()):
+                if o is not None:
+                    s = tuple(int(d) for d in s)
+                    if s != o.shape and o.index in self._arena_views:
+                        self._arena_views.pop(o.index)
+                    o.shape = s
+                    plan.shapes[o.index] = s
+            plan.kernels[pos] = kernel
+
+    def prepare_subgraph(self, si: int, input_shapes: list[tuple[int, ...]]
+                         ) -> list[tuple[int, ...]]:
+        """Prepare subgraph ``si`` for these input shapes (cached, shared with
+        :meth:`run_subgraph`) and return its output shapes; for control-flow kernels."""
+        sg = self.model.subgraphs[si]
+        index = {id(t): i for i, t in enumerate(sg.tensors)}
+        key = (si, tuple(tuple(s) for s in input_shapes))
+        plan = self._sub_plans.get(key)
+        if plan is None:
+            plan = self._prepare(si, {index[id(t)]: tuple(s)
+                                      for t, s in zip(sg.inputs, input_shapes)})
+            self._sub_plans[key] = plan
+        return [plan.shapes[index[id(t)]] for t in sg.outputs]
 
     def run(self, inputs: Any) -> list[np.ndarray]:
         """Idiomatic path: set inputs (a list in input order, a dict by tensor or signature
