@@ -1,0 +1,56 @@
+"""Builtin ops with no kernel yet, each with the reason: the explicit other half of the
+registry (a test checks every op code is either registered or listed here, never both)."""
+
+from __future__ import annotations
+
+_LATER_QUANT = "quantized/recurrent path: planned with the integer kernels (issue 4)"
+_STABLEHLO = ("StableHLO op: emitted only for models converted from JAX/StableHLO, not by the "
+              "TFLite converter for Keras/TF models")
+_RARE = "not emitted by TF 2.21's converter for the supported model families yet"
+
+UNSUPPORTED: dict[str, str] = {
+    # Not real operators.
+    "CUSTOM": "custom ops are looked up by name: workbench.register_custom_op(name, kernel)",
+    "DELEGATE": "placeholder for delegated partitions; never in a converted file",
+    "PLACEHOLDER_FOR_GREATER_OP_CODES": "marker value of the op-code encoding, not an op",
+    # Quantization and recurrent ops: issue 4.
+    "QUANTIZE": _LATER_QUANT, "DENSIFY": _LATER_QUANT, "FAKE_QUANT": _LATER_QUANT,
+    "LSTM": _LATER_QUANT, "UNIDIRECTIONAL_SEQUENCE_LSTM": _LATER_QUANT,
+    "BIDIRECTIONAL_SEQUENCE_LSTM": _LATER_QUANT, "RNN": _LATER_QUANT,
+    "UNIDIRECTIONAL_SEQUENCE_RNN": _LATER_QUANT, "BIDIRECTIONAL_SEQUENCE_RNN": _LATER_QUANT,
+    "SVDF": _LATER_QUANT,
+    # Tables and strings.
+    "HASHTABLE": "hash tables (string lookups) are not supported",
+    "HASHTABLE_FIND": "hash tables (string lookups) are not supported",
+    "HASHTABLE_IMPORT": "hash tables (string lookups) are not supported",
+    "HASHTABLE_SIZE": "hash tables (string lookups) are not supported",
+    "HASHTABLE_LOOKUP": "hash tables (string lookups) are not supported",
+    "LSH_PROJECTION": _RARE, "SKIP_GRAM": "string n-grams are not supported",
+    "CONCAT_EMBEDDINGS": _RARE, "EMBEDDING_LOOKUP_SPARSE": _RARE,
+    # Control flow variant.
+    "CALL": "legacy CALL op: replaced by CALL_ONCE/WHILE/IF in current converters",
+    # Others the converter can emit for less common graphs.
+    "SPARSE_TO_DENSE": _RARE, "ONE_HOT": _RARE, "UNIQUE": _RARE, "ADD_N": _RARE,
+    "WHERE": _RARE, "RANK": _RARE, "REVERSE_SEQUENCE": _RARE, "MATRIX_DIAG": _RARE,
+    "MATRIX_SET_DIAG": _RARE, "NON_MAX_SUPPRESSION_V4": _RARE,
+    "NON_MAX_SUPPRESSION_V5": _RARE, "SEGMENT_SUM": _RARE, "RFFT2D": _RARE, "IMAG": _RARE,
+    "REAL": _RARE, "COMPLEX_ABS": _RARE, "BROADCAST_ARGS": _RARE,
+    "RANDOM_STANDARD_NORMAL": "random ops: LiteRT's generator is not reproduced",
+    "RANDOM_UNIFORM": "random ops: LiteRT's generator is not reproduced",
+    "MULTINOMIAL": "random ops: LiteRT's generator is not reproduced",
+    "BUCKETIZE": _RARE, "DYNAMIC_UPDATE_SLICE": _RARE, "UNSORTED_SEGMENT_PROD": _RARE,
+    "UNSORTED_SEGMENT_MAX": _RARE, "UNSORTED_SEGMENT_SUM": _RARE,
+    "UNSORTED_SEGMENT_MIN": _RARE, "ATAN2": _RARE, "BITCAST": _RARE, "BITWISE_XOR": _RARE,
+    "RIGHT_SHIFT": _RARE, "DILATE": _RARE, "REDUCE_WINDOW": _RARE,
+}
+
+
+def _stablehlo() -> None:
+    from workbench.ir.ops import BuiltinOperator
+
+    for op in BuiltinOperator:
+        if op.name.startswith("STABLEHLO_"):
+            UNSUPPORTED.setdefault(op.name, _STABLEHLO)
+
+
+_stablehlo()
