@@ -34,12 +34,29 @@ class Conv2D(Kernel):
         self.geom = (kh, kw, o.stride_h, o.stride_w, o.dilation_h_factor, o.dilation_w_factor,
                      oh, ow)
         self.pads = ((pt, pb), (pl, pr))
+        # Constant weights: lay them out as the matmul's right operand once, here.
+        self.wt = None
+        if w.data is not None and self.groups == 1:
+            self.wt = np.ascontiguousarray(w.data.reshape(oc, kh * kw * ic).T, np.float32)
+        self.pointwise = (kh, kw, o.stride_h, o.stride_w, pt, pb, pl, pr) == (1, 1, 1, 1, 0, 0,
+                                                                                0, 0)
         return [(n, oh, ow, oc)]
 
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
         b = inputs[2] if len(inputs) > 2 else None
         kh, kw, sh, sw, dh, dw, oh, ow = self.geom
+        if self.groups == 1:
+            wt = self.wt if self.wt is not None else w.reshape(w.shape[0], -1).T
+            if self.pointwise:  # 1x1, stride 1: the input already is the im2col matrix
+                cols2d = x.reshape(-1, x.shape[3])
+            else:
+                cols = patches(pad_nhwc(x, *self.pads), kh, kw, sh, sw, dh, dw, oh, ow)
+                cols2d = cols.reshape(-1, kh * kw * x.shape[3])
+            out = (cols2d @ wt).reshape(x.shape[0], oh, ow, w.shape[0])
+            if b is not None:
+                out += b
+            return [fused_activation(out, self.node.options.fused_activation_function)]
         xp = pad_nhwc(x, *self.pads)
         cols = patches(xp, kh, kw, sh, sw, dh, dw, oh, ow)  # N,OH,OW,KH,KW,C
         n, c, oc = x.shape[0], x.shape[3], w.shape[0]

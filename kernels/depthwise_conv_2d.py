@@ -42,12 +42,23 @@ class DepthwiseConv2D(Kernel):
         if self.mult > 1:
             xp = np.repeat(xp, self.mult, axis=3)  # channel c*M+m reads input channel c
         n, oc = x.shape[0], w.shape[3]
-        out = np.zeros((n, oh, ow, oc), np.float32)
-        for i in range(kh):
-            for j in range(kw):
-                r0, c0 = i * dh, j * dw
-                tap = xp[:, r0:r0 + (oh - 1) * sh + 1:sh, c0:c0 + (ow - 1) * sw + 1:sw, :]
-                out += tap * w[0, i, j]
+        out = np.empty((n, oh, ow, oc), np.float32)
+        # Rows in blocks small enough to stay in cache across the KH*KW passes.
+        rows = max(1, (1 << 17) // max(1, n * ow * oc))
+        tmp = np.empty((n, min(rows, oh), ow, oc), np.float32)
+        for r in range(0, oh, rows):
+            re = min(r + rows, oh)
+            o_blk, t_blk = out[:, r:re], tmp[:, :re - r]
+            for i in range(kh):
+                for j in range(kw):
+                    r0, c0 = r * sh + i * dh, j * dw
+                    tap = xp[:, r0:r0 + (re - r - 1) * sh + 1:sh,
+                             c0:c0 + (ow - 1) * sw + 1:sw, :]
+                    if i == 0 and j == 0:
+                        np.multiply(tap, w[0, 0, 0], out=o_blk)
+                    else:  # no temporaries: multiply into a reused buffer, then accumulate
+                        np.multiply(tap, w[0, i, j], out=t_blk)
+                        o_blk += t_blk
         if b is not None:
             out += b
         return [fused_activation(out, self.node.options.fused_activation_function)]
