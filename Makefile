@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: lab test install bindings clean
 
+# Jupyter refuses to run as root unless told; containers often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -19,7 +22,7 @@ install: $(STAMP)
 
 ## make lab: create .venv, install, start JupyterLab on the tutorials
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG)
 
 ## make test: create .venv if missing, install, run every test including the notebooks
 test: $(STAMP)
