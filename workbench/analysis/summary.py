@@ -60,6 +60,7 @@ import dataclasses
 import enum
 import html
 import math
+import os
 from collections import Counter
 from typing import Any
 
@@ -657,7 +658,7 @@ def summary_html(model: Model) -> str:
     parts = [f"<div class=\"wb-summary\"><style>{_CSS}</style>"]
     title = "workbench Model"
     if model.source:
-        title += f" — {model.source}"
+        title += f" — {os.path.basename(model.source)}"
     parts.append(f"<h4>{_e(title)}</h4>")
 
     overview = [
