@@ -1,0 +1,2 @@
+"""Quantization: fixed-point arithmetic shared by the integer kernels (and, later, the
+quantizer itself)."""
