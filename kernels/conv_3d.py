@@ -16,7 +16,7 @@ from .registry import register
 class Conv3D(Kernel):
     def prepare(self):
         node = self.node
-        require_float(node, inputs=(0, 1))
+        require_float(node)
         x, w = node.inputs[0], node.inputs[1]
         if len(x.shape) != 5 or len(w.shape) != 5:
             raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 5-D")

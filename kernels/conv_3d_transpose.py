@@ -21,7 +21,7 @@ class Conv3DTranspose(Kernel):
         node = self.node
         if len(node.inputs) < 3:
             raise node.fail(f"expects 3 or 4 inputs, got {len(node.inputs)}")
-        require_float(node, inputs=(1, 2))
+        require_float(node, inputs=(1, 2, 3))
         shape_t, w, x = node.inputs[0], node.inputs[1], node.inputs[2]
         if len(x.shape) != 5 or len(w.shape) != 5:
             raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 5-D")

@@ -21,7 +21,7 @@ class TransposeConv(Kernel):
         node = self.node
         if len(node.inputs) < 3:
             raise node.fail(f"expects 3 or 4 inputs, got {len(node.inputs)}")
-        require_float(node, inputs=(1, 2))
+        require_float(node, inputs=(1, 2, 3))
         shape_t, w, x = node.inputs[0], node.inputs[1], node.inputs[2]
         if len(x.shape) != 4 or len(w.shape) != 4:
             raise node.fail(f"input {list(x.shape)} and weights {list(w.shape)} must be 4-D")

@@ -1,0 +1,91 @@
+"""Quantized, hybrid and float16 corpus models against LiteRT: every integer tensor (outputs
+and intermediates) bit-identical; float tensors of hybrid/float16 models within tolerance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import corpus
+from tests.litert_oracle import litert_interpreter, random_inputs
+from workbench.errors import UnsupportedOpError
+from workbench.interpreter import Interpreter
+
+INT_MODES = ("int8", "int8_float_io", "int16x8")
+FLOAT_MODES = ("dynamic", "float16")
+
+
+# float16 weights are dequantized once, then everything runs in float32: the same float32
+# error amplification through EfficientNetB0's sigmoids as in tests/test_interpreter.py.
+_KNOWN = {("efficientnet_b0", "float16"): "float32 error amplification through sigmoids"}
+
+
+def _cases(modes):
+    out = []
+    for n, s in corpus.MODELS.items():
+        for m in modes:
+            marks = [pytest.mark.slow] if s.big else []
+            if (n, m) in _KNOWN:
+                marks.append(pytest.mark.xfail(reason=_KNOWN[n, m], strict=True,
+                                               raises=AssertionError))
+            out.append(pytest.param(n, m, marks=marks, id=f"{n}-{m}"))
+    return out
+
+
+def _run_both(content: bytes, seed: int):
+    ref = litert_interpreter(content, preserve_all=True)
+    ref.allocate_tensors()
+    ours = Interpreter(model_content=content)
+    try:
+        ours.allocate_tensors()
+    except UnsupportedOpError as e:
+        pytest.skip(f"kernels missing: {e}")
+    xs = random_inputs(ref.get_input_details(), seed)
+    for d, x in zip(ref.get_input_details(), xs):
+        ref.set_tensor(d["index"], x)
+    for d, x in zip(ours.get_input_details(), xs):
+        ours.set_tensor(d["index"], x)
+    ref.invoke()
+    ours.invoke()
+    names = {d["name"]: d["index"] for d in ref.get_tensor_details()}
+    for d in ours.get_tensor_details():
+        if d["name"] in names:
+            yield d["name"], ours.get_tensor(d["index"]), ref.get_tensor(names[d["name"]])
+
+
+@pytest.mark.parametrize("name,mode", _cases(INT_MODES))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_integer_tensors_bit_identical(name, mode, seed):
+    path = corpus.model_path(name, mode)
+    if path is None:
+        pytest.skip(corpus.unsupported_reason(name, mode) or "not built")
+    n = 0
+    for tname, got, expected in _run_both(path.read_bytes(), seed):
+        assert got.shape == expected.shape and got.dtype == expected.dtype, tname
+        if expected.dtype.kind in "iub":
+            np.testing.assert_array_equal(got, expected, err_msg=tname)
+        else:
+            rng = float(np.ptp(expected)) if expected.size else 0.0
+            assert np.max(np.abs(got.astype(np.float64) - expected), initial=0) <= \
+                1e-4 * max(rng, 1e-6) + 1e-6, tname
+        n += 1
+    assert n > 0
+
+
+@pytest.mark.parametrize("name,mode", _cases(FLOAT_MODES))
+def test_hybrid_and_float16_outputs_within_tolerance(name, mode):
+    path = corpus.model_path(name, mode)
+    if path is None:
+        pytest.skip(corpus.unsupported_reason(name, mode) or "not built")
+    n = 0
+    for tname, got, expected in _run_both(path.read_bytes(), 0):
+        assert got.shape == expected.shape and got.dtype == expected.dtype, tname
+        if expected.dtype.kind in "iub":
+            np.testing.assert_array_equal(got, expected, err_msg=tname)
+        else:
+            rng = float(np.ptp(expected)) if expected.size else 0.0
+            # LiteRT's own hybrid tests accept about one input quantization step of error.
+            assert np.max(np.abs(got.astype(np.float64) - expected), initial=0) <= \
+                1e-3 * max(rng, 1e-6) + 1e-5, tname
+        n += 1
+    assert n > 0
