@@ -35,11 +35,8 @@ def _inputs(details, seed=0):
     return random_inputs(details, seed)
 
 
-def time_litert(path: str, runs: int, resolver: str, threads: int = 1) -> float:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(model_path=path, num_threads=threads,
-                     experimental_op_resolver_type=getattr(OpResolverType, resolver))
+def _median_invoke_ms(it, runs: int) -> float:
+    """Set seeded inputs, warm up once, then the median of ``runs`` timed invokes (ms)."""
     it.allocate_tensors()
     for d, x in zip(it.get_input_details(), _inputs(it.get_input_details())):
         it.set_tensor(d["index"], x)
@@ -50,22 +47,20 @@ def time_litert(path: str, runs: int, resolver: str, threads: int = 1) -> float:
         it.invoke()
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1e3
+
+
+def time_litert(path: str, runs: int, resolver: str, threads: int = 1) -> float:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    return _median_invoke_ms(Interpreter(
+        model_path=path, num_threads=threads,
+        experimental_op_resolver_type=getattr(OpResolverType, resolver)), runs)
 
 
 def time_ours(path: str, runs: int) -> float:
     from workbench.interpreter import Interpreter
 
-    it = Interpreter(model_path=path)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), _inputs(it.get_input_details())):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        it.invoke()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+    return _median_invoke_ms(Interpreter(model_path=path), runs)
 
 
 def time_ref_in_child(path: str, runs: int) -> float | None:

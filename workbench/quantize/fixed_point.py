@@ -16,6 +16,9 @@ reference and optimized integer kernels (gemmlowp semantics):
   (the two roundings are why this is "double rounding").
 * :func:`multiply_by_quantized_multiplier_int64` — the int64-accumulator variant used by 16x8
   kernels: the multiplier reduced to 16 bits (rounded), one rounding shift.
+* :func:`multiply_by_quantized_multiplier_upward` — what LiteRT's optimized GEMM kernels (ruy's
+  x86 paths: CONV_2D, FULLY_CONNECTED, BATCH_MATMUL) compute: the same high multiply, but the
+  final right shift rounds half *upward* (toward +inf) instead of away from zero.
 
 Why double rounding: LiteRT compiles its kernels without ``TFLITE_SINGLE_ROUNDING`` by default,
 and the kernel tests check bit-exactness against it.
@@ -109,6 +112,27 @@ def multiply_by_quantized_multiplier_int64(x, quantized_multiplier, shift) -> np
     return ((r + 2**31) % 2**32 - 2**31).astype(np.int64)
 
 
+def rounding_right_shift_upward(x, exponent) -> np.ndarray:
+    """``x / 2**exponent`` rounded half toward +inf (``(x + 2**(e-1)) >> e``)."""
+    x = np.asarray(x, dtype=np.int64)
+    e = np.asarray(exponent, dtype=np.int64)
+    return (x + ((np.int64(1) << e) >> 1)) >> e
+
+
+def multiply_by_quantized_multiplier_upward(x, quantized_multiplier, shift) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier as LiteRT's optimized integer GEMM (ruy, x86) rounds it:
+    left shift (wrapping to int32), rounding doubling high multiply, then a right shift that
+    rounds ties toward +inf. It differs from :func:`multiply_by_quantized_multiplier` only for
+    negative values exactly halfway between two outputs (measured against LiteRT 2.x)."""
+    x = np.asarray(x, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = ((x << left) + 2**31) % 2**32 - 2**31
+    return rounding_right_shift_upward(
+        saturating_rounding_doubling_high_mul(shifted, quantized_multiplier), right)
+
+
 def saturate(x, dtype) -> np.ndarray:
     """Clamp to the range of an integer dtype and cast."""
     info = np.iinfo(dtype)
@@ -118,14 +142,17 @@ def saturate(x, dtype) -> np.ndarray:
 def activation_range(act: int, scale: float, zero_point: int, dtype) -> tuple[int, int]:
     """Quantized clamp bounds of a fused activation (TFLite's
     CalculateActivationRangeQuantized): RELU/RELU6/RELU_N1_TO_1 bounds quantized with
-    round-half-away-from-zero, intersected with the dtype range; others: the full range."""
+    round-half-away-from-zero from a float32 quotient, intersected with the dtype range; others:
+    the full range."""
     from workbench.ir.ops import ActivationFunctionType as A
 
     info = np.iinfo(dtype)
     lo, hi = info.min, info.max
 
     def q(v: float) -> int:
-        t = v / scale
+        # TfLiteRound(f / scale) with f and scale floats: a float32 quotient, rounded half
+        # away from zero exactly (the + 0.5 in double cannot round for a float32 value).
+        t = float(np.float32(v) / np.float32(scale))
         return zero_point + int(math.floor(abs(t) + 0.5)) * (1 if t >= 0 else -1)
 
     if act == A.RELU:
