@@ -104,7 +104,8 @@ def main() -> None:
                 continue
             xnn = time_litert(str(p), args.runs, "AUTO", 1)
             ref = None if args.no_ref else time_ref_in_child(str(p), args.ref_runs)
-            ref_s = f"{ref:9.2f}" if ref is not None else "    crash"
+            ref_s = f"{ref:9.2f}" if ref is not None else (
+                "        -" if args.no_ref else "    crash")
             ratio_ref = f"{ref / ours:9.1f}" if ref is not None else "        -"
             print(f"{label:28s} {ours:9.2f} {xnn:9.2f} {ref_s} {ours / xnn:9.2f} {ratio_ref}",
                   flush=True)
