@@ -554,7 +554,6 @@ def _recalibrate_batchnorm(model, samples) -> None:
 def _convert(name: str, mode: str, model) -> tuple[bytes, dict]:
     """Convert ``model`` for ``mode``. Raises on converter failure."""
     tf = _setup_tf()
-    spec = MODELS[name]
     input_specs = _keras_input_specs(model)
     nsamples = _n_calib(name)
     calib = sample_inputs(name, nsamples, seed=0, input_specs=input_specs)
