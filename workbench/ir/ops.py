@@ -101,21 +101,16 @@ def numpy_dtype(t: int) -> np.dtype:
     return d
 
 
-_TYPE_OF_DTYPE = {v.str if v is not None else None: k for k, v in NUMPY_DTYPE.items()
-                  if v is not None}
-
-
 def tensor_type_of(dtype) -> int:
     """The TensorType for a numpy dtype (``np.float32`` -> ``TensorType.FLOAT32``)."""
     d = np.dtype(dtype)
     if d.kind in "US" or d == np.dtype(object):
         return TensorType.STRING
     d = d.newbyteorder("<") if d.byteorder == ">" else d
-    key = d.str if d.itemsize > 1 else d.str.replace("|", "")
     for k, v in NUMPY_DTYPE.items():
         if v is not None and v == d:
             return TensorType(k)
-    raise TypeError(f"no TensorType for numpy dtype {d} ({key})")
+    raise TypeError(f"no TensorType for numpy dtype {d}")
 
 
 # --- typed options --------------------------------------------------------------------------
