@@ -46,7 +46,24 @@ def load(source, *, verify: bool = True) -> Model:
     return read_model(source, verify=verify)
 
 
+_LAZY = {"profile": "workbench.analysis.profile", "memory_report": "workbench.analysis.memory"}
+
+
+def __getattr__(name: str):
+    """``wb.profile`` / ``wb.memory_report``, imported on first use (they pull in pandas)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "profile", "memory_report",
     "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
     "Padding", "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError",
     "InputError", "__version__",
