@@ -1,5 +1,9 @@
-"""Elementwise binary ops (non-quantized paths): numpy broadcasting of the two inputs (TFLite
-broadcasts up to rank 4-6 depending on the op; we accept any rank).
+"""Elementwise binary ops: numpy broadcasting of the two inputs (TFLite broadcasts up to rank 4-6
+depending on the op; we accept any rank).
+
+Quantized inputs (int8/uint8, and int16 carrying quantization parameters) take the op's
+quantized path when it has one: the op class lists the element types in ``quantized`` and
+returns, from ``prepare_quantized``, the integer function eval applies (see ``_qelementwise``).
 
 Fused activations of ADD/SUB/MUL/DIV are a clamp, as in TFLite's ``CalculateActivationRange``:
 RELU -> [0, max], RELU6 -> [0, 6], RELU_N1_TO_1 -> [-1, 1]; TANH and SIGN_BIT clamp nothing
@@ -15,6 +19,7 @@ from workbench.ir.ops import ActivationFunctionType as Act
 
 from ._common import Kernel, broadcast_shape
 from ._elementwise import FLOAT, INTS, as_compute, check_types, finish, same_types
+from ._qelementwise import is_quantized
 
 
 def activation_range(act: int, dtype) -> tuple | None:
@@ -42,6 +47,8 @@ class BinaryKernel(Kernel):
     raw: tuple = ()
     #: Apply the fused activation / finite clamp (ADD, SUB, MUL, DIV).
     clamps: bool = False
+    #: Element types with a quantized path (int16 only when the tensors carry quantization).
+    quantized: tuple = ()
 
     @staticmethod
     def fn(a, b):
@@ -50,13 +57,29 @@ class BinaryKernel(Kernel):
     def check_values(self, a, b) -> None:
         """Run-time checks of input values (division by zero)."""
 
+    def takes_quantized_path(self) -> bool:
+        """int8/uint8 listed in ``quantized`` always are; int16 when its tensors are quantized
+        (LiteRT decides on the output, or on the inputs for comparisons)."""
+        a, out = self.node.inputs[0], self.node.outputs[0]
+        if a.dtype is None or not any(a.dtype == d for d in self.quantized):
+            return False
+        return a.dtype != np.int16 or is_quantized(out if out.dtype == a.dtype else a)
+
+    def prepare_quantized(self, a, b, out):
+        """Integer function ``(x, y) -> output array`` of the quantized path."""
+        raise NotImplementedError
+
     def prepare(self):
         node = self.node
         if len(node.inputs) != 2:
             raise node.fail(f"expects 2 inputs, got {len(node.inputs)}")
         same_types(node)
-        check_types(node, self.dtypes, self.raw, inputs=(0, 1))
         a, b = node.inputs
+        self.qfn = None
+        if self.takes_quantized_path():
+            self.qfn = self.prepare_quantized(a, b, node.outputs[0])
+            return [broadcast_shape(a.shape, b.shape, node)]
+        check_types(node, self.dtypes, self.raw, inputs=(0, 1))
         self.range = None
         if self.clamps:
             act = getattr(node.options, "fused_activation_function", 0) if node.options \
@@ -66,6 +89,8 @@ class BinaryKernel(Kernel):
 
     def eval(self, inputs):
         a, b = inputs
+        if self.qfn is not None:
+            return [self.qfn(a, b)]
         self.check_values(a, b)
         with np.errstate(all="ignore"):
             y = np.asarray(self.fn(as_compute(a), as_compute(b)))
@@ -75,12 +100,21 @@ class BinaryKernel(Kernel):
 
 
 class ComparisonKernel(BinaryKernel):
-    """Bool-valued comparison. int8/uint8 are quantized (rescaled) in TFLite: not supported yet;
-    int16 is compared as stored."""
+    """Bool-valued comparison. int8/uint8 (and quantized int16 for EQUAL/NOT_EQUAL) compare the
+    inputs rescaled to a common fixed-point scale, as TFLite does (see ``_qelementwise``);
+    other int16 is compared as stored."""
 
     dtypes = FLOAT + INTS + (np.float16,)
     raw = (np.int16,)
+    quantized = (np.int8, np.uint8)
+
+    def prepare_quantized(self, a, b, out):
+        from ._qelementwise import prepare_comparison
+
+        return prepare_comparison(self.node, a, b, self.fn)
 
     def eval(self, inputs):
+        if self.qfn is not None:
+            return [self.qfn(*inputs)]
         with np.errstate(all="ignore"):
             return [np.asarray(self.fn(inputs[0], inputs[1]), dtype=np.bool_)]

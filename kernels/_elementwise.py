@@ -1,4 +1,4 @@
-"""Shared pieces of the elementwise / comparison / reduction kernels (non-quantized paths).
+"""Shared pieces of the elementwise / comparison / reduction kernels.
 
 Dtype policy, as LiteRT's built-in kernels behave:
 
@@ -7,6 +7,8 @@ Dtype policy, as LiteRT's built-in kernels behave:
   yet: :func:`check_types` raises :class:`UnsupportedOpError` for it.
 * ``raw``: element types whose values the op uses as they are even when quantized (selection
   and comparison of stored integers: MAXIMUM, ARG_MAX, REDUCE_MAX, SELECT, NEG, ...).
+* ``quantized``: element types with a quantized (rescaling) path; the kernel's
+  ``prepare_quantized`` returns the integer function eval applies (see ``_qelementwise``).
 
 float16 inputs are computed in float32 and rounded back, as LiteRT's half kernels do.
 """
@@ -80,21 +82,42 @@ def finish(node, y, k: int = 0) -> np.ndarray:
 
 
 class UnaryKernel(Kernel):
-    """``y = fn(x)`` with the same shape; subclasses set ``dtypes``/``raw`` and ``fn``."""
+    """``y = fn(x)`` with the same shape; subclasses set ``dtypes``/``raw`` and ``fn``, and for
+    quantized inputs ``quantized`` and ``prepare_quantized``."""
 
     dtypes: tuple = FLOAT
     raw: tuple = ()
+    quantized: tuple = ()
 
     @staticmethod
     def fn(x):
         raise NotImplementedError
 
+    def prepare_quantized(self, x, out):
+        """Integer function ``x -> output array`` of the quantized path."""
+        raise NotImplementedError
+
     def prepare(self):
         node = self.node
+        x = node.inputs[0] if node.inputs else None
+        self.qfn = None
+        if x is not None and x.dtype is not None and any(x.dtype == d for d in self.quantized) \
+                and (x.dtype != np.int16 or x.quantization is not None
+                     and x.quantization.scale.size > 0):
+            out = node.outputs[0]
+            if out.dtype != x.dtype and not self.mixed_output_ok(x, out):
+                raise node.fail(f"input {x.dtype} and output {out.dtype} types differ")
+            self.qfn = self.prepare_quantized(x, out)
+            return [x.shape]
         check_types(node, self.dtypes, self.raw)
         return [node.inputs[0].shape]
 
+    def mixed_output_ok(self, x, out) -> bool:
+        return False
+
     def eval(self, inputs):
+        if self.qfn is not None:
+            return [self.qfn(inputs[0])]
         with np.errstate(all="ignore"):
             return [finish(self.node, self.fn(as_compute(inputs[0])))]
 
@@ -120,14 +143,30 @@ class ReduceKernel(Kernel):
     """Reduction over constant or run-time axes (input 1), with ``keep_dims``.
 
     With run-time axes the output shape depends on their values: prepare keeps the model's
-    recorded shape and eval computes the real one."""
+    recorded shape and eval computes the real one. Quantized inputs whose type is listed in
+    ``quantized`` use ``prepare_quantized``'s function ``(x, axes) -> result`` (also for an
+    empty axis list: a quantized reduction over no axis still rescales)."""
 
     dtypes: tuple = FLOAT + INTS
     raw: tuple = ()
+    quantized: tuple = ()
+
+    def prepare_quantized(self, x, out):
+        raise NotImplementedError
 
     def prepare(self):
         node = self.node
-        check_types(node, self.dtypes, self.raw)
+        x = node.inputs[0]
+        self.qfn = None
+        if x is not None and x.dtype is not None and any(x.dtype == d for d in self.quantized) \
+                and (x.dtype != np.int16 or x.quantization is not None
+                     and x.quantization.scale.size > 0):
+            if node.outputs[0].dtype != x.dtype:
+                raise node.fail(f"input {x.dtype} and output {node.outputs[0].dtype} differ")
+            self.keep = bool(node.options.keep_dims) if node.options is not None else False
+            self.qfn = self.prepare_quantized(x, node.outputs[0])
+        else:
+            check_types(node, self.dtypes, self.raw)
         ax = node.inputs[1]
         if ax is None or ax.dtype not in (np.int32, np.int64):
             raise node.fail("axes must be an int32 or int64 tensor")
@@ -148,6 +187,9 @@ class ReduceKernel(Kernel):
         x = inputs[0]
         axes = self.axes if self.axes is not None else normalize_axes(self.node, inputs[1],
                                                                       x.ndim)
+        if self.qfn is not None:
+            y = np.asarray(self.qfn(x, axes))
+            return [y.reshape(reduced_shape(x.shape, axes, self.keep))]
         if not axes:
             y = x.copy()
         else:

@@ -1,20 +1,38 @@
 """Shared geometry of 2-D pooling (Pool2DOptions): windows as a strided view over the input
-padded with a neutral value. TFLite pools only over the in-bounds part of each window."""
+padded with a neutral value. TFLite pools only over the in-bounds part of each window.
+
+Quantized int8/uint8/int16 (MAX and AVERAGE): TFLite does not rescale (the output keeps the
+input's parameters), pools the stored integers and clamps to the fused activation's range
+quantized with the output parameters (``fixed_point.activation_range``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from workbench.quantize.fixed_point import activation_range
+
 from ._common import Kernel, pad_nhwc, patches, same_or_valid
 from ._conv import fused_activation
 from ._float_only import require_float
+from ._qelementwise import QUANT_TYPES, qparams
 
 
 class PoolKernel(Kernel):
+    #: Whether the op has quantized kernels in LiteRT (MAX and AVERAGE do, L2 does not).
+    has_quantized = True
+
     def prepare(self):
         node = self.node
-        require_float(node)
         x = node.inputs[0]
+        self.qrange = None
+        if x.dtype in QUANT_TYPES and self.has_quantized:
+            out = node.outputs[0]
+            if out.dtype != x.dtype:
+                raise node.fail(f"input {x.dtype} and output {out.dtype} types differ")
+            act = node.options.fused_activation_function if node.options is not None else 0
+            self.qrange = activation_range(int(act), *qparams(out), out.dtype)
+        else:
+            require_float(node)
         if len(x.shape) != 4:
             raise node.fail(f"input {list(x.shape)} must be 4-D NHWC")
         o = node.options
@@ -33,6 +51,16 @@ class PoolKernel(Kernel):
         """[N, OH, OW, FH, FW, C] view of the padded input."""
         return patches(pad_nhwc(x, *self.pads, value=pad_value), *self.geom)
 
+    def window_counts(self) -> np.ndarray | int:
+        """Number of in-bounds elements of each window ([1, OH, OW, 1], or a scalar)."""
+        if self.counts is None:
+            return self.geom[0] * self.geom[1]
+        return self.counts.astype(np.int64)
+
     def finish(self, out: np.ndarray) -> list[np.ndarray]:
         out = np.ascontiguousarray(out, dtype=np.float32)
         return [fused_activation(out, self.node.options.fused_activation_function)]
+
+    def finish_quantized(self, out: np.ndarray) -> list[np.ndarray]:
+        dt = self.node.outputs[0].dtype
+        return [np.clip(out, *self.qrange).astype(dt)]

@@ -1,7 +1,19 @@
 """Activations on float32 (and float16 where LiteRT has a half kernel: LOGISTIC, TANH, GELU,
 computed in float32): RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1, LOGISTIC, TANH, HARD_SWISH,
 LEAKY_RELU, ELU, GELU (exact erf form, or the tanh approximation when
-``GeluOptions.approximate``). Quantized int8/uint8/int16 inputs are not supported yet."""
+``GeluOptions.approximate``); quantized int8/uint8/int16 wherever LiteRT has a kernel,
+bit-exact.
+
+Quantized maths (in ``_qelementwise``):
+
+* RELU, RELU6 (int8/uint8/int16), RELU_N1_TO_1, RELU_0_TO_1 (int8/uint8): requantize and clamp;
+* LOGISTIC, TANH, GELU (int8/uint8), ELU (int8): 256-entry tables computed in float32 with the C
+  library's functions; GELU int16: LiteRT's 513-entry interpolated table; LOGISTIC/TANH int16:
+  LiteRT's interpolated sigmoid table, or for power-of-two input scales (2**-12, and 2**-11 for
+  TANH) gemmlowp's 16-bit fixed-point functions;
+* HARD_SWISH (int8/uint8): TFLite's 16-bit fixed-point formulation;
+* LEAKY_RELU (int8/uint8/int16): two requantizations.
+"""
 
 from __future__ import annotations
 
@@ -11,70 +23,123 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
+from . import _qelementwise as q
 from ._elementwise import UnaryKernel
 from .registry import register
 
 F32_F16 = (np.float32, np.float16)
+Q8 = (np.int8, np.uint8)
+Q8_16 = (np.int8, np.uint8, np.int16)
+
+
+class _ReluX(UnaryKernel):
+    quantized = Q8
+    bounds = (0.0, math.inf)
+    int16_ok = False
+
+    def prepare_quantized(self, x, out):
+        return q.prepare_relu(self.node, x, out, *self.bounds, self.int16_ok)
 
 
 @register(Op.RELU)
-class Relu(UnaryKernel):
+class Relu(_ReluX):
+    quantized = Q8_16
+    int16_ok = True
+
     @staticmethod
     def fn(x):
         return np.maximum(x, 0)
 
 
 @register(Op.RELU6)
-class Relu6(UnaryKernel):
+class Relu6(_ReluX):
+    quantized = Q8_16
+    bounds = (0.0, 6.0)
+    int16_ok = True
+
     @staticmethod
     def fn(x):
         return np.clip(x, 0, 6)
 
 
 @register(Op.RELU_N1_TO_1)
-class ReluN1To1(UnaryKernel):
+class ReluN1To1(_ReluX):
+    bounds = (-1.0, 1.0)
+
     @staticmethod
     def fn(x):
         return np.clip(x, -1, 1)
 
 
 @register(Op.RELU_0_TO_1)
-class Relu0To1(UnaryKernel):
+class Relu0To1(_ReluX):
+    bounds = (0.0, 1.0)
+
     @staticmethod
     def fn(x):
         return np.clip(x, 0, 1)
 
 
+def _sigmoid_f32(v):
+    return np.float32(1) / (np.float32(1) + q.cmath("expf", -v))
+
+
 @register(Op.LOGISTIC)
 class Logistic(UnaryKernel):
     dtypes = F32_F16
+    quantized = Q8_16
 
     @staticmethod
     def fn(x):
         return np.float32(1) / (np.float32(1) + np.exp(-x))
 
+    def prepare_quantized(self, x, out):
+        if x.dtype == np.int16:
+            return q.prepare_logistic_int16(self.node, x, out)
+        if q.qparams(out)[0] != 1.0 / 256:
+            raise self.node.fail("8-bit LOGISTIC output scale must be 1/256")
+        return q.prepare_lut8(self.node, x, out, _sigmoid_f32)
+
 
 @register(Op.TANH)
 class Tanh(UnaryKernel):
     dtypes = F32_F16
+    quantized = Q8_16
     fn = staticmethod(np.tanh)
+
+    def prepare_quantized(self, x, out):
+        if x.dtype == np.int16:
+            return q.prepare_tanh_int16(self.node, x, out)
+        return q.prepare_lut8(self.node, x, out, lambda v: q.cmath("tanhf", v))
 
 
 @register(Op.HARD_SWISH)
 class HardSwish(UnaryKernel):
+    quantized = Q8_16
+
     @staticmethod
     def fn(x):
         return x * (np.clip(x + 3, 0, 6) / 6)  # no overflow near FLT_MAX
 
+    def prepare_quantized(self, x, out):
+        return q.prepare_hard_swish(self.node, x, out)
+
 
 @register(Op.LEAKY_RELU)
 class LeakyRelu(UnaryKernel):
+    quantized = Q8_16
+
     def prepare(self):
         opts = self.node.options
         self.alpha = np.float32(opts.alpha if opts is not None else 0.2)
         return super().prepare()
 
+    def prepare_quantized(self, x, out):
+        return q.prepare_leaky_relu(self.node, x, out, float(self.alpha))
+
     def eval(self, inputs):
+        if self.qfn is not None:
+            return [self.qfn(inputs[0])]
         x = inputs[0]
         with np.errstate(over="ignore"):
             return [np.where(x > 0, x, x * self.alpha).astype(np.float32)]
@@ -82,9 +147,17 @@ class LeakyRelu(UnaryKernel):
 
 @register(Op.ELU)
 class Elu(UnaryKernel):
+    quantized = Q8_16
+
     @staticmethod
     def fn(x):
         return np.where(x < 0, np.expm1(np.minimum(x, 0)), x)
+
+    def prepare_quantized(self, x, out):
+        if x.dtype != np.int8:
+            raise q.unsupported(self.node, f"LiteRT has no {x.dtype} ELU kernel (int8 only)")
+        return q.prepare_lut8(self.node, x, out, lambda v: np.where(
+            v < np.float32(0), q.cmath("expm1f", v), v).astype(np.float32))
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -102,13 +175,21 @@ def erf(x: np.ndarray) -> np.ndarray:
 @register(Op.GELU)
 class Gelu(UnaryKernel):
     dtypes = F32_F16
+    quantized = Q8_16
 
     def prepare(self):
         opts = self.node.options
         self.approximate = bool(opts.approximate) if opts is not None else False
         return super().prepare()
 
+    def prepare_quantized(self, x, out):
+        if x.dtype == np.int16:
+            return q.prepare_lut16(self.node, x, out, q.gelu_transform(self.approximate))
+        return q.prepare_lut8(self.node, x, out, q.gelu_transform(self.approximate))
+
     def eval(self, inputs):
+        if self.qfn is not None:
+            return [self.qfn(inputs[0])]
         x = inputs[0].astype(np.float64)
         with np.errstate(all="ignore"):  # +-inf inputs
             if self.approximate:

@@ -1,9 +1,10 @@
 """CONCATENATION of N tensors along ``axis`` (negative counts from the end), any dtype.
 
 Quantization as TFLite: int8 inputs must share the output's scale and zero point, int16 ones
-must have zero point 0 (both are raw copies); uint8 inputs with other parameters than the
-output's would be requantized, which is not supported yet. A fused activation (which LiteRT
-2.x refuses at prepare) is applied on float outputs.
+must have zero point 0 (both are raw copies, int16 even when scales differ); uint8 inputs with
+other parameters than the output's are requantized in float32 as LiteRT does
+(``round(x * s + b) + zo`` with ``s = in_scale * (1 / out_scale)``, ``b = -in_zp * s``). A fused
+activation (which LiteRT 2.x refuses at prepare) is applied on float outputs.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import ActivationFunctionType, Op
 
 from ._common import Kernel, apply_activation
-from ._shape import (
-    folds_constants, quant_of, require_dense, require_same_dtype, require_same_quant,
-    unsupported_requant,
-)
+from ._qelementwise import f32, float_to_int32, round_away
+from ._shape import folds_constants, quant_of, require_dense, require_same_dtype, require_same_quant
 from .registry import register
 
 
@@ -42,12 +41,16 @@ class Concatenation(Kernel):
         if out.dtype == np.int8:
             for t in ins:
                 require_same_quant(node, t, out)
-        elif out.dtype == np.int16:
-            if any(quant_of(t)[1] != 0 for t in [*ins, out]):
-                raise node.fail("int16 inputs and output must have zero point 0")
-        elif out.dtype == np.uint8:
-            for t in ins:
-                unsupported_requant(node, t, out)
+        elif out.dtype == np.int16 and any(quant_of(t)[1] != 0 for t in [*ins, out]):
+            raise node.fail("int16 inputs and output must have zero point 0")
+        self.rescale = None
+        if out.dtype == np.uint8:
+            so, zo = quant_of(out)
+            inv = f32(1) / f32(so)
+            self.rescale = [None if quant_of(t) == (so, zo) else
+                            (f32(quant_of(t)[0]) * inv, quant_of(t)[1], zo) for t in ins]
+            if all(r is None for r in self.rescale):
+                self.rescale = None
 
         rank = len(t0.shape)
         if rank == 0:  # scalars become a vector
@@ -71,6 +74,9 @@ class Concatenation(Kernel):
 
     def eval(self, inputs):
         dtype = self.node.outputs[0].dtype
+        if self.rescale is not None:
+            inputs = [x if r is None else requantize_uint8(x, *r)
+                      for x, r in zip(inputs, self.rescale)]
         if self.axis is None:
             out = np.stack(inputs).astype(dtype, copy=False)
         else:
@@ -78,3 +84,10 @@ class Concatenation(Kernel):
         if self.act:
             out = apply_activation(out, self.act)
         return [out]
+
+
+def requantize_uint8(x: np.ndarray, scale: np.float32, zp: int, out_zp: int) -> np.ndarray:
+    """TFLite's uint8 ConcatenationWithScaling of one input, in float32."""
+    bias = np.float32(-zp) * scale
+    v = float_to_int32(round_away(x.astype(np.float32) * scale + bias)) + out_zp
+    return np.clip(v, 0, 255).astype(np.uint8)

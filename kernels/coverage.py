@@ -38,9 +38,10 @@ def markdown() -> str:
         "edit by hand (a test checks it is current).",
         "",
         f"{n} of {len(r)} builtin op codes have a kernel. Float32 paths match LiteRT within "
-        "1e-4 of each tensor's range; integer and bool paths bit-exactly. Quantized (int8/uint8/"
-        "int16 with scales) arithmetic is not implemented yet: those inputs raise "
-        "`UnsupportedOpError`; pure data movement works for every dtype.",
+        "1e-4 of each tensor's range; integer, bool and quantized (int8/uint8/int16) paths "
+        "bit-exactly with LiteRT's built-in kernels; hybrid (dynamic-range) paths within "
+        "LiteRT's own tolerance. Each kernel's notes say which dtypes it takes; other dtypes "
+        "raise `UnsupportedOpError` at `allocate_tensors`.",
         "",
         "| op | status | notes |",
         "|---|---|---|",

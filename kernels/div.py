@@ -1,5 +1,7 @@
 """DIV: float32 and int32. int32 division truncates toward zero (C++ semantics) and a zero
-divisor fails the invoke, as in LiteRT; float x/0 is clamped to +-FLT_MAX (NaN for 0/0)."""
+divisor fails the invoke, as in LiteRT; float x/0 is clamped to +-FLT_MAX (NaN for 0/0).
+Quantized int8/uint8/int16: TFLite's fixed-point reciprocal and rescaling (see
+``_qelementwise.prepare_div``); a divisor at its zero point fails the invoke."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from workbench.ir.ops import Op
 
 from ._binary import BinaryKernel
 from ._elementwise import runtime_error
+from ._qelementwise import prepare_div
 from .registry import register
 
 
@@ -22,7 +25,11 @@ def truncating_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @register(Op.DIV)
 class Div(BinaryKernel):
     dtypes = (np.float32, np.int32)
+    quantized = (np.int8, np.uint8, np.int16)
     clamps = True
+
+    def prepare_quantized(self, a, b, out):
+        return prepare_div(self.node, a, b, out)
 
     def check_values(self, a, b):
         if b.dtype.kind in "iu" and not np.all(b):

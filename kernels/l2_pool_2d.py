@@ -1,4 +1,5 @@
-"""L2_POOL_2D (float32): sqrt of the mean of squares over the in-bounds part of each window."""
+"""L2_POOL_2D (float32): sqrt of the mean of squares over the in-bounds part of each window.
+LiteRT has no int8/uint8/int16 kernel for it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from .registry import register
 
 @register(Op.L2_POOL_2D)
 class L2Pool2D(PoolKernel):
+    has_quantized = False
+
     def eval(self, inputs):
         x = inputs[0]
         s = self.windows(x * x, 0.0).sum(axis=(3, 4), dtype=np.float32)

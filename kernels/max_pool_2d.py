@@ -1,4 +1,5 @@
-"""MAX_POOL_2D (float32)."""
+"""MAX_POOL_2D: float32, and quantized int8/uint8/int16 (the stored integers, clamped to the
+fused activation's quantized range)."""
 
 from __future__ import annotations
 
@@ -13,4 +14,8 @@ from .registry import register
 @register(Op.MAX_POOL_2D)
 class MaxPool2D(PoolKernel):
     def eval(self, inputs):
-        return self.finish(self.windows(inputs[0], -np.inf).max(axis=(3, 4)))
+        x = inputs[0]
+        if self.qrange is not None:
+            lowest = np.iinfo(x.dtype).min
+            return self.finish_quantized(self.windows(x, lowest).max(axis=(3, 4)))
+        return self.finish(self.windows(x, -np.inf).max(axis=(3, 4)))

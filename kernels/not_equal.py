@@ -1,5 +1,6 @@
 """NOT_EQUAL: ``a != b`` elementwise with broadcasting, bool output. bool, float32/float16, int16
-(as stored), int32, int64; quantized int8/uint8 (rescaled in TFLite) and strings not yet."""
+(as stored, or rescaled when quantized), int32, int64; quantized int8/uint8 compared after
+rescaling both sides (see ``_qelementwise.prepare_comparison``); strings not yet."""
 
 from __future__ import annotations
 
@@ -14,4 +15,5 @@ from .registry import register
 @register(Op.NOT_EQUAL)
 class NotEqual(ComparisonKernel):
     dtypes = ComparisonKernel.dtypes + (np.bool_,)
+    quantized = (np.int8, np.uint8, np.int16)
     fn = staticmethod(np.not_equal)

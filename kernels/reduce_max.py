@@ -1,7 +1,8 @@
 """REDUCE_MAX over constant or run-time axes with ``keep_dims``. float32 and every integer type
 (quantized integers compared as stored). An empty reduction gives the lowest value (-FLT_MAX
 for floats, while a reduction of -inf values is -inf). NaNs follow TFLite's sequential fold
-``acc > x ? acc : x`` (see ``nan_fold``)."""
+``acc > x ? acc : x`` (see ``nan_fold``). Quantized int8/uint8/int16 compare the stored
+integers and need equal input/output parameters, as in LiteRT."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._elementwise import FLOAT, INTS, SMALL_INTS, ReduceKernel, move_to_end
+from ._qelementwise import qparams
 from .registry import register
+
+
+def require_same_params(node) -> None:
+    """LiteRT reduces int8/uint8/int16 as stored and refuses different input/output scales or
+    zero points (REDUCE_MAX, REDUCE_MIN)."""
+    x, out = node.inputs[0], node.outputs[0]
+    if x is not None and x.dtype in SMALL_INTS and qparams(x) != qparams(out):
+        raise node.fail("input and output quantization (scale, zero point) must be equal")
 
 
 def nan_fold(x: np.ndarray, axes, largest: bool) -> np.ndarray:
@@ -39,6 +49,10 @@ def nan_fold(x: np.ndarray, axes, largest: bool) -> np.ndarray:
 class ReduceMax(ReduceKernel):
     dtypes = FLOAT
     raw = INTS + SMALL_INTS
+
+    def prepare(self):
+        require_same_params(self.node)
+        return super().prepare()
 
     def reduce(self, x, axes):
         return nan_fold(x, axes, largest=True)

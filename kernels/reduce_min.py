@@ -6,7 +6,7 @@ from __future__ import annotations
 from workbench.ir.ops import Op
 
 from ._elementwise import FLOAT, INTS, SMALL_INTS, ReduceKernel
-from .reduce_max import nan_fold
+from .reduce_max import nan_fold, require_same_params
 from .registry import register
 
 
@@ -14,6 +14,10 @@ from .registry import register
 class ReduceMin(ReduceKernel):
     dtypes = FLOAT
     raw = INTS + SMALL_INTS
+
+    def prepare(self):
+        require_same_params(self.node)
+        return super().prepare()
 
     def reduce(self, x, axes):
         return nan_fold(x, axes, largest=False)
