@@ -119,7 +119,9 @@ class HardSwish(UnaryKernel):
 
     @staticmethod
     def fn(x):
-        return x * (np.clip(x + 3, 0, 6) / 6)  # no overflow near FLT_MAX
+        # LiteRT's order, in float32: (x * (1/6)) * relu6(x + 3); any other order differs in
+        # the last bit, which a following int16 QUANTIZE turns into a whole step.
+        return (x * np.float32(1 / 6)) * np.clip(x + np.float32(3), 0, 6)
 
     def prepare_quantized(self, x, out):
         return q.prepare_hard_swish(self.node, x, out)

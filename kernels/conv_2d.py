@@ -1,24 +1,33 @@
-"""CONV_2D (float32): NHWC input, OHWI filter, optional bias; groups when the filter's input
-channels divide the input's. im2col as a strided view, then one BLAS matmul per group."""
+"""CONV_2D: float32, int8 (per-channel or per-tensor int8 weights, int32 bias), uint8 (legacy,
+per-tensor, weight zero point) and int16x8 (int64 or int32 bias). NHWC input, OHWI filter,
+optional bias; groups when the filter's input channels divide the input's. im2col as a strided
+view, then one BLAS matmul per group (exact integer GEMM on the quantized paths). Float input
+with integer weights (dynamic range) runs in ``_hybrid``."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
+from . import _qconv as q
 from ._common import Kernel, pad_nhwc, patches, same_or_valid
 from ._conv import fused_activation
-from .registry import register
 from ._float_only import require_float
+from .registry import register
 
 
 @register(Op.CONV_2D)
 class Conv2D(Kernel):
     def prepare(self):
         node = self.node
-        require_float(node)
         x, w = node.inputs[0], node.inputs[1]
+        if q.is_hybrid(x, w):
+            return q.delegate(self, "HybridConv2D", "hybrid (float input, integer weights) CONV_2D")
+        if x.dtype in q.INT_DTYPES:
+            return self._prepare_quantized()
+        require_float(node)
         if len(x.shape) != 4 or len(w.shape) != 4:
             raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 4-D")
         o = node.options
@@ -70,3 +79,129 @@ class Conv2D(Kernel):
         if b is not None:
             out += b
         return [fused_activation(out, self.node.options.fused_activation_function)]
+
+    # -- quantized -----------------------------------------------------------------------------
+    def _prepare_quantized(self):
+        """Integer CONV_2D. LiteRT runs int8/uint8 (and int16 with an int32 bias and zero zero
+        points) through its im2col + ruy GEMM path (``UPWARD`` rounding); grouped convs and the
+        16x8 path with an int64 bias run the reference kernel (``GEMMLOWP`` / ``INT64``)."""
+        node = self.node
+        x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+        b = node.inputs[2] if len(node.inputs) > 2 else None
+        if len(x.shape) != 4 or len(w.shape) != 4:
+            raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 4-D")
+        want_w = np.uint8 if x.dtype == np.uint8 else np.int8
+        if w.dtype != want_w or out.dtype != x.dtype:
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
+                                     f"filter and {out.dtype} output is not supported")
+        bias_types = (np.int64, np.int32) if x.dtype == np.int16 else (np.int32,)
+        if b is not None and b.dtype not in bias_types:
+            raise node.fail(f"bias must be {' or '.join(np.dtype(t).name for t in bias_types)}"
+                            f" for {x.dtype} input, got {b.dtype}")
+        o = node.options
+        q.check_bias_type(node, b, getattr(o, "quantized_bias_type", 0))
+        n, h, wd, c = x.shape
+        oc, kh, kw, ic = w.shape
+        if ic == 0 or c % ic:
+            raise node.fail(f"input channels {c} are not a multiple of filter channels {ic}")
+        g = self.groups = c // ic
+        if oc % g:
+            raise node.fail(f"{oc} filters do not split into {g} groups")
+        if b is not None and b.shape != (oc,):
+            raise node.fail(f"bias {list(b.shape)} must be [{oc}]")
+        oh, pt, pb = same_or_valid(o.padding, h, kh, o.stride_h, o.dilation_h_factor)
+        ow, pl, pr = same_or_valid(o.padding, wd, kw, o.stride_w, o.dilation_w_factor)
+        self.geom = (kh, kw, o.stride_h, o.stride_w, o.dilation_h_factor, o.dilation_w_factor,
+                     oh, ow)
+        self.pads = ((pt, pb), (pl, pr))
+        self.pointwise = (kh, kw, o.stride_h, o.stride_w, pt, pb, pl, pr) == (1, 1, 1, 1, 0, 0,
+                                                                                0, 0)
+        sx, zx = q.scalar_qparams(node, x, "input")
+        so, zo = q.scalar_qparams(node, out, "output")
+        if x.dtype == np.uint8:
+            sw, zw = q.scalar_qparams(node, w, "filter")
+            mult = [q.legacy_multiplier(sx, sw, so)]
+        else:
+            # Per-channel (or per-tensor broadcast) int8 filters; LiteRT ignores their zero point.
+            mult = q.per_channel_multipliers(sx, q.channel_scales(node, w, oc, 0), so)
+            zw = 0
+        if x.dtype == np.int16:
+            if zx or zo:
+                raise node.fail("int16 input and output must have zero point 0")
+            optimized = b is not None and b.dtype == np.int32 and g == 1
+            rounding = q.UPWARD if optimized else q.INT64
+        else:
+            rounding = q.UPWARD if g == 1 else q.GEMMLOWP
+        self.zx = zx
+        lo, hi = q.clamp_range(node, out.dtype, so, zo)
+        k = kh * kw * ic
+        x_max = q.raw_max(x.dtype)
+        bias_val = None if b is None else b.data
+        self.static = w.data is not None and (b is None or bias_val is not None)
+        w2d, offset, bound = None, None, None
+        if w.data is not None:
+            w2d = w.data.reshape(oc, k).astype(np.int64).T - zw  # [K, OC]
+            ocg = oc // g
+            self.gemms = [q.ExactMatmul(w2d[:, gi * ocg:(gi + 1) * ocg], x_max)
+                          for gi in range(g)]
+            # Padding holds zx, so every window sums zx * sum(w) (LiteRT skips those taps):
+            # subtract it, and add the bias, as one per-channel offset.
+            self.corr = -zx * w2d.sum(axis=0)
+            if bias_val is not None:
+                self.corr = self.corr + bias_val.astype(np.int64)
+            if self.static:
+                offset, bound = self.corr, max(gm.bound for gm in self.gemms)
+        else:
+            self.gemms = None
+        acc_max = q.acc_bound(x_max + abs(zx), w2d, bias_val if b is not None else None, k, 255)
+        wrap = rounding != q.INT64 and acc_max >= 2**31
+        self.requant = q.Requantizer(mult, rounding, zo, lo, hi, out.dtype, wrap_acc=wrap,
+                                     offset=offset, bound=bound)
+        self.eval = self._eval_quantized
+        return [(n, oh, ow, oc)]
+
+    def _eval_quantized(self, inputs):
+        x, w = inputs[0], inputs[1]
+        kh, kw, sh, sw, dh, dw, oh, ow = self.geom
+        n, c, oc = x.shape[0], x.shape[3], w.shape[0]
+        g = self.groups
+        if self.static:
+            gemms, corr = self.gemms, None  # the requantizer adds the offset
+        else:  # runtime filter or bias: the same precomputation, per invoke
+            if self.gemms is not None:
+                gemms, corr = self.gemms, self.corr
+            else:
+                w2d = w.reshape(oc, -1).astype(np.int64).T - self._filter_zp()
+                ocg = oc // g
+                gemms = [q.ExactMatmul(w2d[:, gi * ocg:(gi + 1) * ocg], q.raw_max(x.dtype))
+                         for gi in range(g)]
+                corr = -self.zx * w2d.sum(axis=0)
+            if len(inputs) > 2 and inputs[2] is not None and \
+                    (self.gemms is None or self.node.inputs[2].data is None):
+                corr = corr + inputs[2].astype(np.int64)
+        if self.pointwise:
+            cols = x.reshape(n, oh, ow, 1, 1, c)
+        else:
+            cols = patches(pad_nhwc(x, *self.pads, value=self.zx), kh, kw, sh, sw, dh, dw, oh, ow)
+        out = np.empty((n, oh, ow, oc), self.requant.dtype)
+        icg = c // g
+        for bi in range(n):
+            for r0, r1 in q.row_chunks(oh, ow * max(oc, kh * kw * c)):
+                blk = cols[bi, r0:r1]
+                if g == 1:
+                    acc = gemms[0].dot(blk)
+                else:
+                    acc = np.concatenate([gm.dot(blk[..., gi * icg:(gi + 1) * icg])
+                                          for gi, gm in enumerate(gemms)], axis=1)
+                if corr is not None:
+                    acc = acc.astype(np.int64)
+                    acc += corr
+                out[bi, r0:r1] = self.requant(acc).reshape(r1 - r0, ow, oc)
+        return [out]
+
+    def _filter_zp(self) -> int:
+        t = self.node.inputs[1]
+        if t.dtype == np.uint8:
+            return q.scalar_qparams(self.node, t, "filter")[1]
+        return 0

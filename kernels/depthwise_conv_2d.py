@@ -1,12 +1,17 @@
-"""DEPTHWISE_CONV_2D (float32): filter [1, KH, KW, C*M]; output channel c*M+m reads input
-channel c. Accumulated tap by tap over strided views (KH*KW vectorized multiply-adds)."""
+"""DEPTHWISE_CONV_2D: float32, int8 (per-channel int8 filter, int32 bias), uint8 (legacy,
+per-tensor, filter zero point) and int16x8 (int64 bias). Filter [1, KH, KW, C*M]; output
+channel c*M+m reads input channel c. Accumulated tap by tap over strided views (KH*KW
+vectorized multiply-adds; exact float32 or int32 accumulators on the quantized paths). Float input with integer
+weights (dynamic range) runs in ``_hybrid``."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
+from . import _qconv as q
 from ._common import Kernel, pad_nhwc, same_or_valid
 from ._conv import fused_activation
 from ._float_only import require_float
@@ -17,8 +22,13 @@ from .registry import register
 class DepthwiseConv2D(Kernel):
     def prepare(self):
         node = self.node
-        require_float(node)
         x, w = node.inputs[0], node.inputs[1]
+        if q.is_hybrid(x, w):
+            return q.delegate(self, "HybridDepthwiseConv2D",
+                              "hybrid (float input, integer weights) DEPTHWISE_CONV_2D")
+        if x.dtype in q.INT_DTYPES:
+            return self._prepare_quantized()
+        require_float(node)
         if len(x.shape) != 4 or len(w.shape) != 4:
             raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 4-D")
         o = node.options
@@ -62,3 +72,113 @@ class DepthwiseConv2D(Kernel):
         if b is not None:
             out += b
         return [fused_activation(out, self.node.options.fused_activation_function)]
+
+    # -- quantized -----------------------------------------------------------------------------
+    def _prepare_quantized(self):
+        """Integer DEPTHWISE_CONV_2D: int32 accumulators (int64 when a bound says int32 could
+        overflow), requantized per channel."""
+        node = self.node
+        x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+        b = node.inputs[2] if len(node.inputs) > 2 else None
+        if len(x.shape) != 4 or len(w.shape) != 4:
+            raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 4-D")
+        want_w = np.uint8 if x.dtype == np.uint8 else np.int8
+        if w.dtype != want_w or out.dtype != x.dtype:
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
+                                     f"filter and {out.dtype} output is not supported")
+        bias_t = np.int64 if x.dtype == np.int16 else np.int32
+        if b is not None and b.dtype != bias_t:
+            raise node.fail(f"bias must be {np.dtype(bias_t).name} for {x.dtype} input, "
+                            f"got {b.dtype}")
+        o = node.options
+        n, h, wd, c = x.shape
+        _, kh, kw, oc = w.shape
+        if c == 0 or oc % c:
+            raise node.fail(f"filter channels {oc} are not a multiple of input channels {c}")
+        if b is not None and b.shape != (oc,):
+            raise node.fail(f"bias {list(b.shape)} must be [{oc}]")
+        self.mult = oc // c
+        oh, pt, pb = same_or_valid(o.padding, h, kh, o.stride_h, o.dilation_h_factor)
+        ow, pl, pr = same_or_valid(o.padding, wd, kw, o.stride_w, o.dilation_w_factor)
+        self.geom = (kh, kw, o.stride_h, o.stride_w, o.dilation_h_factor, o.dilation_w_factor,
+                     oh, ow)
+        self.pads = ((pt, pb), (pl, pr))
+        sx, zx = q.scalar_qparams(node, x, "input")
+        so, zo = q.scalar_qparams(node, out, "output")
+        if x.dtype == np.uint8:
+            sw, zw = q.scalar_qparams(node, w, "filter")
+            mult = [q.legacy_multiplier(sx, sw, so)]
+        else:
+            mult = q.per_channel_multipliers(sx, q.channel_scales(node, w, oc, 3), so)
+            zw = 0
+        upward = None
+        if x.dtype == np.int16:  # reference kernel
+            if zx or zo:
+                raise node.fail("int16 input and output must have zero point 0")
+            rounding = q.INT64
+        elif x.dtype == np.uint8:  # legacy optimized kernel: away from zero throughout
+            rounding = q.GEMMLOWP
+        else:
+            # LiteRT's int8 output stage vectorizes over blocks of 8 channels (ties of the
+            # final shift upward) and finishes the last oc % 8 channels one by one (ties away
+            # from zero), measured.
+            rounding = q.GEMMLOWP
+            upward = np.arange(oc) < oc - oc % 8
+        self.zx, self.zw = zx, zw
+        lo, hi = q.clamp_range(node, out.dtype, so, zo)
+        x_max = q.raw_max(x.dtype) + abs(zx)
+        taps = None if w.data is None else w.data.reshape(kh * kw, oc).astype(np.int64) - zw
+        bias_val = None if b is None else b.data
+        acc_max = q.acc_bound(x_max, taps, bias_val if b is not None else None, kh * kw, 255)
+        # Tap sums below 2**24 are exact in float32 (numpy's fastest multiply-add here).
+        sums = q.acc_bound(x_max, taps, None, kh * kw, 255)
+        self.acc_dtype = (np.float32 if sums < 2**24 else
+                          np.int32 if acc_max < 2**31 else np.int64)
+        self.w_taps = None if taps is None else taps.astype(self.acc_dtype).reshape(kh, kw, oc)
+        # Constant bias: the requantizer adds it (and may run its exact float64 path).
+        self.static = taps is not None and (b is None or bias_val is not None)
+        offset = bound = None
+        if self.static:
+            offset = None if b is None else bias_val.astype(np.int64)
+            bound = q.acc_bound(x_max, taps, None, kh * kw, 255)
+        self.requant = q.Requantizer(np.broadcast_to(mult, (oc,)), rounding, zo, lo, hi,
+                                     out.dtype, upward=upward, offset=offset, bound=bound)
+        self.eval = self._eval_quantized
+        return [(n, oh, ow, oc)]
+
+    def _eval_quantized(self, inputs):
+        x, w = inputs[0], inputs[1]
+        kh, kw, sh, sw, dh, dw, oh, ow = self.geom
+        n, oc = x.shape[0], w.shape[3]
+        wt = self.w_taps
+        if wt is None:
+            wt = (w.reshape(kh, kw, oc).astype(np.int64) - self.zw).astype(self.acc_dtype)
+        bias = None
+        if not self.static and len(inputs) > 2 and inputs[2] is not None:
+            bias = inputs[2].astype(np.int64)
+        xs = x.astype(self.acc_dtype)
+        if self.zx:
+            xs -= self.zx
+        xp = pad_nhwc(xs, *self.pads)  # padding is (x - zx) == 0: skipped taps
+        if self.mult > 1:
+            xp = np.repeat(xp, self.mult, axis=3)
+        out = np.empty((n, oh, ow, oc), self.requant.dtype)
+        # Row blocks small enough for the accumulator to stay in cache across the taps.
+        for r, re in q.row_chunks(oh, n * ow * oc, 1 << 15):
+            acc = np.empty((n, re - r, ow, oc), self.acc_dtype)
+            tmp = np.empty_like(acc)
+            for i in range(kh):
+                for j in range(kw):
+                    r0, c0 = r * sh + i * dh, j * dw
+                    tap = xp[:, r0:r0 + (re - r - 1) * sh + 1:sh, c0:c0 + (ow - 1) * sw + 1:sw]
+                    if i == 0 and j == 0:
+                        np.multiply(tap, wt[0, 0], out=acc)
+                    else:
+                        np.multiply(tap, wt[i, j], out=tmp)
+                        acc += tmp
+            if bias is not None:
+                acc = acc.astype(np.int64)
+                acc += bias
+            out[:, r:re] = self.requant(acc)
+        return [out]

@@ -1,5 +1,8 @@
-"""FULLY_CONNECTED (float32): weights [units, in]; input flattened to [-1, in] (or kept as
-[..., in] with keep_num_dims)."""
+"""FULLY_CONNECTED: float32, int8 (int8 weights per-tensor or per-channel, int32 bias), uint8
+(legacy, per-tensor, weight zero point; uint8 or int16 output) and int16x8 (int64 or int32
+bias). Weights [units, in]; input flattened to [-1, in] (or kept as [..., in] with
+keep_num_dims); exact integer GEMM through BLAS on the quantized paths. Float input with
+integer (or sparse) weights runs in ``_hybrid``."""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import math
 
 import numpy as np
 
+from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
+from . import _qconv as q
 from ._common import Kernel
 from ._conv import fused_activation
 from ._float_only import require_float
@@ -19,8 +24,18 @@ from .registry import register
 class FullyConnected(Kernel):
     def prepare(self):
         node = self.node
-        require_float(node)
         x, w = node.inputs[0], node.inputs[1]
+        if w is not None and w.tensor.sparsity is not None:
+            return q.delegate(self, "SparseFullyConnected", "sparse FULLY_CONNECTED weights")
+        if q.is_hybrid(x, w):
+            return q.delegate(self, "HybridFullyConnected",
+                              "hybrid (float input, integer weights) FULLY_CONNECTED")
+        quantized = x.dtype in q.INT_DTYPES
+        if not quantized:
+            require_float(node)
+        if getattr(node.options, "weights_format", 0):
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     "shuffled (SHUFFLED4x16INT8) weights are not supported")
         if len(w.shape) != 2:
             raise node.fail(f"weights {list(w.shape)} must be 2-D [units, in]")
         units, k = w.shape
@@ -30,8 +45,12 @@ class FullyConnected(Kernel):
         if node.options is not None and node.options.keep_num_dims:
             if x.shape[-1] != k:
                 raise node.fail(f"last input dimension {x.shape[-1]} != weights' {k}")
-            return [tuple(x.shape[:-1]) + (units,)]
-        return [(total // k, units)]
+            shape = tuple(x.shape[:-1]) + (units,)
+        else:
+            shape = (total // k, units)
+        if quantized:
+            self._prepare_quantized(units, k)
+        return [shape]
 
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
@@ -43,3 +62,82 @@ class FullyConnected(Kernel):
         act = self.node.options.fused_activation_function if self.node.options else 0
         out = fused_activation(out, act)
         return [out.reshape(self.node.outputs[0].shape)]
+
+    # -- quantized -----------------------------------------------------------------------------
+    def _prepare_quantized(self, units: int, k: int) -> None:
+        """Integer FULLY_CONNECTED. LiteRT's 8-bit paths run its ruy GEMM (``UPWARD``
+        rounding); int16 activations run the reference kernel with int64 accumulators and a
+        single rounding (``SINGLE``)."""
+        node = self.node
+        x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+        b = node.inputs[2] if len(node.inputs) > 2 else None
+        outs = {np.dtype(np.int8): (np.int8,), np.dtype(np.uint8): (np.uint8, np.int16),
+                np.dtype(np.int16): (np.int16,)}[x.dtype]
+        want_w = np.uint8 if x.dtype == np.uint8 else np.int8
+        if w.dtype != want_w or out.dtype not in outs:
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
+                                     f"weights and {out.dtype} output is not supported")
+        bias_types = (np.int64, np.int32) if x.dtype == np.int16 else (np.int32,)
+        if b is not None and b.dtype not in bias_types:
+            raise node.fail(f"bias must be {' or '.join(np.dtype(t).name for t in bias_types)}"
+                            f" for {x.dtype} input, got {b.dtype}")
+        if b is not None and math.prod(b.shape) != units:
+            raise node.fail(f"bias {list(b.shape)} must have {units} elements")
+        q.check_bias_type(node, b, getattr(node.options, "quantized_bias_type", 0))
+        sx, zx = q.scalar_qparams(node, x, "input")
+        so, zo = q.scalar_qparams(node, out, "output")
+        sw_all, zw_all = q.qparams(node, w, "weights")
+        if sw_all.size > 1:
+            if x.dtype == np.uint8:
+                raise node.fail("uint8 FULLY_CONNECTED needs per-tensor weights")
+            mult = q.per_channel_multipliers(sx, q.channel_scales(node, w, units, 0), so)
+            zw = 0  # per-channel weights are symmetric: LiteRT ignores their zero point
+        else:
+            mult = [q.legacy_multiplier(sx, sw_all[0], so)]
+            zw = int(zw_all[0])
+        if x.dtype == np.int16:
+            if zx or zo:
+                raise node.fail("int16 input and output must have zero point 0")
+            rounding = q.SINGLE  # measured: not the reduced 16-bit multiplier of CONV_2D
+        else:
+            rounding = q.UPWARD
+        self.zx, self.zw, self.k = zx, zw, k
+        lo, hi = q.clamp_range(node, out.dtype, so, zo)
+        x_max = q.raw_max(x.dtype)
+        bias_val = None if b is None else b.data
+        self.gemm = None
+        if w.data is not None:
+            wt = w.data.astype(np.int64).T - zw  # [K, units]
+            self.gemm = q.ExactMatmul(wt, x_max)
+            self.corr = -zx * wt.sum(axis=0)
+            if bias_val is not None:
+                self.corr = self.corr + bias_val.reshape(-1).astype(np.int64)
+        self.runtime_bias = b is not None and (bias_val is None or w.data is None)
+        self.static = self.gemm is not None and not self.runtime_bias
+        acc_max = q.acc_bound(x_max + abs(zx), None if w.data is None else
+                              w.data.astype(np.int64).T - zw,
+                              bias_val if b is not None else None, k, 255)
+        wrap = rounding == q.UPWARD and acc_max >= 2**31
+        # Constant weights and bias: the requantizer adds the offset (exact float64 path).
+        self.requant = q.Requantizer(mult, rounding, zo, lo, hi, out.dtype, wrap_acc=wrap,
+                                     offset=self.corr if self.static else None,
+                                     bound=self.gemm.bound if self.static else None)
+        self.eval = self._eval_quantized
+
+    def _eval_quantized(self, inputs):
+        x, w = inputs[0], inputs[1]
+        shape = self.node.outputs[0].shape
+        if self.static:
+            return [self.requant(self.gemm.dot(x.reshape(-1, self.k))).reshape(shape)]
+        if self.gemm is not None:
+            gemm, corr = self.gemm, self.corr
+        else:
+            wt = w.astype(np.int64).T - self.zw
+            gemm = q.ExactMatmul(wt, q.raw_max(x.dtype))
+            corr = -self.zx * wt.sum(axis=0)
+        if self.runtime_bias:
+            corr = corr + inputs[2].reshape(-1).astype(np.int64)
+        acc = gemm(x.reshape(-1, self.k))
+        acc += corr
+        return [self.requant(acc).reshape(shape)]

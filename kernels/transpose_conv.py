@@ -1,14 +1,19 @@
-"""TRANSPOSE_CONV (float32): inputs (output_shape int32 [4], weights [OC, KH, KW, IC],
-input [N, H, W, IC], optional bias [OC]); TransposeConvOptions padding/strides and a fused
-activation. TFLite derives the padding from the *output* size (as if the output were the input of
-a forward conv) and crops only the leading pad; output positions no tap reaches stay 0 + bias."""
+"""TRANSPOSE_CONV: float32, int8 (per-channel int8 weights, int32 bias), uint8 (legacy,
+per-tensor) and int16x8 (int64 or int32 bias). Inputs (output_shape int32 [4], weights
+[OC, KH, KW, IC], input [N, H, W, IC], optional bias [OC]); TransposeConvOptions
+padding/strides and a fused activation. TFLite derives the padding from the *output* size (as
+if the output were the input of a forward conv) and crops only the leading pad; output
+positions no tap reaches stay 0 + bias. One GEMM (exact integer GEMM on the quantized paths),
+then a strided scatter-add per tap."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
+from . import _qconv as q
 from ._common import Kernel
 from ._conv import conv_transpose, fused_activation, transpose_pads
 from ._float_only import require_float
@@ -21,8 +26,13 @@ class TransposeConv(Kernel):
         node = self.node
         if len(node.inputs) < 3:
             raise node.fail(f"expects 3 or 4 inputs, got {len(node.inputs)}")
-        require_float(node, inputs=(1, 2, 3))
         shape_t, w, x = node.inputs[0], node.inputs[1], node.inputs[2]
+        if q.is_hybrid(x, w):
+            return q.delegate(self, "HybridTransposeConv",
+                              "hybrid (float input, integer weights) TRANSPOSE_CONV")
+        quantized = x is not None and x.dtype in q.INT_DTYPES
+        if not quantized:
+            require_float(node, inputs=(1, 2, 3))
         if len(x.shape) != 4 or len(w.shape) != 4:
             raise node.fail(f"input {list(x.shape)} and weights {list(w.shape)} must be 4-D")
         if shape_t.dtype != np.int32 or shape_t.shape != (4,):
@@ -40,6 +50,8 @@ class TransposeConv(Kernel):
         bias = node.inputs[3] if len(node.inputs) > 3 else None
         if bias is not None and bias.shape != (w.shape[0],):
             raise node.fail(f"bias {list(bias.shape)} must be [{w.shape[0]}]")
+        if quantized:
+            self._prepare_quantized()
         self.out_shape = None
         if shape_t.data is not None:
             self.out_shape = self._check_shape(shape_t.data)
@@ -67,3 +79,92 @@ class TransposeConv(Kernel):
         if len(inputs) > 3 and inputs[3] is not None:
             out += inputs[3]
         return [fused_activation(out, o.fused_activation_function)]
+
+    # -- quantized -----------------------------------------------------------------------------
+    def _prepare_quantized(self) -> None:
+        """Integer TRANSPOSE_CONV: exact accumulators, requantized per channel. LiteRT's int8
+        (and int16 with an int32 bias) output stage vectorizes over blocks of 8 channels (ties
+        upward), the last oc % 8 channels round ties away from zero; uint8 rounds ties upward in blocks of 16 flat values
+        and away from zero in the leftover ones;
+        int16 with an int64 bias runs the reference kernel (int64 accumulators)."""
+        node = self.node
+        w, x, out = node.inputs[1], node.inputs[2], node.outputs[0]
+        b = node.inputs[3] if len(node.inputs) > 3 else None
+        want_w = np.uint8 if x.dtype == np.uint8 else np.int8
+        if w.dtype != want_w or out.dtype != x.dtype:
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
+                                     f"weights and {out.dtype} output is not supported")
+        bias_types = (np.int64, np.int32) if x.dtype == np.int16 else (np.int32,)
+        if b is not None and b.dtype not in bias_types:
+            raise node.fail(f"bias must be {' or '.join(np.dtype(t).name for t in bias_types)}"
+                            f" for {x.dtype} input, got {b.dtype}")
+        q.check_bias_type(node, b, getattr(node.options, "quantized_bias_type", 0))
+        oc, _, _, ic = w.shape
+        sx, zx = q.scalar_qparams(node, x, "input")
+        so, zo = q.scalar_qparams(node, out, "output")
+        upward = None
+        if x.dtype == np.uint8:
+            sw, zw = q.scalar_qparams(node, w, "weights")
+            mult = [q.legacy_multiplier(sx, sw, so)]
+            rounding = q.UPWARD  # blocks of 16 flat values; the leftover ones: GEMMLOWP
+        else:
+            mult = q.per_channel_multipliers(sx, q.channel_scales(node, w, oc, 0), so)
+            zw = 0
+            if x.dtype == np.int16 and (zx or zo):
+                raise node.fail("int16 input and output must have zero point 0")
+            if x.dtype == np.int16 and (b is None or b.dtype == np.int64):
+                rounding = q.INT64
+            else:  # the optimized kernel's per-channel output stage
+                rounding = q.GEMMLOWP
+                upward = np.arange(oc) < oc - oc % 8
+        self.zx, self.zw = zx, zw
+        lo, hi = q.clamp_range(node, out.dtype, so, zo)
+        self.x_max = q.raw_max(x.dtype) + abs(zx)
+        self.gemm = None
+        if w.data is not None:  # [IC, KH * KW * OC]
+            wt = np.transpose(w.data.astype(np.int64) - zw, (3, 1, 2, 0)).reshape(ic, -1)
+            self.gemm = q.ExactMatmul(wt, self.x_max)
+        self.bias = None if b is None or b.data is None else b.data.astype(np.int64)
+        self.runtime_bias = b is not None and b.data is None
+        self.requant = q.Requantizer(np.broadcast_to(mult, (oc,)), rounding, zo, lo, hi,
+                                     out.dtype, upward=upward)
+        self.requant_tail = None
+        if x.dtype == np.uint8:
+            self.requant_tail = q.Requantizer(mult, q.GEMMLOWP, zo, lo, hi, out.dtype)
+        self.eval = self._eval_quantized
+
+    def _eval_quantized(self, inputs):
+        node = self.node
+        o = node.options
+        out_shape = self.out_shape or self._check_shape(inputs[0])
+        w, x = inputs[1], inputs[2]
+        oc, kh, kw, ic = w.shape
+        gemm = self.gemm
+        if gemm is None:
+            wt = np.transpose(w.astype(np.int64) - self.zw, (3, 1, 2, 0)).reshape(ic, -1)
+            gemm = q.ExactMatmul(wt, self.x_max)
+        strides = (o.stride_h, o.stride_w)
+        pads = transpose_pads(o.padding, out_shape[1:3], (kh, kw), strides, (1, 1))
+        n, h, wd = x.shape[:3]
+        oh, ow = out_shape[1:3]
+        xs = x.astype(np.int32)
+        if self.zx:
+            xs -= self.zx
+        cols = gemm(xs).reshape(n, h, wd, kh, kw, oc)
+        full_h = max((h - 1) * strides[0] + kh, pads[0] + oh)
+        full_w = max((wd - 1) * strides[1] + kw, pads[1] + ow)
+        canvas = np.zeros((n, full_h, full_w, oc), np.int64)
+        for i in range(kh):
+            for j in range(kw):
+                canvas[:, i:i + (h - 1) * strides[0] + 1:strides[0],
+                       j:j + (wd - 1) * strides[1] + 1:strides[1]] += cols[:, :, :, i, j]
+        acc = canvas[:, pads[0]:pads[0] + oh, pads[1]:pads[1] + ow]
+        acc = np.ascontiguousarray(acc)
+        if self.bias is not None:
+            acc += self.bias
+        elif self.runtime_bias and inputs[3] is not None:
+            acc += inputs[3].astype(np.int64)
+        if self.requant_tail is not None:
+            return [q.requantize_blocked(acc, self.requant, self.requant_tail, 16)]
+        return [self.requant(acc)]

@@ -14,10 +14,7 @@ UNSUPPORTED: dict[str, str] = {
     "DELEGATE": "placeholder for delegated partitions; never in a converted file",
     "PLACEHOLDER_FOR_GREATER_OP_CODES": "marker value of the op-code encoding, not an op",
     # Quantization and recurrent ops: issue 4.
-    "QUANTIZE": _LATER_QUANT, "DENSIFY": _LATER_QUANT, "FAKE_QUANT": _LATER_QUANT,
-    "LSTM": _LATER_QUANT, "UNIDIRECTIONAL_SEQUENCE_LSTM": _LATER_QUANT,
-    "BIDIRECTIONAL_SEQUENCE_LSTM": _LATER_QUANT, "RNN": _LATER_QUANT,
-    "UNIDIRECTIONAL_SEQUENCE_RNN": _LATER_QUANT, "BIDIRECTIONAL_SEQUENCE_RNN": _LATER_QUANT,
+    "FAKE_QUANT": _LATER_QUANT,
     "SVDF": _LATER_QUANT,
     # Tables and strings.
     "HASHTABLE": "hash tables (string lookups) are not supported",

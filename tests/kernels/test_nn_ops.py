@@ -604,7 +604,7 @@ def test_local_response_normalization(tf, radius, bias, alpha, beta):
 
 
 # -- quantized paths are named, not silently wrong ---------------------------------------------
-@pytest.mark.parametrize("name", ["BATCH_MATMUL", "L2_NORMALIZATION"])
+@pytest.mark.parametrize("name", ["L2_NORMALIZATION"])  # (int8 BATCH_MATMUL now runs)
 def test_quantized_inputs_are_unsupported(tf, name):
     if name == "BATCH_MATMUL":
         content = convert(tf, ("bmm", (2, 3, 4), (2, 4, 5), False, False),

@@ -209,8 +209,12 @@ class Interpreter:
         sg = self.model.subgraphs[si]
         vals: list[np.ndarray | None] = []
         for t in sg.tensors:
-            vals.append(t.data if t.is_constant or (t.is_variable and t.data is not None)
-                        else _empty_constant(t, t.shape))
+            if t.is_variable:  # variables start from their data, or zeros as in LiteRT
+                vals.append(np.array(t.data) if t.data is not None else
+                            np.zeros(t.shape, t.numpy_dtype) if t.numpy_dtype is not None
+                            else None)
+            else:
+                vals.append(t.data if t.is_constant else _empty_constant(t, t.shape))
         return vals
 
     # -- running ---------------------------------------------------------------------------

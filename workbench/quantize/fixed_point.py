@@ -16,6 +16,9 @@ reference and optimized integer kernels (gemmlowp semantics):
   (the two roundings are why this is "double rounding").
 * :func:`multiply_by_quantized_multiplier_int64` — the int64-accumulator variant used by 16x8
   kernels: the multiplier reduced to 16 bits (rounded), one rounding shift.
+* :func:`multiply_by_quantized_multiplier_single` — one rounding (half up) of ``x * q`` by
+  ``31 - shift`` bits in int64: TFLite's single-rounding variant, which LiteRT's int16
+  FULLY_CONNECTED uses on its int64 accumulators (measured).
 * :func:`multiply_by_quantized_multiplier_upward` — what LiteRT's optimized GEMM kernels (ruy's
   x86 paths: CONV_2D, FULLY_CONNECTED, BATCH_MATMUL) compute: the same high multiply, but the
   final right shift rounds half *upward* (toward +inf) instead of away from zero.
@@ -131,6 +134,15 @@ def multiply_by_quantized_multiplier_upward(x, quantized_multiplier, shift) -> n
     shifted = ((x << left) + 2**31) % 2**32 - 2**31
     return rounding_right_shift_upward(
         saturating_rounding_doubling_high_mul(shifted, quantized_multiplier), right)
+
+
+def multiply_by_quantized_multiplier_single(x, quantized_multiplier, shift) -> np.ndarray:
+    """``(x * q + 2**(30 - shift)) >> (31 - shift)`` in int64 (wrapping as C++ would), then
+    truncated to int32: the single-rounding MultiplyByQuantizedMultiplier."""
+    x = np.asarray(x, dtype=np.int64)
+    total = 31 - np.asarray(shift, dtype=np.int64)
+    r = (x * np.asarray(quantized_multiplier, np.int64) + (np.int64(1) << (total - 1))) >> total
+    return (r + 2**31) % 2**32 - 2**31
 
 
 def saturate(x, dtype) -> np.ndarray:
