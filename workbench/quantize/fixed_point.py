@@ -1,8 +1,10 @@
 """Fixed-point helpers exactly as LiteRT's built-in integer kernels compute them.
 
 All functions are vectorized over numpy arrays (int64 internally, so intermediate products never
-overflow) and reproduce TFLite's *double-rounding* variant, the default build of LiteRT's
-reference and optimized integer kernels (gemmlowp semantics):
+overflow). LiteRT does not use one rounding everywhere: the reference kernels use TFLite's
+*double-rounding* variant (gemmlowp semantics, the default build), while some optimized paths
+round the final shift half upward or round once; each kernel says which it uses, and its
+tests against LiteRT prove the choice:
 
 * :func:`quantize_multiplier` — a real multiplier ``m`` as ``(q, shift)`` with
   ``m ~= q * 2**(shift - 31)``, ``q`` in ``[2**30, 2**31)``; ``q`` is rounded half away from
@@ -23,8 +25,8 @@ reference and optimized integer kernels (gemmlowp semantics):
   x86 paths: CONV_2D, FULLY_CONNECTED, BATCH_MATMUL) compute: the same high multiply, but the
   final right shift rounds half *upward* (toward +inf) instead of away from zero.
 
-Why double rounding: LiteRT compiles its kernels without ``TFLITE_SINGLE_ROUNDING`` by default,
-and the kernel tests check bit-exactness against it.
+Why double rounding by default: LiteRT compiles its kernels without ``TFLITE_SINGLE_ROUNDING``;
+the other variants were measured against LiteRT 2.3's x86 build (see the kernels' docstrings).
 """
 
 from __future__ import annotations
