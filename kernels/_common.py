@@ -90,6 +90,17 @@ def same_or_valid(padding: int, size: int, filt: int, stride: int, dilation: int
     return out, total // 2, total - total // 2
 
 
+def window_geometry(options, h: int, w: int, kh: int, kw: int):
+    """Geometry of a 2-D sliding-window op from its options (padding, strides, dilations if
+    the options have them): ``geom = (kh, kw, sh, sw, dh, dw, oh, ow)`` as :func:`patches`
+    takes it, and ``pads = ((top, bottom), (left, right))``."""
+    dh = getattr(options, "dilation_h_factor", 1)
+    dw = getattr(options, "dilation_w_factor", 1)
+    oh, pt, pb = same_or_valid(options.padding, h, kh, options.stride_h, dh)
+    ow, pl, pr = same_or_valid(options.padding, w, kw, options.stride_w, dw)
+    return (kh, kw, options.stride_h, options.stride_w, dh, dw, oh, ow), ((pt, pb), (pl, pr))
+
+
 def apply_activation(x: np.ndarray, act: int) -> np.ndarray:
     """Fused activation on a float array (in place where possible).
 

@@ -38,7 +38,7 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import ActivationFunctionType as Act
 from workbench.ir.ops import DimensionType, TensorType
 
-from ._common import Kernel, same_or_valid
+from ._common import Kernel, patches, window_geometry
 
 F32 = np.float32
 _INT_WEIGHTS = (TensorType.INT8, TensorType.UINT8, TensorType.INT4)
@@ -583,21 +583,13 @@ class HybridBatchMatMul(Kernel):
 # -- CONV_2D / DEPTHWISE_CONV_2D ------------------------------------------------------------------
 
 def _conv_geometry(node, x_shape, kh, kw):
-    o = node.options
-    n, h, wd, c = x_shape
-    oh, pt, pb = same_or_valid(o.padding, h, kh, o.stride_h, o.dilation_h_factor)
-    ow, pl, pr = same_or_valid(o.padding, wd, kw, o.stride_w, o.dilation_w_factor)
-    geom = (kh, kw, o.stride_h, o.stride_w, o.dilation_h_factor, o.dilation_w_factor, oh, ow)
+    geom, ((pt, pb), (pl, pr)) = window_geometry(node.options, x_shape[1], x_shape[2], kh, kw)
     return geom, ((0, 0), (pt, pb), (pl, pr), (0, 0))
 
 
 def _windows(xp, geom):
     """Strided view [N, OH, OW, KH, KW, C] of a padded input."""
-    kh, kw, sh, sw, dh, dw, oh, ow = geom
-    s = xp.strides
-    return np.lib.stride_tricks.as_strided(
-        xp, shape=(xp.shape[0], oh, ow, kh, kw, xp.shape[3]),
-        strides=(s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]), writeable=False)
+    return patches(xp, *geom)
 
 
 def _quantize_images(x: np.ndarray, asymmetric: bool):

@@ -12,7 +12,7 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
 from . import _qconv as q
-from ._common import Kernel, pad_nhwc, patches, same_or_valid
+from ._common import Kernel, pad_nhwc, patches, window_geometry
 from ._conv import fused_activation
 from ._float_only import require_float
 from .registry import register
@@ -38,11 +38,9 @@ class Conv2D(Kernel):
         self.groups = c // ic
         if oc % self.groups:
             raise node.fail(f"{oc} filters do not split into {self.groups} groups")
-        oh, pt, pb = same_or_valid(o.padding, h, kh, o.stride_h, o.dilation_h_factor)
-        ow, pl, pr = same_or_valid(o.padding, wd, kw, o.stride_w, o.dilation_w_factor)
-        self.geom = (kh, kw, o.stride_h, o.stride_w, o.dilation_h_factor, o.dilation_w_factor,
-                     oh, ow)
-        self.pads = ((pt, pb), (pl, pr))
+        self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
+        oh, ow = self.geom[6], self.geom[7]
+        (pt, pb), (pl, pr) = self.pads
         # Constant weights: lay them out as the matmul's right operand once, here.
         self.wt = None
         if w.data is not None and self.groups == 1:
@@ -110,11 +108,9 @@ class Conv2D(Kernel):
             raise node.fail(f"{oc} filters do not split into {g} groups")
         if b is not None and b.shape != (oc,):
             raise node.fail(f"bias {list(b.shape)} must be [{oc}]")
-        oh, pt, pb = same_or_valid(o.padding, h, kh, o.stride_h, o.dilation_h_factor)
-        ow, pl, pr = same_or_valid(o.padding, wd, kw, o.stride_w, o.dilation_w_factor)
-        self.geom = (kh, kw, o.stride_h, o.stride_w, o.dilation_h_factor, o.dilation_w_factor,
-                     oh, ow)
-        self.pads = ((pt, pb), (pl, pr))
+        self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
+        oh, ow = self.geom[6], self.geom[7]
+        (pt, pb), (pl, pr) = self.pads
         self.pointwise = (kh, kw, o.stride_h, o.stride_w, pt, pb, pl, pr) == (1, 1, 1, 1, 0, 0,
                                                                                 0, 0)
         sx, zx = q.scalar_qparams(node, x, "input")

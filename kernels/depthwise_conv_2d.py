@@ -12,7 +12,7 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
 from . import _qconv as q
-from ._common import Kernel, pad_nhwc, same_or_valid
+from ._common import Kernel, pad_nhwc, window_geometry
 from ._conv import fused_activation
 from ._float_only import require_float
 from .registry import register
@@ -37,11 +37,9 @@ class DepthwiseConv2D(Kernel):
         if c == 0 or oc % c:
             raise node.fail(f"filter channels {oc} are not a multiple of input channels {c}")
         self.mult = oc // c
-        oh, pt, pb = same_or_valid(o.padding, h, kh, o.stride_h, o.dilation_h_factor)
-        ow, pl, pr = same_or_valid(o.padding, wd, kw, o.stride_w, o.dilation_w_factor)
-        self.geom = (kh, kw, o.stride_h, o.stride_w, o.dilation_h_factor, o.dilation_w_factor,
-                     oh, ow)
-        self.pads = ((pt, pb), (pl, pr))
+        self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
+        oh, ow = self.geom[6], self.geom[7]
+        (pt, pb), (pl, pr) = self.pads
         return [(n, oh, ow, oc)]
 
     def eval(self, inputs):
@@ -99,11 +97,9 @@ class DepthwiseConv2D(Kernel):
         if b is not None and b.shape != (oc,):
             raise node.fail(f"bias {list(b.shape)} must be [{oc}]")
         self.mult = oc // c
-        oh, pt, pb = same_or_valid(o.padding, h, kh, o.stride_h, o.dilation_h_factor)
-        ow, pl, pr = same_or_valid(o.padding, wd, kw, o.stride_w, o.dilation_w_factor)
-        self.geom = (kh, kw, o.stride_h, o.stride_w, o.dilation_h_factor, o.dilation_w_factor,
-                     oh, ow)
-        self.pads = ((pt, pb), (pl, pr))
+        self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
+        oh, ow = self.geom[6], self.geom[7]
+        (pt, pb), (pl, pr) = self.pads
         sx, zx = q.scalar_qparams(node, x, "input")
         so, zo = q.scalar_qparams(node, out, "output")
         if x.dtype == np.uint8:
