@@ -11,7 +11,7 @@ import numpy as np
 
 from workbench.quantize.fixed_point import activation_range
 
-from ._common import Kernel, pad_nhwc, patches, same_or_valid
+from ._common import Kernel, pad_nhwc, patches, window_geometry
 from ._conv import fused_activation
 from ._float_only import require_float
 from ._qelementwise import QUANT_TYPES, qparams
@@ -37,12 +37,10 @@ class PoolKernel(Kernel):
             raise node.fail(f"input {list(x.shape)} must be 4-D NHWC")
         o = node.options
         n, h, w, c = x.shape
-        oh, pt, pb = same_or_valid(o.padding, h, o.filter_height, o.stride_h)
-        ow, pl, pr = same_or_valid(o.padding, w, o.filter_width, o.stride_w)
-        self.geom = (o.filter_height, o.filter_width, o.stride_h, o.stride_w, 1, 1, oh, ow)
-        self.pads = ((pt, pb), (pl, pr))
+        self.geom, self.pads = window_geometry(o, h, w, o.filter_height, o.filter_width)
+        oh, ow = self.geom[6], self.geom[7]
         self.counts = None
-        if (pt, pb, pl, pr) != (0, 0, 0, 0):
+        if self.pads != ((0, 0), (0, 0)):
             ones = np.ones((1, h, w, 1), np.float32)
             self.counts = patches(pad_nhwc(ones, *self.pads), *self.geom).sum(axis=(3, 4))
         return [(n, oh, ow, c)]
