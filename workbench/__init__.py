@@ -46,11 +46,12 @@ def load(source, *, verify: bool = True) -> Model:
     return read_model(source, verify=verify)
 
 
-_LAZY = {"profile": "workbench.analysis.profile", "memory_report": "workbench.analysis.memory"}
+_LAZY = {"profile": "workbench.analysis.profile", "memory_report": "workbench.analysis.memory",
+         "diff": "workbench.analysis.diff"}
 
 
 def __getattr__(name: str):
-    """``wb.profile`` / ``wb.memory_report``, imported on first use (they pull in pandas)."""
+    """``wb.profile`` / ``wb.memory_report`` / ``wb.diff``, imported on first use (pandas)."""
     if name in _LAZY:
         import importlib
 
@@ -63,7 +64,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "profile", "memory_report",
+    "profile", "memory_report", "diff",
     "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
     "Padding", "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError",
     "InputError", "__version__",
