@@ -274,7 +274,8 @@ class Interpreter:
                     # for RANGE or a WHILE loop): adopt it and re-prepare what follows.
                     o.shape = tuple(arr.shape)
                     plan.shapes[o.index] = o.shape
-                    self._arena_views.pop(o.index, None) if si == 0 else None
+                    if si == 0:
+                        self._arena_views.pop(o.index, None)
                     reshaped = True
                 if si == 0 and o.index in self._arena_views and plan is self._plans.get(0):
                     view = self._arena_views[o.index]
@@ -389,7 +390,8 @@ class Interpreter:
             self._values[0][tensor_index] = np.array(value, copy=True)
 
     def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
-        self._check_index(tensor_index) if subgraph_index == 0 else None
+        if subgraph_index == 0:
+            self._check_index(tensor_index)
         if subgraph_index != 0:
             vals = self._values.get(subgraph_index)
             if vals is None:
