@@ -17,18 +17,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-CSS = """
-.wb-result{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:12px;
+
+def css(scope: str) -> str:
+    """The inline stylesheet of our HTML reprs, scoped to the class ``scope``."""
+    rules = """
+.S{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:12px;
  line-height:1.35;color:inherit}
-.wb-result h4{margin:6px 0 4px 0;font-size:13px}
-.wb-result table{border-collapse:collapse;margin:2px 12px 8px 0;font-size:12px}
-.wb-result th,.wb-result td{border:1px solid rgba(128,128,128,.35);padding:2px 6px;
+.S h4{margin:6px 0 4px 0;font-size:13px}
+.S table{border-collapse:collapse;margin:2px 12px 8px 0;font-size:12px}
+.S th,.S td{border:1px solid rgba(128,128,128,.35);padding:2px 6px;
  text-align:left;vertical-align:top}
-.wb-result th{background:rgba(128,128,128,.12)}
-.wb-result td.num{text-align:right;font-variant-numeric:tabular-nums}
-.wb-result .wb-row{display:flex;flex-wrap:wrap;align-items:flex-start}
-.wb-result .wb-note{color:#888;margin:2px 0 6px 0}
+.S th{background:rgba(128,128,128,.12)}
+.S td.num{text-align:right;font-variant-numeric:tabular-nums}
+.S .wb-row{display:flex;flex-wrap:wrap;align-items:flex-start}
+.S .wb-note{color:#888;margin:2px 0 6px 0}
+.S code{font-size:11px}
 """.strip()
+    return rules.replace(".S", "." + scope)
+
+
+CSS = css("wb-result")
 
 
 def esc(x: Any) -> str:

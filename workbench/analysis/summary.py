@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.analysis._result import css
 from workbench.ir.graph import Model, Operator, Subgraph, Tensor
 from workbench.ir.ops import BuiltinOperator, TensorType
 
@@ -589,19 +590,7 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-_CSS = """
-.wb-summary{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:12px;
- line-height:1.35;color:inherit}
-.wb-summary h4{margin:6px 0 4px 0;font-size:13px}
-.wb-summary table{border-collapse:collapse;margin:2px 12px 8px 0;font-size:12px}
-.wb-summary th,.wb-summary td{border:1px solid rgba(128,128,128,.35);padding:2px 6px;
- text-align:left;vertical-align:top}
-.wb-summary th{background:rgba(128,128,128,.12)}
-.wb-summary td.num{text-align:right;font-variant-numeric:tabular-nums}
-.wb-summary .wb-row{display:flex;flex-wrap:wrap;align-items:flex-start}
-.wb-summary .wb-note{color:#888;margin:2px 0 6px 0}
-.wb-summary code{font-size:11px}
-""".strip()
+_CSS = css("wb-summary")
 
 
 def _e(x: Any) -> str:
