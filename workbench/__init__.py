@@ -47,11 +47,12 @@ def load(source, *, verify: bool = True) -> Model:
 
 
 _LAZY = {"profile": "workbench.analysis.profile", "memory_report": "workbench.analysis.memory",
-         "diff": "workbench.analysis.diff"}
+         "diff": "workbench.analysis.diff", "report": "workbench.analysis.report"}
 
 
 def __getattr__(name: str):
-    """``wb.profile`` / ``wb.memory_report`` / ``wb.diff``, imported on first use (pandas)."""
+    """``wb.profile`` / ``wb.memory_report`` / ``wb.diff`` / ``wb.report``, imported on first
+    use (pandas)."""
     if name in _LAZY:
         import importlib
 
@@ -64,7 +65,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "profile", "memory_report", "diff",
+    "profile", "memory_report", "diff", "report",
     "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
     "Padding", "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError",
     "InputError", "__version__",
