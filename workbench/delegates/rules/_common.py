@@ -121,6 +121,16 @@ class OpView:
     def outputs(self) -> list[Tensor]:
         return [t for t in self.op.outputs if t is not None]
 
+    def role(self, t: Tensor) -> str:
+        """``"input 1"`` / ``"output 0"``: where ``t`` sits on this op (for reasons)."""
+        for i, u in enumerate(self.op.inputs):
+            if u is t:
+                return f"input {i}"
+        for i, u in enumerate(self.op.outputs):
+            if u is t:
+                return f"output {i}"
+        return "a"
+
     def is_const(self, t: Tensor | None) -> bool:
         """Constant weights (including float16 constants behind a foldable DEQUANTIZE)."""
         return t is not None and (t.is_constant or id(t) in self._fp16_const)

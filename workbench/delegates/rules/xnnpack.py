@@ -15,7 +15,7 @@ from typing import Any
 
 from workbench.ir.ops import Op
 
-from ._common import OK, OpView, T, Verdict, dtype, is_quantized, no, rank, type_name
+from ._common import OK, OpView, T, Verdict, dtype, is_quantized, no, rank, scale, type_name
 from ._common import ACT_NAMES
 
 OPTIONS: dict[str, Any] = {
@@ -28,15 +28,15 @@ DEFAULTS: dict[str, Any] = {"min_nodes_per_partition": 1, "max_delegated_partiti
                             "allows_dynamic_tensors": True, "fold_dequant": "fp16+int8"}
 
 UNARY = {Op.ABS, Op.CEIL, Op.COS, Op.ELU, Op.EXP, Op.FLOOR, Op.GELU, Op.HARD_SWISH,
-         Op.LEAKY_RELU, Op.LOGISTIC, Op.NEG, Op.RELU, Op.RELU6, Op.RELU_N1_TO_1, Op.ROUND,
-         Op.RSQRT, Op.SIN, Op.SQRT, Op.SQUARE, Op.TANH}
+         Op.LEAKY_RELU, Op.LOG, Op.LOGISTIC, Op.NEG, Op.RELU, Op.RELU6, Op.RELU_N1_TO_1,
+         Op.ROUND, Op.RSQRT, Op.SIN, Op.SQRT, Op.SQUARE, Op.TANH}
 # Unary ops XNNPACK also runs on 8-bit quantized tensors.
-UNARY_Q8 = {Op.ELU, Op.HARD_SWISH, Op.LEAKY_RELU, Op.LOGISTIC, Op.TANH}
+UNARY_Q8 = {Op.ELU, Op.LEAKY_RELU, Op.LOGISTIC, Op.TANH}
 BINARY = {Op.ADD, Op.DIV, Op.MAXIMUM, Op.MINIMUM, Op.MUL, Op.PRELU, Op.SQUARED_DIFFERENCE,
           Op.SUB}
 BINARY_Q8 = {Op.ADD, Op.MUL, Op.SUB}
 REDUCE = {Op.MEAN, Op.SUM, Op.REDUCE_MAX, Op.REDUCE_MIN}
-SHAPE_ONLY_Q8 = {Op.CONCATENATION, Op.RESHAPE, Op.SLICE, Op.STRIDED_SLICE, Op.SPLIT,
+SHAPE_ONLY_Q8 = {Op.CONCATENATION, Op.RESHAPE, Op.SLICE, Op.SPLIT,
                  Op.TRANSPOSE, Op.PAD, Op.DEPTH_TO_SPACE, Op.SPACE_TO_DEPTH, Op.EXPAND_DIMS,
                  Op.MAX_POOL_2D, Op.RESIZE_BILINEAR}
 
@@ -49,15 +49,15 @@ def _f32_or_q8(v: OpView, t, opts) -> str | None:
         return None
     if d in (T.INT8, T.UINT8) and opts["quantized"]:
         if not is_quantized(t) or len(t.quantization.scale) != 1:
-            return f"unsupported quantization type in tensor {t.name!r}"
+            return f"unsupported quantization type in {v.role(t)} tensor"
         return None
-    return f"unsupported type {type_name(t)} in tensor {t.name!r}"
+    return f"unsupported type {type_name(t)} in {v.role(t)} tensor"
 
 
-def _f32(t) -> str | None:
+def _f32(v: OpView, t) -> str | None:
     if dtype(t) == T.FLOAT32:
         return None
-    return f"unsupported type {type_name(t)} in tensor {t.name!r}"
+    return f"unsupported type {type_name(t)} in {v.role(t)} tensor"
 
 
 def _activation(v: OpView) -> str | None:
@@ -70,7 +70,7 @@ def _activation(v: OpView) -> str | None:
 def _static(v: OpView, t, what: str) -> str | None:
     if t is None or v.is_const(t):
         return None
-    return (f"invalid allocation type in {what} tensor {t.name!r} in {v.name} node: "
+    return (f"invalid allocation type in {what} tensor in {v.name} node: "
             "expected static read-only tensor")
 
 
@@ -80,12 +80,30 @@ def _weights(v: OpView, t, qdim: int, opts) -> str | None:
         return None
     if d == T.INT8 and opts["quantized"] and is_quantized(t):
         if len(t.quantization.scale) > 1 and t.quantization.quantized_dimension != qdim:
-            return f"unsupported quantized dimension in tensor {t.name!r}"
+            return f"unsupported quantized dimension in {v.role(t)} tensor"
         return None
     if d == T.UINT8 and opts["quantized"] and is_quantized(t) and \
             len(t.quantization.scale) == 1:
         return None
-    return f"unsupported type {type_name(t)} in tensor {t.name!r}"
+    return f"unsupported type {type_name(t)} in {v.role(t)} tensor"
+
+
+def _binary_scales(v: OpView) -> str | None:
+    # XNNPACK's quantized kernels bound the rescaling factors they can represent.
+    a, b, y = v.input(0), v.input(1), v.output(0)
+    sy = scale(y)
+    if v.code in (Op.ADD, Op.SUB):
+        for t in (a, b):
+            r = scale(t) / sy
+            if not 2.0 ** -10 <= r < 2.0 ** 8:
+                return (f"unsupported input-to-output scale ratio {r:g} in {v.name} node "
+                        "(must be in [2^-10, 2^8))")
+    elif v.code == Op.MUL:
+        r = scale(a) * scale(b) / sy
+        if not 2.0 ** -16 <= r < 2.0 ** 8:
+            return (f"unsupported input-product-to-output scale ratio {r:g} in MUL node "
+                    "(must be in [2^-16, 2^8))")
+    return None
 
 
 def _first(*errs: str | None) -> Verdict:
@@ -101,14 +119,14 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
     x, y = v.input(0), v.output(0)
     if c in UNARY:
         q_ok = c in UNARY_Q8
-        return _first(_f32_or_q8(v, x, opts) if q_ok else _f32(x),
-                      _f32_or_q8(v, y, opts) if q_ok else _f32(y))
+        return _first(_f32_or_q8(v, x, opts) if q_ok else _f32(v, x),
+                      _f32_or_q8(v, y, opts) if q_ok else _f32(v, y))
     if c == Op.DEQUANTIZE:
         if dtype(y) != T.FLOAT32:
-            return no(f"unsupported type {type_name(y)} in tensor {y.name!r}")
+                return no(f"unsupported type {type_name(y)} in output tensor")
         if dtype(x) in (T.INT8, T.UINT8) and opts["quantized"]:
             return _first(_f32_or_q8(v, x, opts))
-        return no(f"unsupported type {type_name(x)} in tensor {x.name!r}")
+        return no(f"unsupported type {type_name(x)} in input tensor")
     if c == Op.QUANTIZE:
         return _first(_f32_or_q8(v, x, opts), _f32_or_q8(v, y, opts),
                       None if dtype(y) in (T.INT8, T.UINT8) else "unsupported output type")
@@ -116,12 +134,14 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         q_ok = c in BINARY_Q8
         if len(v.inputs) != 2:
             return no(f"unexpected number of inputs ({len(v.inputs)}) in {v.name} node")
-        errs = [(_f32_or_q8(v, t, opts) if q_ok else _f32(t)) for t in v.inputs + [y]]
+        errs = [(_f32_or_q8(v, t, opts) if q_ok else _f32(v, t)) for t in v.inputs + [y]]
+        if dtype(y) in (T.INT8, T.UINT8) and not any(errs):
+            errs.append(_binary_scales(v))
         if c == Op.PRELU:
             errs.append(_static(v, v.input(1), "slope"))
         return _first(*errs, _activation(v))
     if c in (Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D):
-        f = _f32(x) if c == Op.AVERAGE_POOL_2D else _f32_or_q8(v, x, opts)
+        f = _f32(v, x) if c == Op.AVERAGE_POOL_2D else _f32_or_q8(v, x, opts)
         o = v.options
         err = None
         if o.stride_h <= 0 or o.stride_w <= 0 or o.filter_height <= 0 or o.filter_width <= 0:
@@ -160,21 +180,38 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         return _first(*errs, _activation(v))
     if c == Op.BATCH_MATMUL:
         a, b = v.input(0), v.input(1)
+        # Float, or float activations with static int8 weights (dynamically quantized).
         dq = dtype(a) == T.FLOAT32 and dtype(b) == T.INT8
-        errs = [_f32_or_q8(v, a, opts), _weights(v, b, rank(b) - 1, opts),
-                _f32_or_q8(v, y, opts)]
-        if dtype(a) != dtype(b) and not dq:
-            errs.append("unsupported mixed types in BATCH_MATMUL operator")
+        errs = [_f32(v, a), _f32(v, y),
+                _weights(v, b, rank(b) - 1, opts) if dq else _f32(v, b)]
+        if dq:
+            errs.append(_static(v, b, "input 1"))
         if rank(a) < 2 or rank(b) < 2:
             errs.append("Unsupported number of dimensions, must be at least 2")
         return _first(*errs)
     if c == Op.SOFTMAX:
         beta = float(v.opt("beta", 1.0))
-        return _first(_f32(x), _f32(y),
+        return _first(_f32(v, x), _f32(v, y),
                       None if beta == 1.0 else f"unsupported beta value {beta:.7f}")
     if c in REDUCE:
-        return _first(_f32_or_q8(v, x, opts) if c == Op.MEAN else _f32(x),
+        return _first(_f32_or_q8(v, x, opts) if c == Op.MEAN else _f32(v, x),
                       _static(v, v.input(1), "axes"))
+    if c == Op.STRIDED_SLICE:
+        o = v.options
+        if o.ellipsis_mask or o.new_axis_mask or o.shrink_axis_mask:
+            return no("unsupported ellipsis, new-axis or shrink-axis mask in STRIDED_SLICE")
+        params = v.op.inputs[1:4]
+        errs = [_static(v, t, "parameter") for t in params]
+        errs += [None if dtype(t) == T.INT32 and rank(t) == 1 and t.shape[0] == rank(x)
+                 else "begin/end/stride tensors must be 1D int32 of the input's rank"
+                 for t in params if t is not None]
+        st = v.const_value(v.input(3))
+        if not any(errs) and (st is None or (st != 1).any()):
+            errs.append("STRIDED_SLICE strides must be 1")
+        return _first(*errs, _f32_or_q8(v, x, opts), _f32_or_q8(v, y, opts))
+    if c == Op.SPLIT:
+        return _first(_static(v, v.input(0), "axis"), _f32_or_q8(v, v.input(1), opts),
+                      *[_f32_or_q8(v, t, opts) for t in v.outputs])
     if c in SHAPE_ONLY_Q8:
         errs = [_f32_or_q8(v, t, opts) for t in [x, y]]
         if c in (Op.RESHAPE,) and v.input(1) is not None:
@@ -191,7 +228,7 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         return _first(*errs)
     if c == Op.CUSTOM and v.op.opcode.custom_code in (
             "Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D"):
-        return _first(*[_f32(t) for t in v.inputs[:1] + v.outputs[:1]])
+        return _first(*[_f32(v, t) for t in v.inputs[:1] + v.outputs[:1]])
     if c in (Op.VAR_HANDLE, Op.READ_VARIABLE, Op.ASSIGN_VARIABLE):
         if not opts["variable_ops"]:
             return no("variable ops are disabled (TFLITE_XNNPACK_DELEGATE_FLAG_VARIABLE_"
