@@ -20,8 +20,9 @@
     sizes side by side.
 
 ``.df`` is the table of key figures, one row per figure (``section``, ``figure``, ``value`` as a
-float, ``unit``), the same rows in every report so that reports of several models concatenate
-into one comparison. ``.plot()`` draws the three costs against run order (time per op, live
+float, ``unit``); a figure has the same name in every report, so the tables of several
+models concatenate into one comparison (figures a model lacks, such as tflite-micro's arena of a
+float model, are simply absent). ``.plot()`` draws the three costs against run order (time per op, live
 bytes per step, SQNR per layer); ``.plot("profile")`` etc. return the tools' own figures.
 ``_repr_html_`` shows headline figures, the key-figure table and every tool's own HTML view
 with its figure, and :meth:`ModelReport.save` writes the same as one self-contained HTML file:
