@@ -316,6 +316,25 @@ class Partitioning:
                 f"{s['delegate_partitions']} delegate partition(s))")
 
 
+def _fp16_dequant_joining(sg: Subgraph, first: set[int]) -> set[int]:
+    """DEQUANTIZE(float16 constant) nodes whose consumers all sit in ``first`` (the largest
+    delegated partition): the GPU delegate folds them into it (FP16GraphPartitionHelper)."""
+    users: dict[int, list[int]] = {}
+    for i, op in enumerate(sg.operators):
+        for t in op.inputs:
+            if t is not None:
+                users.setdefault(id(t), []).append(i)
+    out = set()
+    for i, op in enumerate(sg.operators):
+        x = op.inputs[0] if op.code == Op.DEQUANTIZE and op.inputs else None
+        if x is None or int(x.dtype) != TensorType.FLOAT16 or not x.is_constant:
+            continue
+        u = users.get(id(op.outputs[0]), []) if op.outputs and op.outputs[0] is not None else []
+        if u and all(j in first for j in u):
+            out.add(i)
+    return out
+
+
 def _boundary(sg: Subgraph, ids: list[int]) -> list[BoundaryTensor]:
     out = []
     for t_id in ids:
@@ -387,6 +406,7 @@ def partition(model: Model | str | bytes, delegate: str, *,
     ranked = sorted((s for s in subsets if s[0]), key=lambda s: -len(s[1]))
     keep: set[int] = set()
     notes: dict[int, str] = {}
+    first: set[int] = set()
     for k, s in enumerate(ranked):
         if max_parts is not None and k >= max_parts:
             for i in s[1]:
@@ -396,6 +416,9 @@ def partition(model: Model | str | bytes, delegate: str, *,
                 notes[i] = REASON_SMALL.format(n=len(s[1]), m=min_nodes)
         else:
             keep.update(s[1])
+            first = first or set(s[1])
+    if spec.joins_fp16_dequant and first:
+        keep |= _fp16_dequant_joining(sg, first)
     final = node_subsets(nodes, [i in keep for i in range(len(nodes))], side)
 
     # Model outputs leave the partition producing them.

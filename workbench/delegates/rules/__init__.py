@@ -36,6 +36,9 @@ class DelegateSpec:
     allows_dynamic_tensors: bool = False
     #: Which DEQUANTIZE(constant) outputs count as constants: "", "fp16" or "fp16+int8".
     fold_dequant: str = ""
+    #: GPU's FP16GraphPartitionHelper: DEQUANTIZE(fp16 const) nodes join the first partition
+    #: when every consumer is in it.
+    joins_fp16_dequant: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -53,6 +56,7 @@ def _spec(name: str, title: str, **kw: Any) -> DelegateSpec:
 DELEGATES: dict[str, DelegateSpec] = {
     s.name: s for s in (
         _spec("xnnpack", "XNNPACK (default CPU delegate)"),
+        _spec("gpu", "GPU delegate (OpenCL / OpenGL ES / Metal)", joins_fp16_dequant=True),
         _spec("cpu", "CPU (built-in kernels, no delegate)"),
     )
 }
