@@ -47,7 +47,8 @@ def load(source, *, verify: bool = True) -> Model:
 
 
 _LAZY = {"profile": "workbench.analysis.profile", "memory_report": "workbench.analysis.memory",
-         "diff": "workbench.analysis.diff", "report": "workbench.analysis.report"}
+         "diff": "workbench.analysis.diff", "report": "workbench.analysis.report",
+         "estimate": "workbench.delegates.estimate"}
 
 
 def __getattr__(name: str):
@@ -65,7 +66,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "profile", "memory_report", "diff", "report",
+    "profile", "memory_report", "diff", "report", "estimate",
     "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
     "Padding", "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError",
     "InputError", "__version__",
