@@ -57,6 +57,9 @@ DELEGATES: dict[str, DelegateSpec] = {
     s.name: s for s in (
         _spec("xnnpack", "XNNPACK (default CPU delegate)"),
         _spec("gpu", "GPU delegate (OpenCL / OpenGL ES / Metal)", joins_fp16_dequant=True),
+        _spec("nnapi", "NNAPI delegate (Android)"),
+        _spec("hexagon", "Hexagon DSP delegate"),
+        _spec("coreml", "Core ML delegate (iOS)", joins_fp16_dequant=True),
         _spec("cpu", "CPU (built-in kernels, no delegate)"),
     )
 }
