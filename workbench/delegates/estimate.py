@@ -5,7 +5,8 @@ Example::
 
     r = wb.estimate(model, device="pixel4", delegate="gpu")
     r.total_ms, r.low_ms, r.high_ms    # estimate and its range
-    r.df                               # per op: processor, partition, MACs, bytes, ms, bound, reason
+    r.df                               # per op: processor, partition, MACs, bytes, ms, bound,
+                                       # fallback reason
     r.partitions                       # per partition: ops, launch, transfers, ms
     r.plot()
 """
@@ -20,7 +21,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.delegates.cost import (
-    OpArrays, op_features, op_seconds, partition_seconds,
+    OpArrays,
+    op_features,
+    op_seconds,
+    partition_seconds,
 )
 from workbench.delegates.profiles import DeviceProfile, load_device
 from workbench.errors import InputError
@@ -30,12 +34,11 @@ _PARTITION_OPTS = ("min_nodes_per_partition", "max_delegated_partitions")
 _PRECISIONS = ("float16", "float32")
 
 OP_COLUMNS = ["index", "op", "kind", "dtype", "run_dtype", "processor", "delegated", "partition",
-              "macs",
-              "bytes", "compute_ms", "memory_ms", "dispatch_ms", "est_ms", "low_ms", "high_ms",
-              "bound", "reason"]
-PART_COLUMNS = ["partition", "processor", "delegated", "ops", "first_op", "last_op", "macs", "ops_ms",
-                "launch_ms", "transfer_ms", "transfer_bytes", "est_ms", "low_ms", "high_ms",
-                "bound"]
+              "macs", "bytes", "compute_ms", "memory_ms", "dispatch_ms", "est_ms", "low_ms",
+              "high_ms", "bound", "reason"]
+PART_COLUMNS = ["partition", "processor", "delegated", "ops", "first_op", "last_op", "macs",
+                "ops_ms", "launch_ms", "transfer_ms", "transfer_bytes", "est_ms", "low_ms",
+                "high_ms", "bound"]
 
 
 def assign_partitions(model, delegate: str, subgraph: int = 0, **options: Any
@@ -195,8 +198,8 @@ class EstimateResult:
         head = R.kv_table([
             ("model", self.model_name), ("device", self.device.display_name),
             ("delegate", self.delegate), ("CPU threads", self.threads),
-            ("estimate", f"{s['estimate_ms']:.3f} ms (range {s['low_ms']:.3f} - "
-                         f"{s['high_ms']:.3f} ms)"),
+            ("estimate", (f"{s['estimate_ms']:.3f} ms (range {s['low_ms']:.3f} - "
+                          f"{s['high_ms']:.3f} ms)")),
             ("ops delegated", f"{s['ops_delegated']} / {s['ops']}"),
             ("delegate partitions", s["delegate_partitions"]),
             ("launch + transfer", f"{s['launch_ms'] + s['transfer_ms']:.3f} ms"),
@@ -272,8 +275,8 @@ def estimate(model, device: str | DeviceProfile | dict = "pixel4", delegate: str
         if not mask.any():
             continue
         r = op_seconds(proc, ops.take(mask), int(threads), precision)
-        for k in cols:
-            cols[k][mask] = r[k]
+        for k, col in cols.items():
+            col[mask] = r[k]
         run_dt[mask] = r["run_dtype"]
         lo_f[mask], hi_f[mask] = proc.uncertainty
         proc_name[mask] = proc.name
