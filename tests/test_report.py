@@ -105,7 +105,7 @@ def test_sections_and_figures_present(rep, doc):
     imgs = [a["alt"] for t, a in doc.tags if t == "img"]
     assert imgs == ["overview figure", "profile figure", "memory figure", "diff figure"]
     assert list(rep.df.columns) == KEY_COLUMNS
-    assert set(rep.df["section"]) == {"model", "profile", "memory", "diff"}
+    assert set(rep.df["section"]) == {"model", "profile", "memory", "diff", "reference"}
     assert rep.df["value"].dtype == np.float64
     assert rep.skipped == {}
     assert rep.model_name == "quickstart_cnn_int8.tflite"
@@ -140,9 +140,11 @@ def test_model_and_memory_figures_equal_separate_results(rep, doc):
     pd.testing.assert_frame_equal(rep.memory.timeline, mem.timeline)
 
     ref_mem = wb.memory_report(FLOAT, measure_rss=False, micro=False)
-    assert shown[("diff", "reference arena")] == ref_mem.arena_bytes
-    assert shown[("diff", "reference file size")] == os.path.getsize(FLOAT)
-    assert shown[("diff", "file size / reference")] == pytest.approx(
+    assert shown[("reference", "reference arena")] == ref_mem.arena_bytes
+    assert shown[("reference", "arena / reference")] == pytest.approx(
+        mem.arena_bytes / ref_mem.arena_bytes, rel=1e-5)
+    assert shown[("reference", "reference file size")] == os.path.getsize(FLOAT)
+    assert shown[("reference", "file size / reference")] == pytest.approx(
         os.path.getsize(INT8) / os.path.getsize(FLOAT), rel=1e-5)
 
 
@@ -274,14 +276,21 @@ def test_default_diff_samples_cover_the_quantized_input_range():
 
 
 def test_unsupported_op_leaves_out_what_needs_kernels():
-    m = wb.load(FLOAT.read_bytes())
+    m = wb.load(INT8.read_bytes())
     m.main.operators[3].opcode = m.opcode(custom_code="NoSuchKernel")
-    r = wb.report(m, runs=1, warmup=0)
+    r = wb.report(m, runs=1, warmup=0, reference=FLOAT, samples=1, micro=False)
     assert r.profile is None and "NoSuchKernel" in r.skipped["profile"]
+    assert r.diff is None and "NoSuchKernel" in r.skipped["diff"]
+    assert r.memory.rss_growth is None and "NoSuchKernel" in r.memory.rss_reason
     assert r.memory.arena_bytes == wb.memory_report(m, measure_rss=False).arena_bytes
-    assert "profile" not in set(r.df["section"])
+    assert set(r.df["section"]) == {"model", "memory", "reference"}
+    assert "not measured: profile, diff" in repr(r)
+    doc = _parse(r._repr_html_())
+    assert [a.get("id") for _, a in doc.tags if a.get("id")] == [
+        "wb-model", "wb-memory", "wb-diff"]
+    assert [a["alt"] for t, a in doc.tags if t == "img"] == ["overview figure", "memory figure"]
     html = r._repr_html_()
-    assert "not measured" in html and "NoSuchKernel" in html and 'id="wb-profile"' not in html
+    assert "diff not measured" in html and "NoSuchKernel" in html
 
 
 def test_bad_arguments_raise_input_error(data):

@@ -20,10 +20,12 @@
     sizes side by side.
 
 ``.df`` is the table of key figures, one row per figure (``section``, ``figure``, ``value`` as a
-float, ``unit``); a figure has the same name in every report, so the tables of several
-models concatenate into one comparison (figures a model lacks, such as tflite-micro's arena of a
-float model, are simply absent). ``.plot()`` draws the three costs against run order (time per op, live
-bytes per step, SQNR per layer); ``.plot("profile")`` etc. return the tools' own figures.
+float, ``unit``); a figure has the same name in every report, so the tables of several models
+concatenate into one comparison (figures a model lacks, such as tflite-micro's arena of a float
+model, are simply absent). The sections are ``model``, ``profile``, ``memory``, ``diff`` and
+``reference`` (sizes, MACs and arena against the reference model). ``.plot()`` draws the three
+costs against run order (time per op, live bytes per step, SQNR per layer); ``.plot("profile")``
+etc. return the tools' own figures.
 ``_repr_html_`` shows headline figures, the key-figure table and every tool's own HTML view
 with its figure, and :meth:`ModelReport.save` writes the same as one self-contained HTML file:
 inline CSS, figures as ``data:`` PNG images, no scripts and no external references, so it can
@@ -48,14 +50,17 @@ from workbench.analysis import _result as R
 from workbench.analysis.diff import DiffResult
 from workbench.analysis.memory import MemoryReport
 from workbench.analysis.profile import ProfileResult
-from workbench.errors import InputError, UnsupportedOpError
+from workbench.errors import InputError, ModelError, UnsupportedOpError, WorkbenchError
 
 #: Columns of :attr:`ModelReport.df`.
 KEY_COLUMNS = ["section", "figure", "value", "unit"]
-#: Section names, in report order (``plot(kind)`` accepts these and ``"overview"``).
-SECTIONS = ("model", "profile", "memory", "diff")
+#: Sections of ``.df`` in report order (``reference``: sizes against the reference model).
+SECTIONS = ("model", "profile", "memory", "diff", "reference")
+#: Failures while *running* a model (not loading it) that leave out only the sections needing
+#: a run: an op without a kernel, or a kernel rejecting the graph at prepare time.
+_RUN_ERRORS = (UnsupportedOpError, ModelError)
 _TITLES = {"model": "Model", "profile": "Latency", "memory": "Memory",
-           "diff": "Quantization error against the reference"}
+           "diff": "Against the reference: sizes and quantization error"}
 
 _EXTRA_CSS = """
 .S{max-width:1200px}
@@ -63,7 +68,8 @@ _EXTRA_CSS = """
 .S h3{font-size:15px;margin:16px 0 4px 0;padding-top:6px;
  border-top:1px solid rgba(128,128,128,.35)}
 .S .wb-cards{display:flex;flex-wrap:wrap;gap:8px;margin:6px 0 10px 0}
-.S .wb-card{border:1px solid rgba(128,128,128,.35);border-radius:4px;padding:4px 10px;min-width:110px}
+.S .wb-card{border:1px solid rgba(128,128,128,.35);border-radius:4px;padding:4px 10px;
+ min-width:110px}
 .S .wb-card b{display:block;font-size:16px}
 .S .wb-card span{color:#888;font-size:11px}
 .S img.wb-fig{max-width:100%;height:auto;display:block;margin:4px 0 8px 0}
@@ -151,15 +157,16 @@ class ModelReport:
                 rows.append(("diff", "max rmse/scale", s["max_rmse/scale"], "steps"))
             if "metric" in s:
                 rows.append(("diff", "metric", s["metric"], ""))
-            rt = self.reference_totals
-            if rt is not None:
-                rows += [("diff", "reference file size", rt["file_size"], "bytes"),
-                         ("diff", "file size / reference", _ratio(t["file_size"],
-                                                                  rt["file_size"]), "ratio")]
-            if self.reference_arena is not None:
-                rows += [("diff", "reference arena", self.reference_arena, "bytes"),
-                         ("diff", "arena / reference", _ratio(mem.arena_bytes,
-                                                              self.reference_arena), "ratio")]
+        rt = self.reference_totals
+        if rt is not None:
+            rows += [("reference", "reference file size", rt["file_size"], "bytes"),
+                     ("reference", "file size / reference",
+                      _ratio(t["file_size"], rt["file_size"]), "ratio"),
+                     ("reference", "MACs / reference", _ratio(t["macs"], rt["macs"]), "ratio")]
+        if self.reference_arena is not None:
+            rows += [("reference", "reference arena", self.reference_arena, "bytes"),
+                     ("reference", "arena / reference",
+                      _ratio(mem.arena_bytes, self.reference_arena), "ratio")]
         return [(s, f, float(v), u) for s, f, v, u in rows]
 
     # -- figures ---------------------------------------------------------------------------
@@ -193,8 +200,8 @@ class ModelReport:
             raise InputError(f"this report has no {kind} section"
                              + (f" ({self.skipped[kind]})" if kind in self.skipped else ""))
         if kind != "overview":
-            raise InputError(f"kind must be one of 'overview', {', '.join(map(repr, SECTIONS[1:]))}"
-                             f"; not {kind!r}")
+            raise InputError("kind must be one of 'overview', 'profile', 'memory', 'diff'; "
+                             f"not {kind!r}")
         return self._overview()
 
     def _overview(self):
@@ -222,6 +229,9 @@ class ModelReport:
                        alpha=0.6)
                 ax.axhline(self.memory.arena_bytes / 1024.0, color="tab:red", lw=1,
                            label=f"arena {self.memory.arena_bytes / 1024.0:,.1f} KiB")
+                top = max(self.memory.arena_bytes, int(tl["live bytes"].max()) if len(tl)
+                          else 0, 1) / 1024.0
+                ax.set_ylim(0, top * 1.3)  # room for the legend above the arena line
                 ax.set_ylabel("live KiB")
                 ax.legend(fontsize=7, loc="upper right")
             else:
@@ -317,7 +327,7 @@ class ModelReport:
         img = self._img if figures else (lambda name: "")
         st = self.settings
         setup = [("model", self.model_name or "(in memory)")]
-        if self.reference_name or self.diff is not None:
+        if self.reference_totals is not None:
             setup.append(("reference", self.reference_name or "(in memory)"))
         setup += [(k, v) for k, v in st.items()]
         env = [(k, v) for k, v in self.environment.items()]
@@ -331,9 +341,14 @@ class ModelReport:
         if self.profile is not None:
             parts.append(self._section("profile", self.profile._repr_html_(), img("profile")))
         parts.append(self._section("memory", self.memory._repr_html_(), img("memory")))
-        if self.diff is not None:
-            parts.append(self._section("diff", self._size_table(), self.diff._repr_html_(),
-                                       img("diff")))
+        if self.reference_totals is not None:
+            inner = [self._size_table()]
+            if self.diff is not None:
+                inner += [self.diff._repr_html_(), img("diff")]
+            else:
+                inner.append(f'<p class="wb-skip">diff not measured: '
+                             f'{R.esc(self.skipped.get("diff", "no result"))}</p>')
+            parts.append(self._section("diff", *inner))
         return f'<div class="wb-report"><style>{_css()}</style>' + "".join(parts) + "</div>"
 
     def _size_table(self) -> str:
@@ -379,6 +394,8 @@ class ModelReport:
             parts.insert(1, f"{self.profile.timings['avg ms']:.3f} ms/invoke")
         if self.diff is not None:
             parts.append(f"output SQNR {self.diff.summary['output_sqnr_db']:.1f} dB")
+        if self.skipped:
+            parts.append(f"not measured: {', '.join(self.skipped)}")
         return f"ModelReport({self.model_name or 'model'}: {', '.join(parts)})"
 
 
@@ -515,9 +532,11 @@ def report(model, inputs: Any = None, *, reference=None, dataset: Iterable | Non
         For ``runs < 1``, ``warmup < 0``, ``samples < 1``, ``dataset`` without ``reference``,
         an empty dataset, or a reference whose inputs differ from the model's.
 
-    An operator without a kernel does not fail the report: the sections that need to run the
-    model (profile, diff; RSS inside memory) are left out and ``skipped`` says why; summary
-    and the arena plan need no kernels.
+    An operator without a kernel (``UnsupportedOpError``) or a graph a kernel rejects while
+    preparing (``ModelError`` from the interpreter) does not fail the report: the sections
+    that need to run the model (profile, diff; RSS inside memory) are left out and
+    ``skipped`` says why; the summary and the arena plan need no kernels. Errors loading
+    ``model`` or ``reference`` and ``InputError`` still raise.
     """
     if not isinstance(runs, (int, np.integer)) or runs < 1:
         raise InputError(f"runs must be an integer >= 1, got {runs!r}")
@@ -577,15 +596,21 @@ def report(model, inputs: Any = None, *, reference=None, dataset: Iterable | Non
 
         step("profile")
         prof = None
+        run_error: WorkbenchError | None = None
         try:
             prof = P.profile(m, inputs, runs=int(runs), warmup=int(warmup),
                              num_threads=num_threads, seed=seed)
-        except UnsupportedOpError as e:
+        except _RUN_ERRORS as e:
             skipped["profile"] = str(e)
+            run_error = e
         done()
 
         step("memory")
-        mem = M.memory_report(m, inputs, measure_rss=measure_rss, micro=micro, seed=seed)
+        # The RSS measurement runs one invoke, which would fail the same way again.
+        mem = M.memory_report(m, inputs, measure_rss=measure_rss and run_error is None,
+                              micro=micro, seed=seed)
+        if measure_rss and run_error is not None:
+            mem.rss_reason = f"not measured: {run_error}"
         done()
 
         dres = ref_tot = ref_arena = None
@@ -602,7 +627,7 @@ def report(model, inputs: Any = None, *, reference=None, dataset: Iterable | Non
                 settings["diff data"] = f"{len(data)} given samples"
             try:
                 dres = D.diff(ref, m, data)
-            except UnsupportedOpError as e:
+            except _RUN_ERRORS as e:
                 skipped["diff"] = str(e)
             ref_tot = totals(ref)
             ref_arena = plan_memory(ref).arena_bytes
