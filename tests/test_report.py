@@ -308,5 +308,7 @@ def test_bad_arguments_raise_input_error(data):
         wb.report(INT8, reference=other)
     with pytest.raises(wb.ModelError):
         wb.report(INT8, reference=b"\0" * 64)
+    with pytest.raises(wb.InputError, match="1 inputs, got 2"):
+        wb.report(FLOAT, [data[0], data[0]], runs=1)
     with pytest.raises(wb.InputError, match="kind"):
         wb.report(FLOAT, runs=1, measure_rss=False).plot("nope")

@@ -51,6 +51,7 @@ from workbench.analysis.diff import DiffResult
 from workbench.analysis.memory import MemoryReport
 from workbench.analysis.profile import ProfileResult
 from workbench.errors import InputError, ModelError, UnsupportedOpError, WorkbenchError
+from workbench.ir.graph import Model
 
 #: Columns of :attr:`ModelReport.df`.
 KEY_COLUMNS = ["section", "figure", "value", "unit"]
@@ -85,7 +86,7 @@ def _css() -> str:
 class ModelReport:
     """Summary, profile, memory and (optionally) diff of one model; see the module docstring."""
 
-    model: Any
+    model: Model
     model_name: str
     title: str
     summary: pd.DataFrame
@@ -325,12 +326,11 @@ class ModelReport:
         from workbench.analysis.summary import summary_html
 
         img = self._img if figures else (lambda name: "")
-        st = self.settings
         setup = [("model", self.model_name or "(in memory)")]
         if self.reference_totals is not None:
             setup.append(("reference", self.reference_name or "(in memory)"))
-        setup += [(k, v) for k, v in st.items()]
-        env = [(k, v) for k, v in self.environment.items()]
+        setup += list(self.settings.items())
+        env = list(self.environment.items())
         parts = [f"<h2>{R.esc(self.title)}</h2>", self._cards()]
         if self.skipped:
             parts.append("".join(f'<p class="wb-skip">{R.esc(k)} not measured: {R.esc(v)}</p>'
@@ -552,7 +552,6 @@ def report(model, inputs: Any = None, *, reference=None, dataset: Iterable | Non
     from workbench.analysis import profile as P
     from workbench.analysis.summary import summary, totals
     from workbench.interpreter.planner import plan_memory
-    from workbench.ir.graph import Model
 
     steps = ["summary", "profile", "memory"] + (["diff"] if reference is not None else [])
     bar = None
