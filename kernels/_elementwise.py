@@ -15,6 +15,8 @@ float16 inputs are computed in float32 and rounded back, as LiteRT's half kernel
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from workbench.errors import InputError, UnsupportedOpError
@@ -211,8 +213,16 @@ def move_to_end(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 
 def sequential_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """Sum over ``axes`` accumulated one element at a time in the input's dtype, in row-major
-    order: bit-exact with TFLite's float reductions (numpy's own sum is pairwise)."""
-    y = move_to_end(x, axes)
-    if y.shape[-1] == 0:
-        return np.zeros(y.shape[:-1], x.dtype)
-    return np.cumsum(y, axis=-1, dtype=x.dtype)[..., -1]
+    order: bit-exact with TFLite's float reductions (numpy's own sum is pairwise).
+
+    The reduced axes are moved *first* and ``cumsum`` runs down axis 0 (sequential by
+    definition) with the kept elements as its contiguous inner loop; for a spatial mean of an
+    NHWC tensor this needs no transpose copy at all."""
+    axes = tuple(sorted(axes))
+    keep = [i for i in range(x.ndim) if i not in axes]
+    kept_shape = tuple(x.shape[i] for i in keep)
+    n = math.prod(x.shape[a] for a in axes)
+    if n == 0 or math.prod(kept_shape) == 0:
+        return np.zeros(kept_shape, x.dtype)
+    y = np.transpose(x, list(axes) + keep).reshape(n, -1)
+    return np.cumsum(y, axis=0, dtype=x.dtype)[-1].reshape(kept_shape)

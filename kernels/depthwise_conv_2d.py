@@ -11,6 +11,7 @@ import numpy as np
 from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
+from . import _depthwise as dw
 from . import _qconv as q
 from ._common import Kernel, pad_nhwc, window_geometry
 from ._conv import fused_activation
@@ -38,38 +39,30 @@ class DepthwiseConv2D(Kernel):
             raise node.fail(f"filter channels {oc} are not a multiple of input channels {c}")
         self.mult = oc // c
         self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
-        oh, ow = self.geom[6], self.geom[7]
-        (pt, pb), (pl, pr) = self.pads
+        kh, kw, sh, sw, _, _, oh, ow = self.geom
+        self.strategy = dw.choose(sh, sw, oh, ow)
+        self.tiled = None
+        if w.data is not None and self.strategy == "taps":
+            self.tiled = dw.tile_weights(w.data.reshape(kh, kw, oc).astype(np.float32), ow)
         return [(n, oh, ow, oc)]
 
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
         b = inputs[2] if len(inputs) > 2 else None
-        kh, kw, sh, sw, dh, dw, oh, ow = self.geom
         xp = pad_nhwc(x, *self.pads)
         if self.mult > 1:
             xp = np.repeat(xp, self.mult, axis=3)  # channel c*M+m reads input channel c
-        n, oc = x.shape[0], w.shape[3]
-        out = np.empty((n, oh, ow, oc), np.float32)
-        # Rows in blocks small enough to stay in cache across the KH*KW passes.
-        rows = max(1, (1 << 17) // max(1, n * ow * oc))
-        tmp = np.empty((n, min(rows, oh), ow, oc), np.float32)
-        for r in range(0, oh, rows):
-            re = min(r + rows, oh)
-            o_blk, t_blk = out[:, r:re], tmp[:, :re - r]
-            for i in range(kh):
-                for j in range(kw):
-                    r0, c0 = r * sh + i * dh, j * dw
-                    tap = xp[:, r0:r0 + (re - r - 1) * sh + 1:sh,
-                             c0:c0 + (ow - 1) * sw + 1:sw, :]
-                    if i == 0 and j == 0:
-                        np.multiply(tap, w[0, 0, 0], out=o_blk)
-                    else:  # no temporaries: multiply into a reused buffer, then accumulate
-                        np.multiply(tap, w[0, i, j], out=t_blk)
-                        o_blk += t_blk
-        if b is not None:
-            out += b
-        return [fused_activation(out, self.node.options.fused_activation_function)]
+        kh, kw = self.geom[:2]
+        act = self.node.options.fused_activation_function
+
+        def finish(blk):
+            if b is not None:
+                blk += b
+            fused_activation(blk, act)
+
+        w_taps = w.reshape(kh, kw, w.shape[3])
+        # self.tiled: the constant filter, tiled once in prepare
+        return [dw.tap_sum(xp, w_taps, self.geom, np.float32, self.strategy, self.tiled, finish)]
 
     # -- quantized -----------------------------------------------------------------------------
     def _prepare_quantized(self):
@@ -132,6 +125,10 @@ class DepthwiseConv2D(Kernel):
         self.acc_dtype = (np.float32 if sums < 2**24 else
                           np.int32 if acc_max < 2**31 else np.int64)
         self.w_taps = None if taps is None else taps.astype(self.acc_dtype).reshape(kh, kw, oc)
+        self.strategy = dw.choose(*self.geom[2:4], oh, ow)
+        self.tiled = None
+        if self.w_taps is not None and self.strategy == "taps":
+            self.tiled = dw.tile_weights(self.w_taps, ow)
         # Constant bias: the requantizer adds it (and may run its exact float64 path).
         self.static = taps is not None and (b is None or bias_val is not None)
         offset = bound = None
@@ -145,7 +142,7 @@ class DepthwiseConv2D(Kernel):
 
     def _eval_quantized(self, inputs):
         x, w = inputs[0], inputs[1]
-        kh, kw, sh, sw, dh, dw, oh, ow = self.geom
+        kh, kw, sh, sw, dh, dw_, oh, ow = self.geom
         n, oc = x.shape[0], w.shape[3]
         wt = self.w_taps
         if wt is None:
@@ -162,17 +159,9 @@ class DepthwiseConv2D(Kernel):
         out = np.empty((n, oh, ow, oc), self.requant.dtype)
         # Row blocks small enough for the accumulator to stay in cache across the taps.
         for r, re in q.row_chunks(oh, n * ow * oc, 1 << 15):
-            acc = np.empty((n, re - r, ow, oc), self.acc_dtype)
-            tmp = np.empty_like(acc)
-            for i in range(kh):
-                for j in range(kw):
-                    r0, c0 = r * sh + i * dh, j * dw
-                    tap = xp[:, r0:r0 + (re - r - 1) * sh + 1:sh, c0:c0 + (ow - 1) * sw + 1:sw]
-                    if i == 0 and j == 0:
-                        np.multiply(tap, wt[0, 0], out=acc)
-                    else:
-                        np.multiply(tap, wt[i, j], out=tmp)
-                        acc += tmp
+            rows = xp[:, r * sh:(re - 1) * sh + (kh - 1) * dh + 1]
+            acc = dw.tap_sum(rows, wt, (kh, kw, sh, sw, dh, dw_, re - r, ow), self.acc_dtype,
+                             self.strategy, self.tiled)
             if bias is not None:
                 acc = acc.astype(np.int64)
                 acc += bias
