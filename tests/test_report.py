@@ -235,8 +235,10 @@ def test_save_refuses_to_overwrite(rep, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.html"]  # no temp files left
 
 
-def test_report_without_reference_from_bytes_path_or_model():
-    from_bytes = wb.report(FLOAT.read_bytes(), runs=1, warmup=0, measure_rss=False)
+def test_report_without_reference_from_bytes_path_or_model(capsys):
+    from_bytes = wb.report(FLOAT.read_bytes(), runs=1, warmup=0, measure_rss=False,
+                           progress=True)
+    assert "3/3" in capsys.readouterr().err  # the progress bar went through the 3 sections
     assert from_bytes.diff is None and from_bytes.reference_totals is None
     assert set(from_bytes.df["section"]) == {"model", "profile", "memory"}
     assert from_bytes.title == "Model report"
