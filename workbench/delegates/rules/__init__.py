@@ -108,14 +108,14 @@ def check_subgraph(model: Model, delegate: str, *, subgraph: int = 0,
                          f"{len(model.subgraphs)} subgraph(s)")
     views = build_views(model, int(subgraph), spec.fold_dequant)
     check = spec.check
-    verdicts = []
-    for v in views:
-        verdict = check(v, opts)
-        if verdict.supported and not spec.allows_dynamic_tensors and \
-                any(v.is_dynamic(t) for t in v.inputs + v.outputs):
-            t = next(t for t in v.inputs + v.outputs if v.is_dynamic(t))
-            verdict = no(DYNAMIC.format(t=v.tensor_index(t)))
-        verdicts.append(verdict)
+    if not spec.allows_dynamic_tensors:
+        # TFLite prepares the whole graph before applying a static-shape delegate and refuses
+        # the delegate outright if any tensor is dynamic (Subgraph::ModifyGraphWithDelegate).
+        dyn = [t for v in views for t in v.outputs if v.is_dynamic(t)]
+        if dyn:
+            reason = no(DYNAMIC.format(t=views[0].tensor_index(dyn[0])))
+            return [reason] * len(views), opts
+    verdicts = [check(v, opts) for v in views]
     finalize = getattr(importlib.import_module(spec.module), "finalize", None)
     if finalize is not None:
         finalize(views, verdicts, opts)

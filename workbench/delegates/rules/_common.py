@@ -56,28 +56,48 @@ _VALUE_SHAPED = {
     Op.RESHAPE: (1,), Op.TILE: (1,), Op.PAD: (1,), Op.PADV2: (1,), Op.MIRROR_PAD: (1,),
     Op.SLICE: (1, 2), Op.STRIDED_SLICE: (1, 2, 3), Op.BROADCAST_TO: (1,), Op.FILL: (0,),
     Op.RESIZE_BILINEAR: (1,), Op.RESIZE_NEAREST_NEIGHBOR: (1,), Op.RANGE: (0, 1, 2),
-    Op.EXPAND_DIMS: (1,), Op.SPLIT_V: (1, 2), Op.TRANSPOSE: (1,), Op.GATHER_ND: (),
+    Op.EXPAND_DIMS: (1,), Op.SPLIT_V: (1, 2), Op.TRANSPOSE: (1,),
     Op.SUM: (1,), Op.MEAN: (1,), Op.REDUCE_MAX: (1,), Op.REDUCE_MIN: (1,),
     Op.REDUCE_PROD: (1,), Op.REDUCE_ANY: (1,), Op.ONE_HOT: (1,), Op.SPLIT: (0,),
-    Op.ZEROS_LIKE: (), Op.TRANSPOSE_CONV: (0,),
+    Op.TRANSPOSE_CONV: (0,),
 }
 _ALWAYS_DYNAMIC = {Op.WHERE, Op.UNIQUE, Op.NON_MAX_SUPPRESSION_V4, Op.NON_MAX_SUPPRESSION_V5}
 
 
+# Small integer shape arithmetic TFLite evaluates at prepare time when its inputs are known
+# there (constants, or SHAPE of a tensor), marking the result persistent instead of dynamic.
+_SHAPE_ARITH = {Op.SHAPE, Op.STRIDED_SLICE, Op.PACK, Op.CONCATENATION, Op.GATHER, Op.CAST,
+                Op.RESHAPE, Op.SQUEEZE, Op.EXPAND_DIMS, Op.ADD, Op.SUB, Op.MUL, Op.SLICE,
+                Op.FLOOR_DIV, Op.MAXIMUM, Op.MINIMUM, Op.REDUCE_PROD, Op.FILL, Op.RANGE}
+
+
 def dynamic_tensors(sg: Subgraph) -> set[int]:
     """ids (``id(tensor)``) of tensors TFLite allocates as dynamic: outputs of ops whose output
-    shape depends on runtime values, and the shape-dependent ops' outputs downstream of them."""
+    shape depends on values only known at run time (a RESHAPE to a computed shape, WHERE, ...).
+    Shape tensors computed from constants and SHAPE ops count as known, as TFLite folds them
+    while preparing."""
+    known: set[int] = set()
     dyn: set[int] = set()
     for op in sg.operators:
-        code = op.code
-        data_dep = code in _ALWAYS_DYNAMIC
-        for k in _VALUE_SHAPED.get(code, ()):
-            if k < len(op.inputs) and op.inputs[k] is not None and \
-                    not op.inputs[k].is_constant:
-                if code == Op.RESHAPE and op.options is not None and \
-                        getattr(op.options, "new_shape", None):
-                    continue
-                data_dep = True
+        ins = [t for t in op.inputs if t is not None]
+
+        def is_known(t: Tensor) -> bool:
+            return t.is_constant or id(t) in known
+
+        if op.code == Op.SHAPE or (op.code in _SHAPE_ARITH and ins and
+                                   all(is_known(t) for t in ins) and
+                                   all(int(t.dtype) in (T.INT32, T.INT64)
+                                       for t in op.outputs if t is not None)):
+            known.update(id(t) for t in op.outputs if t is not None)
+            continue
+        data_dep = op.code in _ALWAYS_DYNAMIC
+        for k in _VALUE_SHAPED.get(op.code, ()):
+            t = op.inputs[k] if k < len(op.inputs) else None
+            if t is None or is_known(t):
+                continue
+            if op.code == Op.RESHAPE and getattr(op.options, "new_shape", None):
+                continue
+            data_dep = True
         if data_dep:
             dyn.update(id(t) for t in op.outputs if t is not None)
     return dyn

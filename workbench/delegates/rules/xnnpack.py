@@ -32,6 +32,8 @@ UNARY = {Op.ABS, Op.CEIL, Op.COS, Op.ELU, Op.EXP, Op.FLOOR, Op.GELU, Op.HARD_SWI
          Op.ROUND, Op.RSQRT, Op.SIN, Op.SQRT, Op.SQUARE, Op.TANH}
 # Unary ops XNNPACK also runs on 8-bit quantized tensors.
 UNARY_Q8 = {Op.ELU, Op.LEAKY_RELU, Op.LOGISTIC, Op.TANH}
+# ...of which signed only.
+UNARY_QS8_ONLY = {Op.ELU}
 BINARY = {Op.ADD, Op.DIV, Op.MAXIMUM, Op.MINIMUM, Op.MUL, Op.PRELU, Op.SQUARED_DIFFERENCE,
           Op.SUB}
 BINARY_Q8 = {Op.ADD, Op.MUL, Op.SUB}
@@ -119,6 +121,8 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
     x, y = v.input(0), v.output(0)
     if c in UNARY:
         q_ok = c in UNARY_Q8
+        if c in UNARY_QS8_ONLY and dtype(x) == T.UINT8:
+            return no(f"unsupported type UINT8 in input 0 tensor of {v.name}")
         return _first(_f32_or_q8(v, x, opts) if q_ok else _f32(v, x),
                       _f32_or_q8(v, y, opts) if q_ok else _f32(v, y))
     if c == Op.DEQUANTIZE:
@@ -194,7 +198,7 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         return _first(_f32(v, x), _f32(v, y),
                       None if beta == 1.0 else f"unsupported beta value {beta:.7f}")
     if c in REDUCE:
-        return _first(_f32_or_q8(v, x, opts) if c == Op.MEAN else _f32(v, x),
+        return _first(_f32_or_q8(v, x, opts), _f32_or_q8(v, y, opts),
                       _static(v, v.input(1), "axes"))
     if c == Op.STRIDED_SLICE:
         o = v.options
