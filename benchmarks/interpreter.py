@@ -93,6 +93,8 @@ def main() -> None:
           f"{'ours/xnn':>9s} {'ref/ours':>9s}")
     for mode in args.modes:
         for name in names:
+            if mode not in corpus.MODELS[name].modes:
+                continue
             p = corpus.model_path(name, mode)
             if p is None:
                 continue

@@ -62,6 +62,8 @@ MODES: tuple[str, ...] = ("float32", "dynamic", "float16", "int8", "int16x8")
 #: Extra modes, built on request (and by ``python -m tests.corpus``).
 EXTRA_MODES: tuple[str, ...] = ("int8_float_io",)
 ALL_MODES: tuple[str, ...] = MODES + EXTRA_MODES
+#: ``ModelSpec.modes`` of models needed in float32 only (issue 3's coverage list).
+FLOAT_ONLY: tuple[str, ...] = ("float32",)
 
 MODE_DESCRIPTIONS = {
     "float32": "plain float32 conversion",
@@ -231,6 +233,234 @@ def build_mixed():
     return keras.Model(inp, out, name="mixed")
 
 
+# ---- float32 op-coverage models (issue 3's list; float32 mode only) ------- #
+# Each exercises a family of builtin ops the converter emits; where Keras has no layer the op
+# is a TensorFlow function in a Lambda layer. Values stay finite on any input (log, sqrt,
+# pow and division take shifted absolute values) so every tensor has a dynamic range.
+
+
+def _tf():
+    import tensorflow as tf  # noqa: PLC0415  (lazy on purpose)
+
+    return tf
+
+
+def _bn_inits(keras, seed: int = 2) -> dict:
+    """Non-trivial BatchNorm statistics (random init would make BN an identity)."""
+    k = keras.initializers
+    return dict(
+        moving_mean_initializer=k.RandomNormal(0.0, 0.2, seed=seed),
+        moving_variance_initializer=k.RandomUniform(0.5, 1.5, seed=seed + 1),
+        gamma_initializer=k.RandomUniform(0.8, 1.2, seed=seed + 2),
+        beta_initializer=k.RandomNormal(0.0, 0.1, seed=seed + 3),
+    )
+
+
+def build_conv3d():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(8, 12, 12, 3), batch_size=1, name="input")
+    x = L.Conv3D(8, 3, padding="same", activation="relu")(inp)
+    x = L.Conv3D(8, (2, 3, 3), strides=(1, 2, 2), padding="valid")(x)
+    x = L.Conv3D(8, 3, padding="same", use_bias=False)(x)
+    # MaxPooling3D/AveragePooling3D: TF 2.21's converter has no builtin for them (it fails
+    # with "neither a custom op nor a flex op"), so only the global 3-D pools are here.
+    g = L.GlobalAveragePooling3D()(x)
+    h = L.GlobalMaxPooling3D()(x)
+    out = L.Dense(4)(L.Concatenate()([g, h]))
+    return keras.Model(inp, out, name="conv3d")
+
+
+def build_dilated_conv_pools():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(20, 20, 6), batch_size=1, name="input")
+    x = L.Conv2D(16, 3, dilation_rate=2, padding="same")(inp)  # SPACE_TO_BATCH/BATCH_TO_SPACE
+    x = L.BatchNormalization(**_bn_inits(keras))(x)
+    x = L.ELU()(x)
+    x = L.Conv2D(16, 3, dilation_rate=3, padding="valid")(x)
+    x = L.LeakyReLU(negative_slope=0.2)(x)
+    x = L.SeparableConv2D(16, 3, dilation_rate=2, padding="same")(x)
+    x = L.Activation("hard_swish")(x)
+    a = L.MaxPooling2D(3, strides=1, padding="same")(x)
+    b = L.AveragePooling2D(3, strides=2, padding="same")(x)  # edge windows: in-bounds count
+    c = L.AveragePooling2D(2, padding="valid")(x)
+    g = L.Concatenate()([L.GlobalMaxPooling2D()(a), L.GlobalAveragePooling2D()(b),
+                         L.GlobalMaxPooling2D(keepdims=True)(c)[:, 0, 0, :]])
+    s = L.Reshape((14 * 14, 16))(a)  # 1-D pools over the flattened image
+    s = L.MaxPooling1D(3, strides=2, padding="same")(s)
+    s = L.AveragePooling1D(4, padding="same")(s)
+    s = L.GlobalMaxPooling1D()(s)
+    out = L.Dense(5)(L.Concatenate()([g, s]))
+    return keras.Model(inp, out, name="dilated_conv_pools")
+
+
+def build_resize_modes():
+    keras = _keras()
+    L = keras.layers
+    tf = _tf()
+    v1 = tf.compat.v1.image
+    inp = keras.Input(shape=(5, 7, 4), batch_size=1, name="input")
+    outs = [
+        L.Lambda(lambda t: v1.resize_bilinear(t, [9, 13], align_corners=True))(inp),
+        L.Lambda(lambda t: v1.resize_bilinear(t, [11, 10], half_pixel_centers=True))(inp),
+        L.Lambda(lambda t: v1.resize_bilinear(t, [8, 16]))(inp),  # legacy corner mapping
+        L.Lambda(lambda t: v1.resize_nearest_neighbor(t, [9, 13], align_corners=True))(inp),
+        L.Lambda(lambda t: v1.resize_nearest_neighbor(t, [11, 10], half_pixel_centers=True))(inp),
+        L.Lambda(lambda t: v1.resize_nearest_neighbor(t, [8, 16]))(inp),
+        L.UpSampling2D((2, 3), interpolation="nearest")(inp),
+        L.UpSampling2D((3, 2), interpolation="bilinear")(inp),
+    ]
+    flat = [L.Flatten()(o) for o in outs]
+    return keras.Model(inp, L.Concatenate()(flat), name="resize_modes")
+
+
+def build_elementwise_math():
+    keras = _keras()
+    L = keras.layers
+    tf = _tf()
+    a = keras.Input(shape=(6, 10), batch_size=1, name="a")
+    b = keras.Input(shape=(6, 10), batch_size=1, name="b")
+
+    def f(xs):
+        x, y = xs
+        pos = tf.abs(x) + 0.25  # strictly positive, for log/sqrt/rsqrt/pow
+        parts = [
+            tf.exp(tf.clip_by_value(x, -8.0, 8.0)), tf.math.log(pos), tf.sqrt(pos),
+            tf.math.rsqrt(pos), tf.pow(pos, 1.7), tf.pow(pos, y), tf.square(x), tf.abs(y),
+            tf.sign(x), tf.floor(3.0 * x), tf.math.ceil(3.0 * x), tf.round(2.5 * y),
+            tf.sin(x), tf.cos(y), tf.minimum(x, y), tf.maximum(x, 0.3 * y),
+            tf.math.squared_difference(x, y), -x, x / (tf.abs(y) + 0.5),
+            tf.math.floordiv(3.0 * x, tf.abs(y) + 0.5), tf.math.floormod(3.0 * x, tf.abs(y) + 0.5),
+            tf.nn.log_softmax(x), tf.nn.softmax(2.0 * y), tf.tanh(x), tf.sigmoid(y),
+            tf.nn.relu6(3.0 * x), tf.nn.elu(y), tf.nn.gelu(x, approximate=True),
+            tf.nn.gelu(y, approximate=False), tf.math.reciprocal(pos),
+            tf.cumsum(x, axis=2), tf.cumsum(y, axis=1, exclusive=True, reverse=True),
+        ]
+        return tf.concat(parts, axis=-1)
+
+    return keras.Model([a, b], L.Lambda(f)([a, b]), name="elementwise_math")
+
+
+def build_logic_select():
+    keras = _keras()
+    L = keras.layers
+    tf = _tf()
+    a = keras.Input(shape=(4, 8), batch_size=1, name="a")
+    b = keras.Input(shape=(4, 8), batch_size=1, name="b")
+
+    def f(xs):
+        x, y = xs
+        gt, ge = tf.greater(x, y), tf.greater_equal(x, 0.0)
+        lt, le = tf.less(x, 0.5 * y), tf.less_equal(y, 0.1)
+        eq = tf.equal(tf.round(x), tf.round(y))
+        ne = tf.not_equal(tf.floor(x), 0.0)
+        m = tf.logical_or(tf.logical_and(gt, tf.logical_not(lt)), tf.logical_and(eq, ne))
+        m = tf.logical_or(m, tf.logical_and(ge, le))
+        s1 = tf.where(m, x, y)  # SELECT_V2
+        s2 = tf.where(ge, x, tf.zeros_like(x) + tf.reduce_mean(y))  # broadcast operand
+        c = tf.cast(m, tf.float32) + tf.cast(tf.cast(3.0 * x, tf.int32), tf.float32)
+        anym = tf.cast(tf.reduce_any(m, axis=1, keepdims=True), tf.float32)
+        allm = tf.cast(tf.reduce_all(ge, axis=2, keepdims=True), tf.float32)
+        extra = tf.cast(lt, tf.float32) - tf.cast(tf.logical_not(eq), tf.float32)
+        return tf.concat([s1, s2, c, anym + allm, extra], axis=-1)
+
+    return keras.Model([a, b], L.Lambda(f)([a, b]), name="logic_select")
+
+
+def build_reductions_indexing():
+    keras = _keras()
+    L = keras.layers
+    tf = _tf()
+    inp = keras.Input(shape=(6, 8, 5), batch_size=1, name="input")
+
+    def f(x):
+        red = [
+            tf.reduce_sum(x, axis=[1, 2]), tf.reduce_mean(x, axis=1)[:, 0, :],
+            tf.reduce_max(x, axis=2)[:, 1, :], tf.reduce_min(x, axis=[1, 2]),
+            tf.reduce_prod(tf.tanh(x) + 1.0, axis=1)[:, 2, :],
+            tf.reduce_sum(x, axis=-1, keepdims=True)[:, 0, :5, 0],
+        ]
+        am = tf.cast(tf.argmax(x, axis=-1), tf.float32)[:, :, 0]  # ARG_MAX
+        an = tf.cast(tf.argmin(x, axis=1, output_type=tf.int32), tf.float32)[:, 0, :]
+        flat = tf.reshape(x, [1, 240])
+        vals, idx = tf.math.top_k(flat, k=7)
+        g = tf.gather(flat, idx, axis=1, batch_dims=1)  # GATHER of top-k indices
+        gn = tf.gather_nd(x, [[0, 1, 2], [0, 5, 7], [0, 3, 0]])
+        sc = tf.scatter_nd([[1], [3], [4]], tf.reduce_sum(x, axis=[0, 1, 2])[:3] * [1.0, 2.0, 3.0],
+                           [6])
+        return tf.concat(red + [am, an, vals, tf.cast(idx, tf.float32), g,
+                                tf.reshape(gn, [1, 15]), sc[None]], axis=1)
+
+    return keras.Model(inp, L.Lambda(f)(inp), name="reductions_indexing")
+
+
+def build_shape_ops():
+    keras = _keras()
+    L = keras.layers
+    tf = _tf()
+    inp = keras.Input(shape=(4, 6, 8), batch_size=1, name="input")
+
+    def f(x):
+        p1 = tf.pad(x, [[0, 0], [1, 2], [0, 1], [0, 0]], constant_values=0.0)
+        p2 = tf.pad(x, [[0, 0], [2, 1], [1, 3], [0, 0]], mode="REFLECT")
+        p3 = tf.pad(x, [[0, 0], [1, 1], [2, 0], [0, 0]], mode="SYMMETRIC")
+        p4 = tf.pad(x, [[0, 0], [1, 0], [0, 1], [0, 0]], constant_values=-1.5)  # PADV2
+        t = tf.transpose(x, [0, 2, 3, 1])
+        r = tf.reshape(t, [1, 6, 32])
+        e = tf.expand_dims(r, 2)
+        sq = tf.squeeze(e, axis=2)
+        a, b, c = tf.split(sq, 3, axis=1)
+        u, v = tf.split(sq, [3, 29], axis=2)  # SPLIT_V
+        stacked = tf.stack([a, b, c], axis=1)  # PACK
+        un = tf.unstack(stacked, axis=1)  # UNPACK
+        sl = tf.slice(x, [0, 1, 2, 3], [1, 2, 3, 4])
+        ss = x[:, ::2, 5:0:-2, 1::3]  # strided slice with negative stride
+        ss2 = x[:, 1, ..., None, :4]  # shrink axis, ellipsis, new axis
+        rv = tf.reverse(x, axis=[2])
+        ti = tf.tile(x[:, :2, :2, :], [1, 3, 2, 1])
+        bc = tf.broadcast_to(tf.reduce_mean(x, axis=[1, 2], keepdims=True), [1, 4, 3, 8])
+        d2s = tf.nn.depth_to_space(x[:, :, :4, :], 2)
+        s2d = tf.nn.space_to_depth(x, 2)
+        s2b = tf.space_to_batch_nd(x, [2, 3], [[0, 0], [0, 0]])
+        b2s = tf.compat.v1.batch_to_space_nd(s2b * 2.0, [2, 3], [[0, 0], [1, 2]])
+        parts = [p1, p2, p3, p4, t, r, u, v, un[0] + un[2], sl, ss, ss2, rv, ti, bc, d2s, s2d,
+                 s2b, b2s]
+        return tf.concat([tf.reshape(p, [1, -1]) for p in parts], axis=1)
+
+    return keras.Model(inp, L.Lambda(f)(inp), name="shape_ops")
+
+
+def build_matmul_fc():
+    keras = _keras()
+    L = keras.layers
+    tf = _tf()
+    inp = keras.Input(shape=(6, 16), batch_size=1, name="input")
+    x = L.Dense(24)(inp)  # rank-3 Dense: FULLY_CONNECTED with keep_num_dims
+    x = L.Dense(12, activation="relu")(x)
+
+    def f(t):
+        w = tf.constant(np.random.default_rng(7).standard_normal((12, 8)), tf.float32)
+        m1 = tf.matmul(t, t, transpose_b=True)  # BATCH_MATMUL, both operands at run time
+        m2 = tf.matmul(t, w)  # constant right operand
+        m3 = tf.linalg.matmul(tf.reshape(t, [1, 2, 3, 12]), tf.reshape(t, [1, 2, 12, 3]))
+        return tf.concat([tf.reshape(m, [1, -1]) for m in (m1, m2, m3)], axis=1)
+
+    return keras.Model(inp, L.Lambda(f)(x), name="matmul_fc")
+
+
+def build_recurrent():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(7, 6), batch_size=1, name="input")
+    # unroll=False: Keras 3 layers convert to WHILE loops over the time axis.
+    x = L.LSTM(12, return_sequences=True)(inp)
+    x = L.GRU(10, return_sequences=True)(x)
+    x = L.SimpleRNN(8)(x)
+    out = L.Dense(3)(x)
+    return keras.Model(inp, out, name="recurrent")
+
+
 # ---- big models: real Keras application architectures, random weights ------ #
 
 
@@ -263,6 +493,23 @@ def build_resnet50():
 
 def build_inception_v3():
     return _app("InceptionV3", 299)
+
+
+# Float32-only big models (issue 3): smaller inputs where Keras allows, to keep CI time down.
+def build_mobilenet_v3_large():
+    return _app("MobileNetV3Large", 160)
+
+
+def build_densenet121():
+    return _app("DenseNet121", 128)
+
+
+def build_nasnet_mobile():
+    return _app("NASNetMobile", 128)
+
+
+def build_xception():
+    return _app("Xception", 96)  # Keras' minimum is 71
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -312,11 +559,55 @@ MODELS: dict[str, ModelSpec] = {
                 ("inception_v3", build_inception_v3, (-1.0, 1.0), "InceptionV3, 299"),
             ]
         ),
+        # Float32-only op coverage (issue 3): the converter's float ops beyond the above.
+        *(
+            ModelSpec(n, fn, modes=FLOAT_ONLY, description=d)
+            for n, fn, d in [
+                ("conv3d", build_conv3d, "Conv3D (same/valid/strided), global 3-D pools"),
+                ("dilated_conv_pools", build_dilated_conv_pools,
+                 "dilated Conv2D/SeparableConv2D, BatchNorm, ELU, LeakyReLU, hard-swish, "
+                 "max/avg/global pools in 2-D and 1-D"),
+                ("resize_modes", build_resize_modes,
+                 "bilinear/nearest resize: align_corners, half_pixel_centers, legacy; UpSampling"),
+                ("elementwise_math", build_elementwise_math,
+                 "exp/log/sqrt/rsqrt/pow/square/abs/sign/floor/ceil/round/sin/cos, min/max, "
+                 "squared difference, div/floor-div/mod, (log-)softmax, GELU, cumsum"),
+                ("logic_select", build_logic_select,
+                 "comparisons, logical ops, select/where, cast, any/all"),
+                ("reductions_indexing", build_reductions_indexing,
+                 "sum/mean/max/min/prod, argmax/argmin, top-k, gather/gather_nd/scatter_nd"),
+                ("shape_ops", build_shape_ops,
+                 "pad/mirror-pad/padv2, transpose, reshape/squeeze/expand, split/split_v, "
+                 "pack/unpack, slice/strided slice, reverse, tile, broadcast, depth/space, "
+                 "space-to-batch/batch-to-space"),
+                ("matmul_fc", build_matmul_fc,
+                 "FULLY_CONNECTED with keep_num_dims, BATCH_MATMUL (run-time and constant)"),
+                ("recurrent", build_recurrent,
+                 "Keras 3 LSTM -> GRU -> SimpleRNN (unroll=False: WHILE loops)"),
+            ]
+        ),
+        *(
+            ModelSpec(n, fn, big=True, recalibrate_bn=True, modes=FLOAT_ONLY,
+                      float_range=rng, description=d)
+            for n, fn, rng, d in [
+                ("mobilenet_v3_large", build_mobilenet_v3_large, (0.0, 255.0),
+                 "MobileNetV3Large, 160, with preprocessing (float32 only)"),
+                ("densenet121", build_densenet121, (-1.0, 1.0), "DenseNet121, 128 (float32 only)"),
+                ("nasnet_mobile", build_nasnet_mobile, (-1.0, 1.0),
+                 "NASNetMobile, 128 (float32 only)"),
+                ("xception", build_xception, (-1.0, 1.0), "Xception, 96 (float32 only)"),
+            ]
+        ),
     ]
 }
 
 SMALL_MODELS = tuple(n for n, s in MODELS.items() if not s.big)
 BIG_MODELS = tuple(n for n, s in MODELS.items() if s.big)
+
+
+def models_with_mode(mode: str) -> dict[str, ModelSpec]:
+    """The specs whose ``modes`` include ``mode`` (in corpus order)."""
+    return {n: s for n, s in MODELS.items() if mode in s.modes}
 
 
 # --------------------------------------------------------------------------- #
@@ -824,7 +1115,7 @@ def corpus_params(big: bool = True, modes: Iterable[str] = MODES, names=None):
     call ``model_path`` inside the test and skip on None."""
     if names is None:
         names = [n for n, s in MODELS.items() if big or not s.big]
-    return [(n, m) for n in names for m in modes]
+    return [(n, m) for n in names for m in modes if m in MODELS[n].modes]
 
 
 # --------------------------------------------------------------------------- #
@@ -868,7 +1159,8 @@ def build_models_time_budget(
     wall-clock total; warns when the total exceeds ``budget_seconds``."""
     names = list(names) if names is not None else list(MODELS)
     modes = tuple(modes)
-    tasks = [(n, m) for n in names for m in modes]
+    # Modes a spec does not enable are left out (they would only record "not enabled").
+    tasks = [(n, m) for n in names for m in modes if m in MODELS[n].modes]
     t_all = time.perf_counter()
     rows: list[dict] = []
     print(f"corpus cache: {CACHE_DIR}  ({_tf_version()}, jobs={jobs})", file=out, flush=True)
@@ -884,12 +1176,13 @@ def build_models_time_budget(
         cost = {n: i for i, n in enumerate(BIG_MODELS)}  # roughly increasing cost
         order_names = sorted(names, key=lambda n: -cost.get(n, -1))
         with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futs = [pool.submit(_ensure_model, n, modes, force) for n in order_names]
+            futs = [pool.submit(_ensure_model, n, tuple(m for m in modes if m in MODELS[n].modes),
+                                force) for n in order_names]
             for fut in cf.as_completed(futs):
                 for row in fut.result():
                     rows.append(row)
                     print(_format_row(row), file=out, flush=True)
-        order = {t: i for i, t in enumerate((n, m) for n in names for m in modes)}
+        order = {t: i for i, t in enumerate(tasks)}
         rows.sort(key=lambda r: order[(r["name"], r["mode"])])
     total = time.perf_counter() - t_all
     print("per model (sum of build seconds over modes, cached entries count 0):", file=out)

@@ -18,8 +18,9 @@ from workbench.interpreter.planner import check_plan, lower_bound, plan_memory
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT = ROOT / "datasets" / "models" / "quickstart_cnn_float32.tflite"
 
+FLOAT_MODELS = corpus.models_with_mode("float32")
 CASES = [pytest.param(n, marks=[pytest.mark.slow] if s.big else [], id=n)
-         for n, s in corpus.MODELS.items()]
+         for n, s in FLOAT_MODELS.items()]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -44,7 +45,7 @@ def test_check_plan_catches_overlap():
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if s.big else [],
-                                               id=n) for n, s in corpus.MODELS.items()]
+                                               id=n) for n, s in FLOAT_MODELS.items()]
                          + ["quickstart"])
 def test_arena_validation_mode_gives_identical_outputs(name):
     path = FLOAT if name == "quickstart" else corpus.model_path(name, "float32")

@@ -17,6 +17,7 @@ CASES = [
                  id=f"{name}-{mode}")
     for name, spec in corpus.MODELS.items()
     for mode in corpus.ALL_MODES
+    if mode in spec.modes
 ]
 
 
