@@ -27,6 +27,9 @@ class TensorInfo:
     dtype: np.dtype | None
     #: The constant value (numpy), or None for tensors computed at run time.
     data: np.ndarray | None = None
+    #: The shape is a placeholder until eval: the producer's output shape depends on values
+    #: computed at run time (TFLite's dynamic tensors). See :meth:`Kernel.__init_subclass__`.
+    dynamic: bool = False
 
     @property
     def name(self) -> str:
@@ -68,11 +71,62 @@ class Kernel:
     def __init__(self, node: Node):
         self.node = node
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls.prepare, "_defers", False):
+            cls.prepare = _deferring(cls.prepare)
+
     def prepare(self) -> list[tuple[int, ...]]:
         return [o.shape if o is not None else () for o in self.node.outputs]
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         raise NotImplementedError
+
+
+def _deferring(prepare):
+    """Wrap a kernel's ``prepare`` so that a node fed a dynamic tensor is prepared once the real
+    shapes are known, as TFLite does (it stops preparing at a node with dynamic outputs and
+    prepares the rest after that node has run).
+
+    Our interpreter prepares every node up front, so a node downstream of a dynamic tensor sees
+    a placeholder shape (e.g. the ``[i, ...]`` head of a TensorList lowered to SLICE +
+    CONCATENATION inside a WHILE body). If its ``prepare`` then rejects the shapes, the node
+    keeps its recorded output shapes, marks them dynamic in turn and is prepared again when the
+    interpreter re-prepares after the dynamic producer ran with its real shape. If no re-prepare
+    comes (the producer's real shape equals its placeholder, so the fault is real), ``eval``
+    raises the error ``prepare`` found."""
+
+    def wrapped(self):
+        if self.__dict__.get("_preparing"):  # a subclass's prepare calling super().prepare()
+            return prepare(self)
+        self._preparing = True
+        node = self.node
+        for o in node.outputs:  # a re-prepare starts from static outputs
+            if o is not None:
+                o.dynamic = False
+        try:
+            return prepare(self)
+        except ModelError as err:
+            if not any(t is not None and t.dynamic for t in node.inputs):
+                raise
+            node.state["dynamic_outputs"] = True
+            for o in node.outputs:
+                if o is not None:
+                    o.dynamic = True
+
+            def deferred_eval(inputs, _err=err):
+                raise _err
+
+            self.eval = deferred_eval
+            return [o.shape if o is not None else () for o in node.outputs]
+        finally:
+            self._preparing = False
+
+    wrapped._defers = True
+    wrapped.__doc__ = prepare.__doc__
+    wrapped.__name__ = getattr(prepare, "__name__", "prepare")
+    wrapped.__qualname__ = getattr(prepare, "__qualname__", "prepare")
+    return wrapped
 
 
 def same_or_valid(padding: int, size: int, filt: int, stride: int, dilation: int = 1

@@ -815,3 +815,66 @@ def test_resize_through_shape_arithmetic(tf):
     for batch in (1, 5, 0):
         got = check(content, op="RESHAPE", shapes=[(batch, 3, 4)], seed=batch)
         assert got[0].shape == (batch, 6, 2)
+
+
+def _dynamic_slice_concat(tf):
+    """Keras 3 RNNs write their outputs to a TensorList inside a WHILE body; the converter
+    lowers the write to SLICE (run-time size: the loop counter) + CONCATENATION."""
+    def f(x, y, i):
+        head = tf.slice(x, [0, 0], tf.stack([i, -1]))
+        tail = tf.slice(x, tf.stack([i + 1, 0]), [-1, -1])
+        return tf.concat([head, 2.0 * y, tail], axis=0)
+
+    return convert(tf, "dynamic_slice_concat", f,
+                   [((5, 3), tf.float32), ((1, 3), tf.float32), ((), tf.int32)])
+
+
+@pytest.mark.parametrize("i", [0, 1, 3, 4])
+def test_concatenation_of_a_dynamic_slice(tf, i):
+    """The SLICE's output shape is a placeholder at prepare (it depends on ``i``), which does
+    not fit the other inputs of CONCATENATION: as LiteRT, the CONCATENATION is prepared once
+    the slice has run, whatever its real shape (``i = 1`` equals the placeholder)."""
+    content = _dynamic_slice_concat(tf)
+    assert op_names(content).count("SLICE") == 2 and "CONCATENATION" in op_names(content)
+    rng = np.random.default_rng(i)
+    xs = [rng.standard_normal((5, 3)).astype(np.float32),
+          rng.standard_normal((1, 3)).astype(np.float32), np.int32(i)]
+    got = check(content, xs, op="CONCATENATION")
+    assert got[0].shape == (5, 3)
+    it = Interpreter(model_content=content)
+    it.allocate_tensors()
+    concat = next(n for n in it._plans[0].nodes if n.op.name == "CONCATENATION")
+    assert concat.state.get("dynamic_outputs")  # deferred at prepare, not rejected
+
+
+@pytest.mark.parametrize("i", [1, 2])
+def test_inconsistent_concatenation_after_a_dynamic_slice_fails_at_invoke(tf, i):
+    """Deferring a check must not lose it: with ``y`` widened to 4 columns (an IR edit) no
+    real shape of the slice fits, so invoke raises the CONCATENATION's ModelError, whether
+    or not the slice's real shape differs from its placeholder (``i = 1``: equal)."""
+    def widen(m):
+        y = m.main.inputs[1]
+        y.shape, y.shape_signature = (1, 4), None
+
+    content = edit(_dynamic_slice_concat(tf), widen)
+    it = Interpreter(model_content=content)
+    it.allocate_tensors()  # deferred: the slice's shape is not known yet
+    xs = [np.zeros((5, 3), np.float32), np.zeros((1, 4), np.float32), np.int32(i)]
+    for d, x in zip(it.get_input_details(), xs):
+        it.set_tensor(d["index"], x)
+    with pytest.raises(ModelError, match=r"CONCATENATION.*does not match"):
+        it.invoke()
+
+
+def test_inconsistent_concatenation_of_static_shapes_fails_at_allocate(tf):
+    """Without a dynamic input the check is not deferred: allocate_tensors raises."""
+    def widen(m):
+        sg = m.main
+        concat = the_op(m, "CONCATENATION")
+        sg.inputs[1].shape, sg.inputs[1].shape_signature = (1, 4), None
+        # Concatenate the static model input x and 2 * y: no input is dynamic.
+        concat.inputs = [sg.inputs[0], concat.inputs[1]]
+
+    content = edit(_dynamic_slice_concat(tf), widen)
+    with pytest.raises(ModelError, match=r"CONCATENATION.*does not match"):
+        Interpreter(model_content=content).allocate_tensors()
