@@ -258,7 +258,10 @@ class Requantizer:
         return self._call_int(acc)
 
     def _call_float(self, acc: np.ndarray) -> np.ndarray:
-        t = np.multiply(acc, self.a_f, dtype=np.float64)
+        # Convert first, then multiply in place: numpy's mixed-type multiply casts in small
+        # buffered chunks and is ~2x slower. Same values: acc holds exact integers.
+        t = acc.astype(np.float64)
+        t *= self.a_f
         t += self.b_f
         if self.fix is not False:
             np.subtract(t, self.step_f, out=t, where=t < self.thr_f)
