@@ -13,12 +13,12 @@ FlatBuffer and ``Buffer.offset``/``size`` locate them.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import flatbuffers
 import numpy as np
 
+from workbench._io import atomic_write
 from workbench.errors import ModelError
 from workbench.ir import graph as g
 from workbench.ir.ops import (
@@ -308,29 +308,11 @@ def save(model: g.Model, path, *, overwrite: bool = False,
     """Write ``model`` to ``path`` atomically: a temp file in the same directory, fsync'd, then
     renamed over the target, so a crash never leaves a half-written model behind."""
     p = Path(path)
-    if p.exists() and not overwrite:
+    if p.exists() and not overwrite:  # before the (possibly long) encoding
         raise FileExistsError(f"{p} exists (pass overwrite=True to replace it)")
-    if p.exists() and p.is_dir():
+    if p.is_dir():
         raise IsADirectoryError(str(p))
-    data = write_bytes(model, use_buffer_offsets=use_buffer_offsets)
-    d = p.parent if str(p.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, p)
-        else:
-            os.link(tmp, p)  # fails if the target appeared meanwhile: never clobber
-            os.unlink(tmp)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return str(p)
+    return atomic_write(p, write_bytes(model, use_buffer_offsets=use_buffer_offsets),
+                        overwrite=overwrite)
 
 

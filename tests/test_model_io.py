@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import mmap
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -262,3 +263,30 @@ def test_signature_must_map_subgraph_inputs_and_outputs():
     m.signature_defs[0].outputs = {"x": inner}
     with pytest.raises(ModelError, match=r"signature_defs\[0\].*not one of the subgraph's outputs"):
         m.to_bytes()
+
+
+def test_atomic_write_never_clobbers_unless_asked(tmp_path, monkeypatch):
+    from workbench import _io
+
+    p = tmp_path / "user.txt"
+    p.write_text("mine")
+    with pytest.raises(FileExistsError):
+        _io.atomic_write(p, "new")
+    assert p.read_text() == "mine"
+    with pytest.raises(IsADirectoryError):
+        _io.atomic_write(tmp_path, "x", overwrite=True)
+    _io.atomic_write(p, b"new", overwrite=True)
+    assert p.read_text() == "new"
+    # A file that appears while we write (after the existence check) is not replaced either.
+    q = tmp_path / "race.txt"
+    real_link = os.link
+
+    def racing_link(src, dst):
+        q.write_text("theirs")
+        return real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", racing_link)
+    with pytest.raises(FileExistsError):
+        _io.atomic_write(q, "ours")
+    assert q.read_text() == "theirs"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["race.txt", "user.txt"]  # no temp

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from workbench import _io
 
 
 def css(scope: str) -> str:
@@ -118,23 +119,10 @@ def figure(figsize: tuple[float, float]):
     return fig
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> str:
-    """Write ``data`` to ``path`` through a temp file in the same directory and a rename, so a
-    reader never sees a half-written file."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+def atomic_write(path: str | os.PathLike, data: str | bytes, *, overwrite: bool = True) -> str:
+    """:func:`workbench._io.atomic_write`; callers that must not clobber a user's file pass
+    ``overwrite=False`` (their own ``overwrite`` argument)."""
+    return _io.atomic_write(path, data, overwrite=overwrite)
 
 
 def random_inputs(details: list[dict], seed: int = 0) -> list[np.ndarray]:

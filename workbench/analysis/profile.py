@@ -231,10 +231,11 @@ class ProfileResult:
         fig.tight_layout()
         return fig
 
-    def to_chrome_trace(self, path: str | os.PathLike) -> str:
+    def to_chrome_trace(self, path: str | os.PathLike, overwrite: bool = False) -> str:
         """Write the profiled runs as Chrome trace JSON (a list of ``"X"`` events, µs), which
         opens in Perfetto / ``chrome://tracing``: ``tid`` is the subgraph, ``name`` the op type,
-        ``args`` the output tensor, op index and run. Written atomically; returns the path."""
+        ``args`` the output tensor, op index and run. Written atomically; an existing file is
+        replaced only with ``overwrite=True``. Returns the path."""
         events = []
         t0 = self.events[0][3] if self.events else 0.0
         for run, si, oi, a, b in self.events:
@@ -245,7 +246,7 @@ class ProfileResult:
                 "args": {"tensor": tensor, "index": int(oi), "subgraph": int(si),
                          "run": int(run)},
             })
-        return R.atomic_write(path, json.dumps(events))
+        return R.atomic_write(path, json.dumps(events), overwrite=overwrite)
 
     def compare(self, other: ProfileResult, labels: Sequence[str] = ("a", "b")) -> pd.DataFrame:
         """See :func:`compare`."""

@@ -384,9 +384,9 @@ class ModelReport:
         p = os.fspath(path)
         if os.path.isdir(p):
             raise IsADirectoryError(p)
-        if os.path.exists(p) and not overwrite:
+        if os.path.exists(p) and not overwrite:  # before rendering
             raise FileExistsError(f"{p} exists (pass overwrite=True to replace it)")
-        return R.atomic_write(p, self.to_html())
+        return R.atomic_write(p, self.to_html(), overwrite=overwrite)
 
     def __repr__(self) -> str:
         parts = [f"{self.totals['num_ops']} ops", f"arena {self.memory.arena_bytes:,} B"]
