@@ -11,6 +11,11 @@ from .ir.ops import ActivationFunctionType, Op, Padding, TensorType
 
 from .interpreter import Interpreter
 
+# Bound eagerly (numpy only): importing the kernels already set ``workbench.quantize`` to the
+# subpackage, which a lazy ``__getattr__`` entry could never shadow. ``wb.quantize(...)`` is
+# the function; its modules stay importable as ``workbench.quantize.<module>``.
+from .quantize.quantizer import quantize
+
 __version__ = "0.1.0"
 
 
@@ -66,7 +71,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "profile", "memory_report", "diff", "report", "estimate",
+    "profile", "memory_report", "diff", "quantize", "report", "estimate",
     "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
     "Padding", "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError",
     "InputError", "__version__",

@@ -1,0 +1,414 @@
+"""wb.quantize against LiteRT and TensorFlow's converter.
+
+Oracles: LiteRT's built-in kernels run every file we write (and every integer tensor of our
+interpreter's run must equal LiteRT's); TF 2.21's converter output for the same float model
+(tests/corpus.py) is the baseline for accuracy (SQNR against the float model), op versions and
+file size. Structure checks read the written file back."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from tests import corpus
+from tests.litert_oracle import litert_interpreter
+from workbench.errors import InputError
+from workbench.interpreter import Interpreter
+from workbench.ir.ops import BuiltinOperator as B
+from workbench.ir.ops import TensorType as T
+
+SMALL = ("mixed", "conv1d", "separable_conv", "conv2d_transpose", "attention_layernorm",
+         "embedding", "prelu", "bilinear_upsampling")
+MODES = ("int8", "int16x8", "dynamic", "weight_only", "float16")
+CALIBRATION = corpus.CALIBRATION_SAMPLES  # the samples TF's converter calibrated with
+
+_KNOWN: dict[tuple[str, str], str] = {}
+
+
+def _float_path(name: str):
+    p = corpus.model_path(name, "float32")
+    if p is None:
+        pytest.skip(corpus.unsupported_reason(name, "float32") or "not built")
+    return p
+
+
+@functools.cache
+def _quantized(name: str, mode: str, **kw) -> bytes:
+    data = corpus.sample_inputs(name, CALIBRATION)
+    q = wb.quantize(_float_path(name), mode, data, progress=False, **kw)
+    return q.to_bytes()
+
+
+def _cases(models, modes, known=True):
+    out = []
+    for n in models:
+        for m in modes:
+            marks = [pytest.mark.slow] if corpus.MODELS[n].big else []
+            if known and (n, m) in _KNOWN:
+                marks.append(pytest.mark.xfail(reason=_KNOWN[n, m], strict=True,
+                                               raises=AssertionError))
+            out.append(pytest.param(n, m, marks=marks, id=f"{n}-{m}"))
+    return out
+
+
+def _feed(it, xs):
+    """Set float samples on an interpreter, quantizing them for integer inputs."""
+    for d, x in zip(it.get_input_details(), xs):
+        x = np.asarray(x)
+        if np.dtype(d["dtype"]) != x.dtype and x.dtype == np.float32:
+            s, z = d["quantization"]
+            info = np.iinfo(d["dtype"])
+            x = np.clip(np.round(x / s) + z, info.min, info.max).astype(d["dtype"])
+        it.set_tensor(d["index"], x)
+
+
+def _outputs_float(it) -> list[np.ndarray]:
+    out = []
+    for d in it.get_output_details():
+        y = it.get_tensor(d["index"]).astype(np.float64)
+        if np.dtype(d["dtype"]).kind in "iu" and d["quantization"] != (0.0, 0):
+            s, z = d["quantization"]
+            y = (y - z) * s
+        out.append(y)
+    return out
+
+
+def _sqnr(ref: np.ndarray, got: np.ndarray) -> float:
+    noise = np.sum((got - ref) ** 2)
+    return float(10 * np.log10(np.sum(ref ** 2) / max(noise, 1e-30)))
+
+
+def _litert_outputs(content: bytes, xs) -> list[np.ndarray]:
+    it = litert_interpreter(content)
+    it.allocate_tensors()
+    _feed(it, xs)
+    it.invoke()
+    return _outputs_float(it)
+
+
+def _float_outputs(name: str, xs) -> list[np.ndarray]:
+    return [y.astype(np.float64) for y in Interpreter(model_path=str(_float_path(name))).run(xs)]
+
+
+# ------------------------------------------------------------------------------------------
+# Every model, every mode: LiteRT runs it, and our interpreter agrees with LiteRT
+# ------------------------------------------------------------------------------------------
+def _compare_with_litert(content: bytes, xs, mode: str, float_ops: bool = False) -> int:
+    """Run ``content`` in LiteRT and ours on ``xs``; integer tensors must be identical.
+
+    ``float_ops``: the model keeps float ops between integer ones (denylist). Float kernels
+    agree with LiteRT only to ~1e-6 (summation order), so a value on a rounding boundary may
+    QUANTIZE one step apart, and that step travels on: then integer tensors may differ by at
+    most 2 steps on at most 1% of their elements."""
+    ref = litert_interpreter(content, preserve_all=True)
+    ref.allocate_tensors()
+    ours = Interpreter(model_content=content)
+    ours.allocate_tensors()
+    _feed(ref, xs)
+    _feed(ours, xs)
+    ref.invoke()
+    ours.invoke()
+    outputs = {d["index"] for d in ref.get_output_details()}
+    n = 0
+    for d in ours.get_tensor_details():
+        got, expected = ours.get_tensor(d["index"]), ref.get_tensor(d["index"])
+        assert got.shape == expected.shape and got.dtype == expected.dtype, d["name"]
+        if expected.dtype.kind in "iub" and float_ops:
+            diff = np.abs(got.astype(np.int64) - expected)
+            assert diff.max(initial=0) <= 2 and np.mean(diff > 0) <= 0.01, d["name"]
+            n += 1
+        elif expected.dtype.kind in "iub":
+            np.testing.assert_array_equal(got, expected, err_msg=d["name"])
+            n += 1
+        elif mode == "dynamic":
+            # Hybrid kernels quantize activations at run time, so a last-bit float difference
+            # upstream can move one step: outputs within 5% of range (as LiteRT's own hybrid
+            # tests allow); each hybrid op is bit-exact alone (tests/kernels/test_hybrid.py).
+            if d["index"] in outputs:
+                rng = float(np.ptp(expected)) if expected.size else 0.0
+                assert np.max(np.abs(got.astype(np.float64) - expected), initial=0) <= \
+                    5e-2 * max(rng, 1e-6) + 1e-5, d["name"]
+        else:
+            rng = float(np.ptp(expected)) if expected.size else 0.0
+            assert np.max(np.abs(got.astype(np.float64) - expected), initial=0) <= \
+                1e-4 * max(rng, 1e-6) + 1e-6, d["name"]
+    return n
+
+
+@pytest.mark.parametrize("name,mode", _cases(SMALL + ("mobilenet_v2",), MODES))
+def test_litert_runs_it_and_integer_tensors_are_bit_identical(name, mode):
+    content = _quantized(name, mode)
+    xs = corpus.sample_inputs(name, 1, seed=1)[0]
+    n_int = _compare_with_litert(content, xs, mode)
+    if mode in ("int8", "int16x8"):
+        assert n_int > 0
+
+
+# ------------------------------------------------------------------------------------------
+# Accuracy and size against TensorFlow's converter
+# ------------------------------------------------------------------------------------------
+_TF_MODE = {"int8": "int8_float_io", "int16x8": "int16x8", "dynamic": "dynamic",
+            "float16": "float16"}
+
+
+@pytest.mark.parametrize("name,mode", _cases(SMALL + ("mobilenet_v2",), tuple(_TF_MODE),
+                                              known=False))
+def test_accuracy_at_least_tf_converter(name, mode):
+    """SQNR of the quantized outputs against the float model, on data not used to calibrate,
+    is within 1 dB of (or better than) TF's converter's file for the same model and mode."""
+    tf_path = corpus.model_path(name, _TF_MODE[mode])
+    if tf_path is None:
+        pytest.skip(corpus.unsupported_reason(name, _TF_MODE[mode]) or "TF cannot convert")
+    ref, ours, theirs = [], [], []
+    for xs in corpus.sample_inputs(name, 2 if corpus.MODELS[name].big else 4, seed=2):
+        ref.append(_float_outputs(name, xs))
+        ours.append(_litert_outputs(_quantized(name, mode), xs))
+        try:
+            theirs.append(_litert_outputs(tf_path.read_bytes(), xs))
+        except RuntimeError as e:  # some of TF's 16x8 files do not run in LiteRT
+            assert mode == "int16x8", e
+    for k in range(len(ref[0])):
+        r = np.concatenate([y[k].ravel() for y in ref])
+        mine = _sqnr(r, np.concatenate([y[k].ravel() for y in ours]))
+        if theirs:
+            tf = _sqnr(r, np.concatenate([y[k].ravel() for y in theirs]))
+            assert mine >= tf - 1.0, (k, mine, tf)
+        else:
+            assert mine > 20.0, (k, mine)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", tuple(_TF_MODE))
+def test_mobilenet_v2_size_within_2_percent_of_tf(mode):
+    tf_path = corpus.model_path("mobilenet_v2", _TF_MODE[mode])
+    ours = len(_quantized("mobilenet_v2", mode))
+    theirs = tf_path.stat().st_size
+    assert ours <= 1.02 * theirs, (ours, theirs)
+    if mode != "int16x8":  # TF stores 16x8 files larger than needed; smaller is fine
+        assert abs(ours - theirs) <= 0.02 * theirs, (ours, theirs)
+
+
+@pytest.mark.parametrize("name,mode", _cases(SMALL, ("int8", "dynamic", "float16"), False) +
+                         _cases(("mobilenet_v2",), ("int8",), False))
+def test_op_versions_equal_tf_converter(name, mode):
+    """Op versions follow op_version.cc as TF's converter applies it: for every op type both
+    files contain, the same version."""
+    tf_path = corpus.model_path(name, _TF_MODE[mode])
+    if tf_path is None:
+        pytest.skip("TF cannot convert")
+    mine = {o.name: o.version for o in wb.load(_quantized(name, mode)).operator_codes}
+    theirs = {o.name: o.version for o in wb.load(tf_path).operator_codes}
+    common = set(mine) & set(theirs)
+    assert common
+    assert {k: mine[k] for k in common} == {k: theirs[k] for k in common}
+
+
+# ------------------------------------------------------------------------------------------
+# Structure of the written file: the rules LiteRT's integer kernels require
+# ------------------------------------------------------------------------------------------
+_WEIGHT_AXIS = {B.CONV_2D: (1, 0, 2), B.FULLY_CONNECTED: (1, 0, 2),
+                B.DEPTHWISE_CONV_2D: (1, 3, 2), B.TRANSPOSE_CONV: (1, 0, 3)}
+_FIXED = {(B.SOFTMAX, T.INT8): (1 / 256, -128), (B.LOGISTIC, T.INT8): (1 / 256, -128),
+          (B.TANH, T.INT8): (1 / 128, 0), (B.SOFTMAX, T.INT16): (1 / 32768, 0),
+          (B.LOGISTIC, T.INT16): (1 / 32768, 0), (B.TANH, T.INT16): (1 / 32768, 0)}
+_SAME = {B.MAX_POOL_2D, B.AVERAGE_POOL_2D, B.RESHAPE, B.SQUEEZE, B.TRANSPOSE, B.GATHER,
+         B.PAD, B.RESIZE_BILINEAR, B.RESIZE_NEAREST_NEIGHBOR, B.STRIDED_SLICE, B.TILE}
+
+
+def _qp(t):
+    return float(t.quantization.scale[0]), int(t.quantization.zero_point[0])
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+@pytest.mark.parametrize("name,mode", _cases(SMALL, ("int8", "int16x8"), known=False))
+def test_written_file_follows_the_quantization_spec(name, mode, per_channel):
+    act = T.INT8 if mode == "int8" else T.INT16
+    m = wb.load(_quantized(name, mode, per_channel=per_channel))
+    checked = 0
+    for op in m.main.operators:
+        x = op.inputs[0] if op.inputs else None
+        if op.code in _WEIGHT_AXIS and op.outputs[0].dtype == act:
+            wi, axis, bi = _WEIGHT_AXIS[op.code]
+            a = op.inputs[2] if op.code == B.TRANSPOSE_CONV else x
+            w = op.inputs[wi]
+            assert w.dtype == T.INT8 and not np.any(w.quantization.zero_point)
+            assert w.data.min() >= -127
+            n = w.quantization.scale.size
+            if per_channel:
+                assert n == w.shape[axis] and w.quantization.quantized_dimension == axis
+            else:
+                assert n == 1
+            b = op.inputs[bi] if bi < len(op.inputs) else None
+            if b is not None:
+                assert b.dtype == (T.INT32 if act == T.INT8 else T.INT64)
+                assert not np.any(b.quantization.zero_point)
+                want = np.float32(a.quantization.scale[0]) * w.quantization.scale
+                np.testing.assert_allclose(b.quantization.scale, np.broadcast_to(
+                    want, b.quantization.scale.shape), rtol=1e-6)
+            checked += 1
+        for t in op.outputs:
+            if t is not None and t.dtype == act and act == T.INT16:
+                assert _qp(t)[1] == 0, t.name
+        if (op.code, act) in _FIXED and op.outputs[0].dtype == act:
+            s, z = _FIXED[op.code, act]
+            assert _qp(op.outputs[0]) == pytest.approx((s, z))
+            checked += 1
+        if op.code in _SAME and x is not None and x.dtype == act:
+            assert _qp(op.outputs[0]) == _qp(x), op
+            checked += 1
+        if op.code == B.CONCATENATION and op.outputs[0].dtype == act:
+            assert all(_qp(t) == _qp(op.outputs[0]) for t in op.inputs)
+            checked += 1
+    assert checked > 0
+    # float I/O by default: QUANTIZE at the inputs, DEQUANTIZE at the outputs
+    assert all(t.dtype != act for t in m.main.inputs)
+    assert all(t.dtype != act for t in m.main.outputs)
+
+
+def test_report_lists_what_the_file_holds():
+    m = wb.quantize(_float_path("mixed"), "int8", corpus.sample_inputs("mixed", 2),
+                    progress=False)
+    df = m.quantization_report.df
+    assert set(df.role) >= {"activation", "weight", "bias"}
+    scales = dict(zip(df.tensor, df.scale))
+    n = 0
+    for t in m.main.tensors:
+        if t.quantization is not None and t.quantization.scale.size and t.name in scales:
+            assert scales[t.name] == pytest.approx(float(t.quantization.scale[0]), rel=1e-6)
+            n += 1
+    assert n >= len(m.main.operators)
+    assert "<table" in m.quantization_report._repr_html_()
+
+
+# ------------------------------------------------------------------------------------------
+# Integer I/O, calibration choices, denylist
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("io", [np.int8, np.uint8])
+def test_integer_io_runs_in_litert_and_agrees_with_float_io(io):
+    content = _quantized("mixed", "int8", inference_input_type=io, inference_output_type=io)
+    m = wb.load(content)
+    assert m.main.inputs[0].numpy_dtype == np.dtype(io)
+    assert m.main.outputs[0].numpy_dtype == np.dtype(io)
+    xs = corpus.sample_inputs("mixed", 1, seed=3)[0]
+    _compare_with_litert(content, xs, "int8")
+    # Same internal arithmetic as the float-I/O file: the same quantized outputs
+    ours = _litert_outputs(content, xs)[0]
+    float_io = _litert_outputs(_quantized("mixed", "int8"), xs)[0]
+    np.testing.assert_allclose(ours, float_io, atol=1e-7)
+
+
+def test_int16_io():
+    content = _quantized("conv1d", "int16x8", inference_input_type=np.int16,
+                         inference_output_type=np.int16)
+    m = wb.load(content)
+    assert m.main.inputs[0].dtype == T.INT16 and m.main.outputs[0].dtype == T.INT16
+    _compare_with_litert(content, corpus.sample_inputs("conv1d", 1, seed=3)[0], "int16x8")
+
+
+def test_precomputed_stats_and_calibration_methods():
+    from workbench.quantize.calibrate import collect
+
+    path = _float_path("mixed")
+    data = corpus.sample_inputs("mixed", CALIBRATION)
+    stats = collect(path, data, progress=False)
+    a = wb.quantize(path, "int8", stats=stats, progress=False)
+    b = wb.quantize(path, "int8", data, progress=False)
+    assert a.to_bytes() == b.to_bytes()
+    # A method changes the chosen scales; a per-tensor dict changes only its tensor.
+    name = "mixed_1/dense_1/MatMul2"
+    p = wb.quantize(path, "int8", stats=stats, calibration="percentile",
+                    calibration_options={"percentile": 90.0}, progress=False)
+    one = wb.quantize(path, "int8", stats=stats, calibration={name: "percentile"},
+                      calibration_options={"percentile": 90.0}, progress=False)
+
+    def scales(m):
+        return {t.name: _qp(t) for t in m.main.tensors if t.dtype == T.INT8 and
+                t.quantization.scale.size == 1}
+
+    sa, sp, s1 = scales(a), scales(p), scales(one)
+    assert sp[name][0] < sa[name][0]
+    assert s1[name] == sp[name]
+    assert {k: v for k, v in s1.items() if k != name} == {k: v for k, v in sa.items()
+                                                          if k != name}
+    rep = one.quantization_report.df.set_index("tensor")
+    assert rep.loc[name, "method"] == "percentile"
+    _compare_with_litert(p.to_bytes(), corpus.sample_inputs("mixed", 1, seed=1)[0], "int8")
+
+
+@pytest.mark.parametrize("mode", ["int8", "int16x8"])
+def test_denylist_keeps_ops_float(mode):
+    path = _float_path("mixed")
+    float_model = wb.load(path)
+    ops = float_model.main.operators
+    conv_out = ops[2].outputs[0].name  # by output tensor name
+    data = corpus.sample_inputs("mixed", 2)
+    q = wb.quantize(path, mode, data, denylist=["SOFTMAX", 3, conv_out], progress=False)
+    act = T.INT8 if mode == "int8" else T.INT16
+    kept = {(op.name, op.outputs[0].name.removesuffix("_float32")) for op in q.main.operators
+            if all(t is None or t.dtype in (T.FLOAT32, T.INT32)
+                   for t in [*op.inputs, *op.outputs])}
+    assert ("SOFTMAX", ops[9].outputs[0].name) in kept
+    assert (ops[3].name, ops[3].outputs[0].name) in kept
+    assert ("CONV_2D", conv_out) in kept
+    producers = q.main.producers()
+    for op in q.main.operators:
+        if op.name in ("SOFTMAX", "MAX_POOL_2D") or op.outputs[0].name == conv_out:
+            # float inputs come from a DEQUANTIZE of an integer tensor
+            src = producers.get(id(op.inputs[0]))
+            assert src is not None and src.name == "DEQUANTIZE"
+            assert src.inputs[0].dtype == act
+    assert set(q.quantization_report.float_ops.op_index) == {2, 3, 9}
+    assert set(q.quantization_report.float_ops.reason) == {"denylisted"}
+    _compare_with_litert(q.to_bytes(), corpus.sample_inputs("mixed", 1, seed=1)[0], mode,
+                         float_ops=True)
+
+
+def test_denylist_in_weight_modes():
+    path = _float_path("mixed")
+    for mode in ("dynamic", "float16"):
+        q = wb.quantize(path, mode, denylist=["CONV_2D"], progress=False)
+        for op in q.main.operators:
+            if op.name == "CONV_2D":
+                assert op.inputs[1].dtype == T.FLOAT32 and op.inputs[1].is_constant
+
+
+# ------------------------------------------------------------------------------------------
+# Inputs: never mutated; bad data and options are clear errors
+# ------------------------------------------------------------------------------------------
+def test_input_model_is_not_modified_and_any_source_works():
+    path = _float_path("conv1d")
+    raw = path.read_bytes()
+    model = wb.load(path)
+    data = corpus.sample_inputs("conv1d", 2)
+    results = [wb.quantize(src, "int8", data, progress=False).to_bytes()
+               for src in (model, raw, path, str(path))]
+    assert all(r == results[0] for r in results)
+    assert model.to_bytes() == wb.load(raw).to_bytes()
+    assert path.read_bytes() == raw
+
+
+def test_bad_calibration_data_names_the_input():
+    path = _float_path("mixed")
+    with pytest.raises(InputError, match="input"):
+        wb.quantize(path, "int8", [[np.zeros((1, 5, 5, 3), np.float32)]], progress=False)
+    with pytest.raises(InputError):
+        wb.quantize(path, "int8", [[np.zeros((1, 32, 32, 3), np.float32)] * 2],
+                    progress=False)
+    with pytest.raises(InputError, match="representative_dataset"):
+        wb.quantize(path, "int8", progress=False)
+
+
+def test_bad_options():
+    path = _float_path("mixed")
+    data = corpus.sample_inputs("mixed", 1)
+    with pytest.raises(InputError, match="mode"):
+        wb.quantize(path, "int4", data)
+    with pytest.raises(InputError, match="inference_input_type"):
+        wb.quantize(path, "int16x8", data, inference_input_type=np.uint8, progress=False)
+    with pytest.raises(InputError, match="denylist"):
+        wb.quantize(path, "int8", data, denylist=["NO_SUCH_OP"], progress=False)
+    with pytest.raises(InputError, match="denylist"):
+        wb.quantize(path, "int8", data, denylist=[99], progress=False)
