@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from workbench.ir.ops import Op
 
 from ._common import OK, OpView, T, Verdict, dtype, is_quantized, no, rank, scale, type_name
+from ._common import zero_point
 from ._common import ACT_NAMES
 
 OPTIONS: dict[str, Any] = {
@@ -43,6 +46,15 @@ SHAPE_ONLY_Q8 = {Op.CONCATENATION, Op.RESHAPE, Op.SLICE, Op.SPLIT,
                  Op.MAX_POOL_2D, Op.RESIZE_BILINEAR}
 
 UNSUPPORTED = "unsupported operator type {op}"
+MAX_DIMS = 6  # XNN_MAX_TENSOR_DIMS
+
+
+def _rank_ok(v: OpView) -> str | None:
+    for t in v.inputs + v.outputs:
+        if rank(t) > MAX_DIMS:
+            return (f"number of dimensions {rank(t)} must be at most {MAX_DIMS} in {v.name} "
+                    "node")
+    return None
 
 
 def _f32_or_q8(v: OpView, t, opts) -> str | None:
@@ -90,6 +102,21 @@ def _weights(v: OpView, t, qdim: int, opts) -> str | None:
     return f"unsupported type {type_name(t)} in {v.role(t)} tensor"
 
 
+def _tconv_padding(v: OpView) -> str | None:
+    w, y, o = v.input(1), v.output(0), v.options
+    if rank(w) != 4 or rank(y) != 4:
+        return "4D filter and output expected in TRANSPOSE_CONV node"
+    kh, kw = w.shape[1], w.shape[2]
+    if int(o.padding) == 1:  # VALID
+        if kh > y.shape[1] or kw > y.shape[2]:
+            return ("output smaller than effective kernel dimensions unsupported with VALID "
+                    "padding in TRANSPOSE_CONV node")
+    elif kh < o.stride_h or kw < o.stride_w:
+        return ("strides larger than effective kernel dimensions unsupported in TRANSPOSE_CONV "
+                "node")
+    return None
+
+
 def _binary_scales(v: OpView) -> str | None:
     # XNNPACK's quantized kernels bound the rescaling factors they can represent.
     a, b, y = v.input(0), v.input(1), v.output(0)
@@ -119,6 +146,11 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
     """XNNPACK's verdict for one node."""
     c = v.code
     x, y = v.input(0), v.output(0)
+    if c in UNARY or c in BINARY or c in SHAPE_ONLY_Q8 or c in REDUCE or \
+            c in (Op.TRANSPOSE, Op.STRIDED_SLICE, Op.SPLIT, Op.DEQUANTIZE, Op.QUANTIZE):
+        err = _rank_ok(v)
+        if err:
+            return no(err)
     if c in UNARY:
         q_ok = c in UNARY_Q8
         if c in UNARY_QS8_ONLY and dtype(x) == T.UINT8:
@@ -132,8 +164,18 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
             return _first(_f32_or_q8(v, x, opts))
         return no(f"unsupported type {type_name(x)} in input tensor")
     if c == Op.QUANTIZE:
-        return _first(_f32_or_q8(v, x, opts), _f32_or_q8(v, y, opts),
-                      None if dtype(y) in (T.INT8, T.UINT8) else "unsupported output type")
+        # float -> 8-bit, or a requantization within one 8-bit type whose input/output scale
+        # ratio lies in [2^-8, 2^7] (measured against LiteRT's XNNPACK build).
+        errs = [_f32_or_q8(v, x, opts), _f32_or_q8(v, y, opts),
+                None if dtype(y) in (T.INT8, T.UINT8) else "unsupported output type"]
+        if dtype(x) in (T.INT8, T.UINT8) and not any(errs):
+            if dtype(x) != dtype(y):
+                errs.append(f"unsupported conversion {type_name(x)} -> {type_name(y)} in "
+                            "QUANTIZE node")
+            elif not 2.0 ** -8 <= scale(x) / scale(y) <= 2.0 ** 7:
+                errs.append(f"unsupported input-to-output scale ratio "
+                            f"{scale(x) / scale(y):g} in QUANTIZE node")
+        return _first(*errs)
     if c in BINARY:
         q_ok = c in BINARY_Q8
         if len(v.inputs) != 2:
@@ -150,6 +192,9 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         err = None
         if o.stride_h <= 0 or o.stride_w <= 0 or o.filter_height <= 0 or o.filter_width <= 0:
             err = "invalid pooling parameters"
+        elif o.stride_w > o.filter_width or o.stride_h > o.filter_height:
+            err = (f"unsupported stride {o.stride_h}x{o.stride_w} exceeding filter "
+                   f"{o.filter_height}x{o.filter_width} in {v.name} node")
         elif o.filter_height == 1 and o.filter_width == 1 and (o.stride_h != 1 or
                                                                o.stride_w != 1):
             err = f"unsupported pooling with 1x1 filter and {o.stride_h}x{o.stride_w} stride"
@@ -171,7 +216,7 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         w, b = v.input(1), v.input(3) if len(v.op.inputs) > 3 else None
         return _first(_f32_or_q8(v, v.input(2), opts), _weights(v, w, 0, opts),
                       _static(v, w, "filter"), _static(v, v.input(0), "output shape"),
-                      _static(v, b, "bias"), _f32_or_q8(v, y, opts))
+                      _static(v, b, "bias"), _f32_or_q8(v, y, opts), _tconv_padding(v))
     if c == Op.FULLY_CONNECTED:
         if v.version == 8:
             return no("Unsupported version 8 of FullyConnected.")
@@ -184,12 +229,17 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         return _first(*errs, _activation(v))
     if c == Op.BATCH_MATMUL:
         a, b = v.input(0), v.input(1)
-        # Float, or float activations with static int8 weights (dynamically quantized).
+        # B is "channelwise int8": symmetric (zero point 0); float A with int8 B is quantized
+        # dynamically.
         dq = dtype(a) == T.FLOAT32 and dtype(b) == T.INT8
-        errs = [_f32(v, a), _f32(v, y),
-                _weights(v, b, rank(b) - 1, opts) if dq else _f32(v, b)]
-        if dq:
-            errs.append(_static(v, b, "input 1"))
+        errs = [_f32_or_q8(v, a, opts), _f32_or_q8(v, y, opts),
+                _weights(v, b, rank(b) - 1, opts) if dtype(b) != T.UINT8 else
+                f"unsupported type UINT8 in {v.role(b)} tensor"]
+        if dtype(b) == T.INT8 and is_quantized(b) and \
+                np.any(np.asarray(b.quantization.zero_point) != 0):
+            errs.append("unsupported non-zero zero point in input 1 tensor of BATCH_MATMUL")
+        if dtype(a) != dtype(b) and not dq:
+            errs.append("unsupported mixed types in BATCH_MATMUL operator")
         if rank(a) < 2 or rank(b) < 2:
             errs.append("Unsupported number of dimensions, must be at least 2")
         return _first(*errs)
@@ -214,12 +264,28 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
             errs.append("STRIDED_SLICE strides must be 1")
         return _first(*errs, _f32_or_q8(v, x, opts), _f32_or_q8(v, y, opts))
     if c == Op.SPLIT:
-        return _first(_static(v, v.input(0), "axis"), _f32_or_q8(v, v.input(1), opts),
+        n = len(v.op.outputs)
+        return _first(None if 2 <= n <= 4 else
+                      f"unexpected number of outputs ({n}) in SPLIT node: 2 to 4 supported",
+                      _static(v, v.input(0), "axis"), _f32_or_q8(v, v.input(1), opts),
                       *[_f32_or_q8(v, t, opts) for t in v.outputs])
+    if c in (Op.SPACE_TO_DEPTH, Op.DEPTH_TO_SPACE) and int(v.opt("block_size", 0)) <= 1:
+        return no(f"block size ({v.opt('block_size')}) in {v.name} node must be greater > 1")
     if c in SHAPE_ONLY_Q8:
         errs = [_f32_or_q8(v, t, opts) for t in [x, y]]
-        if c in (Op.RESHAPE,) and v.input(1) is not None:
+        if c == Op.RESHAPE and len(v.op.inputs) > 1 and v.input(1) is not None:
             errs.append(_static(v, v.input(1), "shape"))
+        if c in (Op.RESHAPE, Op.CONCATENATION) and dtype(y) == T.UINT8 and \
+                is_quantized(y) and not any(errs):
+            # QU8 copies need identical quantization on both sides.
+            for t in v.inputs[:1] if c == Op.RESHAPE else v.inputs:
+                if is_quantized(t) and (scale(t) != scale(y) or
+                                        zero_point(t) != zero_point(y)):
+                    errs.append(f"mismatching quantization across the input and the output "
+                                f"for {v.name} operator")
+                    break
+        if c == Op.RESIZE_BILINEAR:
+            errs.append(_static(v, v.input(1), "size"))
         if c in (Op.PAD, Op.TRANSPOSE, Op.EXPAND_DIMS):
             errs.append(_static(v, v.input(1), "parameter"))
         if c in (Op.SLICE, Op.STRIDED_SLICE):
