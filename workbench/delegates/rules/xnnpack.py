@@ -275,9 +275,11 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         errs = [_f32_or_q8(v, t, opts) for t in [x, y]]
         if c == Op.RESHAPE and len(v.op.inputs) > 1 and v.input(1) is not None:
             errs.append(_static(v, v.input(1), "shape"))
-        if c in (Op.RESHAPE, Op.CONCATENATION) and dtype(y) == T.UINT8 and \
+        if ((c == Op.RESHAPE and dtype(y) in (T.INT8, T.UINT8)) or
+                (c == Op.CONCATENATION and dtype(y) == T.UINT8)) and \
                 is_quantized(y) and not any(errs):
-            # QU8 copies need identical quantization on both sides.
+            # Quantized copies need identical quantization on both sides (RESHAPE: int8 and
+            # uint8; CONCATENATION: uint8).
             for t in v.inputs[:1] if c == Op.RESHAPE else v.inputs:
                 if is_quantized(t) and (scale(t) != scale(y) or
                                         zero_point(t) != zero_point(y)):
