@@ -38,7 +38,7 @@ from workbench.ir.ops import Op, TensorType
 
 from .rules import Verdict, check_subgraph, delegate_spec
 
-__all__ = ["BoundaryTensor", "Partition", "Partitioning", "partition", "node_subsets"]
+__all__ = ["BoundaryTensor", "Partition", "Partitioning", "node_subsets", "partition"]
 
 # Reasons for claimed ops that still run on the CPU (TFLite only logs counts for these).
 REASON_SMALL = "Partition too small: {n} node(s) < min_nodes_per_partition={m}."

@@ -9,8 +9,9 @@ op. :func:`check_op` and :func:`check_subgraph` are the entry points; the partit
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from workbench.errors import InputError
 from workbench.ir.graph import Model

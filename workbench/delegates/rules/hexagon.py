@@ -109,9 +109,7 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
     elif c in (Op.CONCATENATION, Op.PACK):
         if any(dtype(t) not in Q8 for t in v.inputs):
             err = TYPES
-    elif c == Op.MAX_POOL_2D:
-        err = _types(v, [Q8]) or _act(v, relu_ok=False)
-    elif c == Op.AVERAGE_POOL_2D:
+    elif c == Op.MAX_POOL_2D or c == Op.AVERAGE_POOL_2D:
         err = _types(v, [Q8]) or _act(v, relu_ok=False)
     elif c == Op.TRANSPOSE_CONV:
         err = _types(v, [(T.INT32,), Q8, Q8])

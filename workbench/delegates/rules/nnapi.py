@@ -17,8 +17,19 @@ from typing import Any
 
 from workbench.ir.ops import Op
 
-from ._common import OK, OpView, T, Verdict, dtype, is_quantized, no, per_channel, rank, scale
-from ._common import zero_point
+from ._common import (
+    OK,
+    OpView,
+    T,
+    Verdict,
+    dtype,
+    is_quantized,
+    no,
+    per_channel,
+    rank,
+    scale,
+    zero_point,
+)
 
 OPTIONS: dict[str, Any] = {"android_api": 30, "accelerator_name": None}
 DEFAULTS: dict[str, Any] = {"min_nodes_per_partition": 1, "max_delegated_partitions": 3,

@@ -17,9 +17,20 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._common import OK, OpView, T, Verdict, dtype, is_quantized, no, rank, scale, type_name
-from ._common import zero_point
-from ._common import ACT_NAMES
+from ._common import (
+    ACT_NAMES,
+    OK,
+    OpView,
+    T,
+    Verdict,
+    dtype,
+    is_quantized,
+    no,
+    rank,
+    scale,
+    type_name,
+    zero_point,
+)
 
 OPTIONS: dict[str, Any] = {
     # LiteRT's Python interpreter builds XNNPACK with signed and unsigned 8-bit inference on.
