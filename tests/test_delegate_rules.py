@@ -713,6 +713,25 @@ def test_cpu_claims_nothing_and_bad_input_errors():
         partition(m, "gpu", subgraph=3)
     with pytest.raises(InputError, match="out of range"):
         check_op(m, 7, "gpu")
+    with pytest.raises(InputError, match="android_api"):
+        partition(m, "nnapi", android_api="Q")
+    with pytest.raises(InputError, match="coreml_version"):
+        partition(m, "coreml", coreml_version=4)
+    with pytest.raises(InputError, match="min_nodes_per_partition"):
+        partition(m, "gpu", min_nodes_per_partition=-1)
+    with pytest.raises(InputError, match="max_delegated_partitions"):
+        partition(m, "gpu", max_delegated_partitions=1.5)
+
+
+def test_plot_marks_processors():
+    p = partition(wb.load(_graph_with_subsets([2, 1, 4, 1, 3])), "gpu")
+    fig = p.plot()
+    ax = fig.axes[0]
+    colors = [tuple(round(c, 3) for c in bar.get_facecolor()[:3]) for bar in ax.patches]
+    assert len(colors) == 11  # one bar per op
+    # delegated (largest partition), claimed-but-kept (limits) and CPU fallback all appear
+    assert len(set(colors)) == 3
+    assert fig._repr_png_()[:4] == b"\x89PNG"
 
 
 # -- (a) randomized single ops against LiteRT ----------------------------------------------------

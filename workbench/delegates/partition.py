@@ -293,6 +293,41 @@ class Partitioning:
                      "graph.")
         return "\n".join(lines)
 
+    def plot(self):
+        """Matplotlib ``Figure``: one bar per op in execution order, coloured by processor,
+        partitions marked, with the runtime bytes entering/leaving each delegate partition."""
+        from workbench.analysis import _result as R
+
+        fig = R.figure((10, 2.8))
+        ax = fig.subplots()
+        n = len(self.verdicts)
+        colors = {"delegate": "tab:green", "cpu": "tab:gray"}
+        for p in self.partitions:
+            for i in p.ops:
+                claimed_cpu = p.processor == "cpu" and self.verdicts[i].supported
+                ax.bar(i, 1, width=0.9, color="tab:olive" if claimed_cpu else
+                       colors[p.processor], edgecolor="none")
+            if p.processor == "delegate":
+                mid = (min(p.ops) + max(p.ops)) / 2
+                ax.annotate(f"P{p.id}: in {_human(p.input_bytes)} / out "
+                            f"{_human(p.output_bytes)}", (mid, 1.02), ha="center",
+                            va="bottom", fontsize=7)
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="tab:green", label=f"{self.delegate} delegate"),
+                           Patch(color="tab:olive", label="claimed, kept on CPU (limits)"),
+                           Patch(color="tab:gray", label="CPU fallback")],
+                  fontsize=7, loc="upper right", ncol=3, bbox_to_anchor=(1, -0.25))
+        ax.set_xlim(-1, max(n, 1))
+        ax.set_ylim(0, 1.35)
+        ax.set_yticks([])
+        ax.set_xlabel("op index (execution order)")
+        s = self.summary
+        ax.set_title(f"{self.delegate}: {s['ops_delegated']}/{s['ops_total']} ops in "
+                     f"{s['delegate_partitions']} delegate partition(s)", fontsize=10)
+        fig.tight_layout()
+        return fig
+
     def _repr_html_(self) -> str:
         from workbench.analysis import _result as R
 
@@ -314,6 +349,13 @@ class Partitioning:
         s = self.summary
         return (f"Partitioning({self.delegate}: {s['ops_delegated']}/{s['ops_total']} ops in "
                 f"{s['delegate_partitions']} delegate partition(s))")
+
+
+def _human(n: int) -> str:
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} B"
 
 
 def _fp16_dequant_joining(sg: Subgraph, first: set[int]) -> set[int]:
@@ -385,6 +427,13 @@ def partition(model: Model | str | bytes, delegate: str, *,
         raise InputError(f"subgraph {subgraph!r} out of range: the model has "
                          f"{len(m.subgraphs)} subgraph(s)")
     sg = m.subgraphs[int(subgraph)]
+    for name, val in (("min_nodes_per_partition", min_nodes_per_partition),
+                      ("max_delegated_partitions", max_delegated_partitions)):
+        if val is not None and (isinstance(val, bool) or
+                                not isinstance(val, (int, np.integer))):
+            raise InputError(f"{name} must be an integer or None, got {val!r}")
+    if min_nodes_per_partition is not None and min_nodes_per_partition < 0:
+        raise InputError(f"min_nodes_per_partition must be >= 0, got {min_nodes_per_partition}")
     min_nodes = spec.min_nodes_per_partition if min_nodes_per_partition is None \
         else int(min_nodes_per_partition)
     max_parts = spec.max_delegated_partitions if max_delegated_partitions is None \

@@ -84,6 +84,9 @@ def _options(spec: DelegateSpec, given: dict[str, Any]) -> dict[str, Any]:
                          f"delegate; its options are: {allowed}")
     opts = dict(spec.options)
     opts.update(given)
+    validate = getattr(importlib.import_module(spec.module), "validate", None)
+    if validate is not None:
+        validate(opts)
     return opts
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.errors import InputError
 from workbench.ir.ops import Op
 
 from ._common import OK, OpView, T, Verdict, dtype, no, rank
@@ -31,6 +32,15 @@ DEFAULTS: dict[str, Any] = {"min_nodes_per_partition": 2, "max_delegated_partiti
                             "allows_dynamic_tensors": False, "fold_dequant": "fp16"}
 
 NOT_SUPPORTED = "Operation is not supported by the Core ML delegate."
+
+
+def validate(opts: dict[str, Any]) -> None:
+    """Reject option values the delegate could not be given."""
+    if opts["coreml_version"] not in (2, 3):
+        raise InputError(f"coreml_version must be 2 or 3, got {opts['coreml_version']!r}")
+    if str(opts["enabled_devices"]).lower() not in ("neural_engine", "all"):
+        raise InputError("enabled_devices must be 'neural_engine' or 'all', got "
+                         f"{opts['enabled_devices']!r}")
 NO_ANE = ("This device does not have Neural Engine, so Core ML delegate will not be enabled. "
           "If you want to run Core ML delegate anyway, set enabled_devices option to "
           "TfLiteCoreMlDelegateAllDevices.")

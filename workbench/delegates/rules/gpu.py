@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.errors import InputError
 from workbench.ir.ops import Op
 
 from ._common import OK, OpView, T, Verdict, dtype, no, rank
@@ -34,6 +35,13 @@ DEFAULTS: dict[str, Any] = {"min_nodes_per_partition": 1, "max_delegated_partiti
                             "allows_dynamic_tensors": False, "fold_dequant": "fp16"}
 
 NOT_SUPPORTED = "Operation is not supported."
+
+
+def validate(opts: dict[str, Any]) -> None:
+    """Reject option values the delegate could not be given."""
+    ex = opts["excluded_ops"]
+    if isinstance(ex, str) or not all(isinstance(n, str) for n in ex):
+        raise InputError(f"excluded_ops must be a list of builtin op names, got {ex!r}")
 TYPE_SHAPE = "OP is supported, but tensor type/shape isn't compatible."
 VERSION = "Max version supported: {max}. Requested version {ver}."
 FP16_DEQUANT = ("DEQUANTIZE of float16 weights: folded into the delegate only when all its "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.errors import InputError
 from workbench.ir.ops import Op
 
 from ._common import (
@@ -36,6 +37,16 @@ DEFAULTS: dict[str, Any] = {"min_nodes_per_partition": 1, "max_delegated_partiti
                             "allows_dynamic_tensors": False, "fold_dequant": ""}
 
 NNAPI10, NNAPI11, NNAPI12, NNAPI13 = 27, 28, 29, 30
+
+
+def validate(opts: dict[str, Any]) -> None:
+    """Reject option values the delegate could not be given."""
+    api = opts["android_api"]
+    if isinstance(api, bool) or not isinstance(api, int) or not 1 <= api <= 100:
+        raise InputError(f"android_api must be an Android API level (e.g. 29), got {api!r}")
+    name = opts["accelerator_name"]
+    if name is not None and not isinstance(name, str):
+        raise InputError(f"accelerator_name must be a string or None, got {name!r}")
 
 _TN = {T.FLOAT16: "kTfLiteFloat16", T.FLOAT32: "kTfLiteFloat32", T.INT32: "kTfLiteInt32",
        T.UINT8: "kTfLiteUInt8", T.INT8: "kTfLiteInt8", T.BOOL: "kTfLiteBool",

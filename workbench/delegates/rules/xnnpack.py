@@ -322,9 +322,14 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
 
 def finalize(views: list[OpView], verdicts: list[Verdict], opts: dict[str, Any]) -> None:
     """Static unpacking nodes (DEQUANTIZE of a constant float16/int8 tensor to float32,
-    DENSIFY of a sparse constant) join the delegate only when every consumer is delegated."""
+    DENSIFY of a sparse constant, or a DEQUANTIZE of such a DENSIFY's output) join the delegate
+    only when every consumer is delegated."""
+    quasi: set[int] = set()
+    for v in views:
+        if _is_static_unpack(v, quasi):
+            quasi.add(id(v.output(0)))
     for i, v in enumerate(views):
-        if not _is_static_unpack(v):
+        if id(v.output(0)) not in quasi:
             continue
         y = v.output(0)
         users = [u for u in views if any(t is y for t in u.op.inputs)]
@@ -334,12 +339,13 @@ def finalize(views: list[OpView], verdicts: list[Verdict], opts: dict[str, Any])
             verdicts[i] = no("static unpacking node feeds a node XNNPACK does not delegate")
 
 
-def _is_static_unpack(v: OpView) -> bool:
+def _is_static_unpack(v: OpView, quasi: set[int]) -> bool:
     x, y = v.input(0), v.output(0)
     if x is None or y is None or len(v.inputs) != 1 or len(v.outputs) != 1:
         return False
     if v.code == Op.DEQUANTIZE:
-        return x.sparsity is None and x.is_constant and dtype(y) == T.FLOAT32 and \
+        return x.sparsity is None and (x.is_constant or id(x) in quasi) and \
+            dtype(y) == T.FLOAT32 and \
             (dtype(x) == T.FLOAT16 or (dtype(x) == T.INT8 and is_quantized(x)))
     if v.code == Op.DENSIFY:
         return x.is_constant and x.sparsity is not None and dtype(x) == dtype(y) and \
