@@ -8,6 +8,11 @@ file size. Structure checks read the written file back."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
+import os
+import tempfile
+from importlib import metadata
 
 import numpy as np
 import pytest
@@ -138,7 +143,8 @@ def _compare_with_litert(content: bytes, xs, mode: str, float_ops: bool = False)
     return n
 
 
-@pytest.mark.parametrize("name,mode", _cases(SMALL + ("mobilenet_v2",), MODES))
+@pytest.mark.parametrize("name,mode", _cases(SMALL + ("mobilenet_v2", "mobilenet_v3_small"),
+                                              MODES))
 def test_litert_runs_it_and_integer_tensors_are_bit_identical(name, mode):
     content = _quantized(name, mode)
     xs = corpus.sample_inputs(name, 1, seed=1)[0]
@@ -412,3 +418,81 @@ def test_bad_options():
         wb.quantize(path, "int8", data, denylist=["NO_SUCH_OP"], progress=False)
     with pytest.raises(InputError, match="denylist"):
         wb.quantize(path, "int8", data, denylist=[99], progress=False)
+
+
+# ------------------------------------------------------------------------------------------
+# An "op zoo": one float model with the ops the corpus lacks, converted by TF (cached)
+# ------------------------------------------------------------------------------------------
+def _build_zoo():
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    inp = tf.keras.Input(shape=(8, 8, 4), batch_size=1, name="x")
+    a = L.Conv2D(8, 3, padding="same")(inp)
+    e = L.Maximum()([L.LeakyReLU(0.2)(a), L.Activation("tanh")(a)])
+    f = L.Minimum()([e, L.Activation("sigmoid")(a)])
+    g = L.Activation("gelu")(f)
+    h = L.Lambda(lambda t: tf.nn.depth_to_space(tf.nn.space_to_depth(t, 2), 2))(g)
+    i = L.Lambda(lambda t: tf.reduce_max(t, axis=[1, 2], keepdims=True))(h)
+    j = L.Lambda(lambda t: tf.reduce_sum(t, axis=3, keepdims=True))(h)
+    k = L.Lambda(lambda t: t[:, 1:7:2, :, :])(h)
+    k = L.Lambda(lambda t: tf.image.resize(t, (6, 6), method="nearest"))(k)
+    p = L.Lambda(lambda t: tf.stack(tf.split(t, 2, axis=3), axis=1))(k)
+    w = np.random.default_rng(0).standard_normal((16, 5)).astype("float32")
+    m = L.Lambda(lambda t: tf.matmul(tf.reshape(t, (1, 18, 16)), tf.constant(w)))(p)
+    q = L.Concatenate()([L.Flatten()(m), L.Flatten()(i), L.Flatten()(j)])
+    out = L.Lambda(lambda t: tf.nn.log_softmax(t))(L.Dense(10)(q))
+    model = tf.keras.Model(inp, out)
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+@functools.cache
+def _zoo_path() -> str:
+    tf_version = next((metadata.version(d) for d in ("tensorflow-cpu", "tensorflow")
+                       if _has(d)), "")
+    key = hashlib.sha256((inspect.getsource(_build_zoo) + tf_version).encode()).hexdigest()[:12]
+    path = corpus.REPO / ".cache" / "quantizer" / f"op_zoo_{key}.tflite"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content = _build_zoo()
+        fd, tmp = tempfile.mkstemp(dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def _has(dist: str) -> bool:
+    try:
+        metadata.version(dist)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_op_zoo_every_mode(mode):
+    """MAXIMUM/MINIMUM (shared scales), PACK, SPLIT, STRIDED_SLICE, SPACE_TO_DEPTH/
+    DEPTH_TO_SPACE, REDUCE_MAX, SUM, RESIZE_NEAREST, GELU, LEAKY_RELU, TANH, LOGISTIC,
+    LOG_SOFTMAX: LiteRT runs the result, integer tensors equal ours, outputs close to float."""
+    path = _zoo_path()
+    m = wb.load(path)
+    rng = np.random.default_rng(0)
+    shape = m.main.inputs[0].shape
+    data = [[rng.standard_normal(shape).astype(np.float32)] for _ in range(8)]
+    xs = [rng.standard_normal(shape).astype(np.float32)]
+    q = wb.quantize(path, mode, data, progress=False)
+    content = q.to_bytes()
+    n = _compare_with_litert(content, xs, mode)
+    ref = Interpreter(model_path=path).run(xs)[0].astype(np.float64)
+    assert _sqnr(ref, _litert_outputs(content, xs)[0]) > (30 if mode == "int8" else 40)
+    if mode in ("int8", "int16x8"):
+        act = T.INT8 if mode == "int8" else T.INT16
+        assert n > 20
+        ops = {op.name: op for op in q.main.operators}
+        if mode == "int8":  # every op of the zoo has an int8 kernel
+            assert q.quantization_report.float_ops.empty
+            assert _qp(ops["LOG_SOFTMAX"].outputs[0]) == pytest.approx((16 / 256, 127))
+        for name in ("MAXIMUM", "MINIMUM", "PACK", "CONCATENATION"):
+            op = ops[name]
+            assert all(_qp(t) == _qp(op.outputs[0]) for t in op.inputs if t.dtype == act)
