@@ -977,3 +977,29 @@ def test_xnnpack_random_graphs_partition_like_litert(seed):
         assert ours_xnnpack(content) == ref
         nontrivial += len(ref) >= 2
     assert nontrivial >= 5  # the sample must exercise multi-partition graphs
+
+
+def test_fast_greedy_partitioner_equals_tflite_sweep_loop():
+    # The event-driven partitioner must give exactly the subsets (and node order) of the
+    # literal transcription of TFLite's sweep loop, on random DAGs with multi-output nodes,
+    # repeated inputs and side-effect chains.
+    from workbench.delegates.partition import _sweep_subsets
+
+    r = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(r.integers(1, 40))
+        n_in = int(r.integers(1, 4))
+        avail = list(range(n_in))
+        nodes = []
+        t_next = n_in
+        for _i in range(n):
+            k = int(r.integers(1, 4))
+            ins = [int(r.choice(avail)) for _ in range(k)] + ([-1] if r.random() < .1 else [])
+            outs = list(range(t_next, t_next + int(r.integers(1, 3))))
+            t_next += len(outs)
+            avail += outs
+            nodes.append((ins, outs))
+        claimed = [bool(c) for c in r.random(n) < r.random()]
+        side = [bool(c) for c in r.random(n) < .15]
+        assert node_subsets(nodes, claimed, side) == _sweep_subsets(nodes, claimed, side)
+        assert node_subsets(nodes, claimed) == _sweep_subsets(nodes, claimed)

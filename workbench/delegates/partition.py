@@ -114,6 +114,17 @@ def node_subsets(nodes: list[tuple[list[int], list[int]]], claimed: list[bool],
         ready (model inputs, constants), outputs include model outputs only when the caller
         appends them (see :func:`partition`).
     """
+    if len(claimed) != len(nodes):
+        raise InputError(f"claimed has {len(claimed)} entries for {len(nodes)} nodes")
+    if greedy:
+        return _greedy_subsets(nodes, claimed, side_effect)
+    return _sweep_subsets(nodes, claimed, side_effect, greedy=False)
+
+
+def _sweep_subsets(nodes, claimed, side_effect=None, greedy=True):
+    """TFLite's loop transcribed literally: sweep the execution order again and again, adding
+    every ready node of the epoch's kind. O(epochs x sweeps x nodes); the reference that
+    :func:`_greedy_subsets` must reproduce exactly (tests compare them)."""
     n = len(nodes)
     if len(claimed) != n:
         raise InputError(f"claimed has {len(claimed)} entries for {n} nodes")
@@ -187,6 +198,98 @@ def node_subsets(nodes: list[tuple[list[int], list[int]]], claimed: list[bool],
             break
     return [(bool(s["type"]), s["nodes"], sorted(set(s["ins"])), sorted(set(s["outs"])))
             for s in subsets]
+
+
+
+
+def _greedy_subsets(nodes, claimed, side_effect=None):
+    """The greedy partitioning of :func:`_sweep_subsets`, event-driven: the same subsets with
+    their nodes in the same order, in O((nodes + edges) log nodes).
+
+    A sweep visits nodes in index order; a node that becomes ready while the sweep is at node
+    ``i`` is visited later in the same sweep if its index is above ``i``, else in the next
+    sweep. Heaps of ready indices reproduce exactly that order."""
+    import heapq
+
+    n = len(nodes)
+    producer: dict[int, int] = {}
+    for i, (_, outs) in enumerate(nodes):
+        for t in outs:
+            if t >= 0:
+                producer[t] = i
+    consumers: dict[int, list[int]] = {}
+    waits = [0] * n
+    for i, (ins, _) in enumerate(nodes):
+        for t in {t for t in ins if t >= 0 and t in producer}:
+            consumers.setdefault(t, []).append(i)
+            waits[i] += 1
+    next_of: dict[int, int] = {}
+    if side_effect is not None:
+        last = -1
+        for i, se in enumerate(side_effect):
+            if se:
+                if last >= 0:
+                    next_of[last] = i
+                    waits[i] += 1
+                last = i
+    always = -2
+    epoch_of: dict[int, int] = {}
+    ready = {True: [], False: []}  # per kind, ready but not yet scheduled
+    for i in range(n):
+        if waits[i] == 0:
+            heapq.heappush(ready[bool(claimed[i])], i)
+    out: list[tuple[bool, list[int], list[int], list[int]]] = []
+    outs_of: list[list[int]] = []
+    scheduled = 0
+    while scheduled < n:
+        cands = [(h[0], k) for k, h in ready.items() if h]
+        if not cands:
+            raise InputError("the graph has a cycle or an input produced by no node")
+        kind = min(cands)[1]
+        ep = len(out)
+        members: list[int] = []
+        ins_ep: list[int] = []
+        outs_of.append([])
+        cur, nxt = ready[kind], []
+        ready[kind] = []
+        while cur:
+            i = heapq.heappop(cur)
+            members.append(i)
+            scheduled += 1
+            ins, outs = nodes[i]
+            for t in ins:
+                if t < 0:
+                    continue
+                e = epoch_of.get(t, always)
+                if e != ep:
+                    ins_ep.append(t)
+                    if e >= 0:
+                        outs_of[e].append(t)
+            freed = []
+            for t in outs:
+                if t >= 0:
+                    epoch_of[t] = ep
+                    for j in consumers.get(t, ()):
+                        waits[j] -= 1
+                        if waits[j] == 0:
+                            freed.append(j)
+            if i in next_of:
+                j = next_of[i]
+                waits[j] -= 1
+                if waits[j] == 0:
+                    freed.append(j)
+            for j in freed:
+                if bool(claimed[j]) != kind:
+                    heapq.heappush(ready[bool(claimed[j])], j)
+                elif j > i:
+                    heapq.heappush(cur, j)
+                else:
+                    nxt.append(j)
+            if not cur and nxt:
+                cur, nxt = nxt, []
+                heapq.heapify(cur)
+        out.append((kind, members, ins_ep, []))
+    return [(k, m, sorted(set(i)), sorted(set(o))) for (k, m, i, _), o in zip(out, outs_of)]
 
 
 def _side_effect(op: Operator) -> bool:
