@@ -522,6 +522,13 @@ def test_nnapi_version_and_accelerator():
     c = single(Op.MUL, "f32", version=3)
     assert verdict(c, "nnapi").reason == "OP Version higher than 2"
     assert verdict(c, "nnapi", accelerator_name="qti-dsp").supported
+    # A device whose only NNAPI device is the CPU reference runs nothing by default.
+    c = single(Op.ADD, "f32")
+    v = verdict(c, "nnapi", device_accelerators=["nnapi-reference"])
+    assert "will not be executed by the delegate" in v.reason
+    assert verdict(c, "nnapi", device_accelerators=["nnapi-reference"],
+                   disallow_nnapi_cpu=False).supported
+    assert verdict(c, "nnapi", device_accelerators=["nnapi-reference", "qti-dsp"]).supported
 
 
 # Hexagon (facts 3.4): quantized ops supported; float rejected ("we only support quantized").

@@ -385,7 +385,8 @@ class Partitioning:
                               for i, v in enumerate(self.verdicts) if not v.supported})
         s = self.summary
         lines = []
-        if unsupported:
+        # TFLite lists the unsupported ops only when some nodes stay on the CPU.
+        if unsupported and s["ops_delegated"] < s["ops_total"]:
             lines.append(f"Following operations are not supported by {self.delegate} delegate:")
             lines += unsupported
         lines.append(f"{s['ops_delegated']} operations will run on the {self.delegate} "

@@ -32,7 +32,16 @@ from ._common import (
     zero_point,
 )
 
-OPTIONS: dict[str, Any] = {"android_api": 30, "accelerator_name": None}
+OPTIONS: dict[str, Any] = {
+    "android_api": 30,
+    # StatefulNnApiDelegate::Options::accelerator_name (None: let NNAPI choose).
+    "accelerator_name": None,
+    # Accelerators the device exposes (None: unknown, assume a real one). With only
+    # "nnapi-reference" (NNAPI's CPU implementation) and disallow_nnapi_cpu, nothing runs.
+    "device_accelerators": None,
+    # Options::disallow_nnapi_cpu, on by default.
+    "disallow_nnapi_cpu": True,
+}
 DEFAULTS: dict[str, Any] = {"min_nodes_per_partition": 1, "max_delegated_partitions": 3,
                             "allows_dynamic_tensors": False, "fold_dequant": ""}
 
@@ -47,6 +56,13 @@ def validate(opts: dict[str, Any]) -> None:
     name = opts["accelerator_name"]
     if name is not None and not isinstance(name, str):
         raise InputError(f"accelerator_name must be a string or None, got {name!r}")
+    acc = opts["device_accelerators"]
+    if acc is not None and (isinstance(acc, str) or
+                            not all(isinstance(a, str) for a in acc)):
+        raise InputError(f"device_accelerators must be a list of names or None, got {acc!r}")
+    if name is not None and acc is not None and name not in acc:
+        raise InputError(f"accelerator_name {name!r} is not among the device's accelerators "
+                         f"{list(acc)}")
 
 _TN = {T.FLOAT16: "kTfLiteFloat16", T.FLOAT32: "kTfLiteFloat32", T.INT32: "kTfLiteInt32",
        T.UINT8: "kTfLiteUInt8", T.INT8: "kTfLiteInt8", T.BOOL: "kTfLiteBool",
@@ -107,6 +123,13 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
     accel = bool(opts["accelerator_name"])
     if api < NNAPI10:
         return no(f"NNAPI is not available below Android API {NNAPI10} (device has {api}).")
+    acc = opts["device_accelerators"]
+    if acc is not None and not accel and opts["disallow_nnapi_cpu"] and api >= NNAPI12 and \
+            not [a for a in acc if a != "nnapi-reference"]:
+        # Only NNAPI's CPU reference implementation exists and the delegate refuses it.
+        return no("Though NNAPI delegate is explicitly applied, the model graph will not be "
+                  "executed by the delegate (only nnapi-reference is available and "
+                  "disallow_nnapi_cpu is set).")
     val = _V()
     c, ver = v.code, v.version
     x, y = v.input(0), v.output(0)
