@@ -16,7 +16,7 @@ from typing import Any
 from workbench.errors import InputError
 from workbench.ir.graph import Model
 
-from ._common import DYNAMIC, OK, OpView, Verdict, build_views, no
+from ._common import DYNAMIC, OpView, Verdict, build_views, no
 
 __all__ = ["DELEGATES", "DelegateSpec", "Verdict", "check_op", "check_subgraph",
            "delegate_spec"]
@@ -37,8 +37,8 @@ class DelegateSpec:
     allows_dynamic_tensors: bool = False
     #: Which DEQUANTIZE(constant) outputs count as constants: "", "fp16" or "fp16+int8".
     fold_dequant: str = ""
-    #: GPU's FP16GraphPartitionHelper: DEQUANTIZE(fp16 const) nodes join the first partition
-    #: when every consumer is in it.
+    #: FP16GraphPartitionHelper (GPU, Core ML): DEQUANTIZE(fp16 const) nodes join the first
+    #: partition when every consumer is in it.
     joins_fp16_dequant: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -155,5 +155,3 @@ def check_op(model: Model, op_index: int, delegate: str, *, subgraph: int = 0,
                          "operators")
     return verdicts[op_index]
 
-
-_ = OK  # re-exported for rule modules' convenience

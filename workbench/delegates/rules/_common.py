@@ -1,8 +1,9 @@
 """What every delegate's op-support rules share: the verdict record and a view of one op.
 
 Words matter here: a rejection's ``reason`` uses the sentences users already know from TFLite's
-delegate logs and the Model Analyzer (e.g. "OP is supported, but tensor type isn't matched!",
-"Max version supported: 2. Requested version 3."), so a notebook answer can be searched for.
+delegate logs (e.g. "OP is supported, but tensor type/shape isn't compatible.", "Max version
+supported: 2. Requested version 3.", "Android sdk version less than 29"), so a notebook answer
+can be searched for.
 """
 
 from __future__ import annotations
@@ -17,15 +18,8 @@ from workbench.ir.ops import ActivationFunctionType as Act
 from workbench.ir.ops import Op, TensorType
 
 T = TensorType
-FLOAT_TYPES = (T.FLOAT32, T.FLOAT16)
-Q8_TYPES = (T.UINT8, T.INT8)
 
-# Reasons shared by several delegates (TFLite's own words).
-NOT_SUPPORTED_OP = "Not supported op {op}"
-UNSUPPORTED_OP_TYPE = "Unsupported operation type."
-OP_NOT_SUPPORTED = "Operation is not supported."
-TYPE_MISMATCH = "OP is supported, but tensor type isn't matched!"
-VERSION = "Max version supported: {max}. Requested version {ver}."
+# TFLite's refusal of a static-shape delegate (Subgraph::ModifyGraphWithDelegate).
 DYNAMIC = ("Attempting to use a delegate that only supports static-sized tensors with a graph "
            "that has dynamic-sized tensors (tensor#{t} is a dynamic-sized tensor).")
 
@@ -108,7 +102,7 @@ class OpView:
 
     def __init__(self, model: Model, sg: Subgraph, index: int, op: Operator,
                  producers: dict[int, Operator], consumers: dict[int, list[Operator]],
-                 dynamic: set[int], fp16_const: set[int] | None = None):
+                 dynamic: set[int], folded: set[int] | None = None):
         self.model = model
         self.sg = sg
         self.index = index
@@ -119,8 +113,8 @@ class OpView:
         self._producers = producers
         self._consumers = consumers
         self._dynamic = dynamic
-        # Outputs of DEQUANTIZE(constant float16) that the delegate folds into constants.
-        self._fp16_const = fp16_const or set()
+        # Outputs of DEQUANTIZE(constant) that the delegate folds into constants.
+        self._folded = folded or set()
 
     # -- tensors -----------------------------------------------------------------------------
     @property
@@ -152,11 +146,12 @@ class OpView:
         return "a"
 
     def is_const(self, t: Tensor | None) -> bool:
-        """Constant weights (including float16 constants behind a foldable DEQUANTIZE)."""
-        return t is not None and (t.is_constant or id(t) in self._fp16_const)
+        """Constant weights (including constants behind a DEQUANTIZE the delegate folds)."""
+        return t is not None and (t.is_constant or id(t) in self._folded)
 
-    def is_fp16_const(self, t: Tensor | None) -> bool:
-        return t is not None and id(t) in self._fp16_const
+    def is_folded_const(self, t: Tensor | None) -> bool:
+        """Output of a DEQUANTIZE(constant) the delegate folds (float16/int8 weights)."""
+        return t is not None and id(t) in self._folded
 
     def const_value(self, t: Tensor | None) -> np.ndarray | None:
         if t is None or not t.is_constant:
@@ -227,12 +222,12 @@ def build_views(model: Model, subgraph: int, fold_dequant: str = "") -> list[OpV
     producers = sg.producers()
     consumers = sg.consumers()
     dyn = dynamic_tensors(sg)
-    fp16 = set()
+    folded = set()
     kinds = {"": (), "fp16": (T.FLOAT16,), "fp16+int8": (T.FLOAT16, T.INT8)}[fold_dequant]
     for op in sg.operators:
         if op.code == Op.DEQUANTIZE and op.inputs and op.inputs[0] is not None and \
                 int(op.inputs[0].dtype) in kinds and op.inputs[0].is_constant and \
                 op.inputs[0].sparsity is None:
-            fp16.update(id(t) for t in op.outputs if t is not None)
-    return [OpView(model, sg, i, op, producers, consumers, dyn, fp16)
+            folded.update(id(t) for t in op.outputs if t is not None)
+    return [OpView(model, sg, i, op, producers, consumers, dyn, folded)
             for i, op in enumerate(sg.operators)]

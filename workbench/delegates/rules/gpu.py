@@ -473,7 +473,7 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
     excluded = {str(n).upper() for n in opts["excluded_ops"]}
     if v.name in excluded:
         return no(NOT_SUPPORTED)
-    if c == Op.DEQUANTIZE and v.is_fp16_const(v.output(0)):
+    if c == Op.DEQUANTIZE and v.is_folded_const(v.output(0)):
         # FP16GraphPartitionHelper declines these; the partitioner adds them back when all
         # their consumers land in the first delegated partition.
         return no(FP16_DEQUANT)

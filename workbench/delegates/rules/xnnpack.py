@@ -101,7 +101,7 @@ def _static(v: OpView, t, what: str) -> str | None:
 
 def _weights(v: OpView, t, qdim: int, opts) -> str | None:
     d = dtype(t)
-    if d == T.FLOAT32 or v.is_fp16_const(t):
+    if d == T.FLOAT32 or v.is_folded_const(t):
         return None
     if d == T.INT8 and opts["quantized"] and is_quantized(t):
         if len(t.quantization.scale) > 1 and t.quantization.quantized_dimension != qdim:
@@ -219,7 +219,7 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         else:
             errs.append(_static(v, b, "bias"))
         dq = dtype(x) == T.FLOAT32 and dtype(w) == T.INT8
-        if dtype(x) != dtype(y) or (dtype(x) != dtype(w) and not v.is_fp16_const(w)
+        if dtype(x) != dtype(y) or (dtype(x) != dtype(w) and not v.is_folded_const(w)
                                     and not (dq and c == Op.CONV_2D)):
             errs.append(f"unsupported mixed types in {v.name} operator")
         return _first(*errs, _f32_or_q8(v, y, opts), _activation(v))
@@ -235,7 +235,7 @@ def check(v: OpView, opts: dict[str, Any]) -> Verdict:
         dq = dtype(x) == T.FLOAT32 and dtype(w) == T.INT8
         errs = [_f32_or_q8(v, x, opts), _weights(v, w, 0, opts), _static(v, w, "filter"),
                 _static(v, b, "bias"), _f32_or_q8(v, y, opts)]
-        if not dq and dtype(x) != dtype(w) and not v.is_fp16_const(w):
+        if not dq and dtype(x) != dtype(w) and not v.is_folded_const(w):
             errs.append("unsupported mixed types in FULLY_CONNECTED operator")
         return _first(*errs, _activation(v))
     if c == Op.BATCH_MATMUL:
