@@ -1010,3 +1010,37 @@ def test_fast_greedy_partitioner_equals_tflite_sweep_loop():
         side = [bool(c) for c in r.random(n) < .15]
         assert node_subsets(nodes, claimed, side) == _sweep_subsets(nodes, claimed, side)
         assert node_subsets(nodes, claimed) == _sweep_subsets(nodes, claimed)
+
+
+def _add(shape_a, shape_b, const_b=False) -> bytes:
+    g = Graph()
+    a = g.input(shape_a)
+    b = g.const(np.ones(shape_b, F32)) if const_b else g.input(shape_b)
+    out = tuple(np.broadcast_shapes(shape_a, shape_b))
+    return g.build(g.op(Op.ADD, [a, b], [(out, F32)], O.AddOptions()))
+
+
+def test_broadcasting_rules_of_gpu_and_coreml():
+    # Core ML README: only [B,C,H,W], [B,C,1,1], [B,1,H,W], [B,1,1,1] broadcast.
+    assert verdict(_add((1, 8, 8, 4), (1, 1, 1, 4)), "coreml").supported
+    assert verdict(_add((1, 8, 8, 4), (1, 8, 8, 1)), "coreml").supported
+    assert not verdict(_add((1, 8, 8, 4), (1, 8, 1, 4)), "coreml").supported
+    # GPU checker without enhanced broadcast: 3D->4D with batch 1, [1,1]->4D, [b,c]->[b,x,y,c].
+    assert verdict(_add((1, 8, 8, 4), (8, 8, 4)), "gpu").supported
+    assert verdict(_add((1, 8, 8, 4), (1, 4)), "gpu").supported
+    v = verdict(_add((2, 8, 8, 4), (8, 4)), "gpu")
+    assert v.reason == "Doesn't support broadcasting - input0: [2,8,8,4], input1: [8,4]"
+    assert verdict(_add((2, 8, 8, 4), (8, 4)), "gpu", enhanced_broadcast=True).supported
+
+
+def test_nnapi_restricted_scales_before_api_29():
+    # NNAPI 1.0/1.1: quantized conv needs input_scale * filter_scale < output_scale.
+    g = Graph()
+    x = g.input((1, 8, 8, 4), U8, qp(0.5, 128))
+    y = g.op(Op.CONV_2D, [x, g.const(np.ones((8, 3, 3, 4), U8), q=qp(0.5, 128)),
+                          g.const(np.zeros(8, I32), q=qp(0.25))],
+             [((1, 8, 8, 8), U8, qp(0.1, 128))], O.Conv2DOptions(stride_w=1, stride_h=1))
+    c = g.build(y)
+    assert "input_scale * filter_scale < output_scale" in verdict(c, "nnapi",
+                                                                  android_api=28).reason
+    assert verdict(c, "nnapi", android_api=29).supported
