@@ -89,9 +89,10 @@ def dynamic_tensors(sg: Subgraph) -> set[int]:
             t = op.inputs[k] if k < len(op.inputs) else None
             if t is None or is_known(t):
                 continue
-            if op.code == Op.RESHAPE and getattr(op.options, "new_shape", None):
-                continue
-            data_dep = True
+            data_dep = True  # RESHAPE too: a runtime shape input wins over new_shape
+        # String tensors are always sized at run time.
+        data_dep = data_dep or any(t is not None and int(t.dtype) == T.STRING
+                                   for t in op.outputs)
         if data_dep:
             dyn.update(id(t) for t in op.outputs if t is not None)
     return dyn
