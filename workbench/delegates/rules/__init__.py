@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from workbench.errors import InputError
 from workbench.ir.graph import Model
 
@@ -150,8 +152,9 @@ def check_op(model: Model, op_index: int, delegate: str, *, subgraph: int = 0,
     """
     verdicts, _ = check_subgraph(model, delegate, subgraph=subgraph, **options)
     n = len(verdicts)
-    if not isinstance(op_index, int) or not 0 <= op_index < n:
+    if isinstance(op_index, bool) or not isinstance(op_index, (int, np.integer)) or \
+            not 0 <= op_index < n:
         raise InputError(f"op index {op_index!r} out of range: subgraph {subgraph} has {n} "
                          "operators")
-    return verdicts[op_index]
+    return verdicts[int(op_index)]
 
