@@ -27,18 +27,14 @@ UNSUPPORTED: dict[str, str] = {
     # Control flow variant.
     "CALL": "legacy CALL op: replaced by CALL_ONCE/WHILE/IF in current converters",
     # Others the converter can emit for less common graphs.
-    "SPARSE_TO_DENSE": _RARE, "ONE_HOT": _RARE, "UNIQUE": _RARE, "ADD_N": _RARE,
-    "WHERE": _RARE, "RANK": _RARE, "REVERSE_SEQUENCE": _RARE, "MATRIX_DIAG": _RARE,
-    "MATRIX_SET_DIAG": _RARE, "NON_MAX_SUPPRESSION_V4": _RARE,
-    "NON_MAX_SUPPRESSION_V5": _RARE, "SEGMENT_SUM": _RARE, "RFFT2D": _RARE, "IMAG": _RARE,
-    "REAL": _RARE, "COMPLEX_ABS": _RARE, "BROADCAST_ARGS": _RARE,
+    "SPARSE_TO_DENSE": _RARE, "UNIQUE": _RARE, "RANK": _RARE,
+    "NON_MAX_SUPPRESSION_V4": _RARE, "NON_MAX_SUPPRESSION_V5": _RARE, "RFFT2D": _RARE,
+    "IMAG": _RARE, "REAL": _RARE, "COMPLEX_ABS": _RARE, "BROADCAST_ARGS": _RARE,
     "RANDOM_STANDARD_NORMAL": "random ops: LiteRT's generator is not reproduced",
     "RANDOM_UNIFORM": "random ops: LiteRT's generator is not reproduced",
     "MULTINOMIAL": "random ops: LiteRT's generator is not reproduced",
-    "BUCKETIZE": _RARE, "DYNAMIC_UPDATE_SLICE": _RARE, "UNSORTED_SEGMENT_PROD": _RARE,
-    "UNSORTED_SEGMENT_MAX": _RARE, "UNSORTED_SEGMENT_SUM": _RARE,
-    "UNSORTED_SEGMENT_MIN": _RARE, "ATAN2": _RARE, "BITCAST": _RARE, "BITWISE_XOR": _RARE,
-    "RIGHT_SHIFT": _RARE, "DILATE": _RARE, "REDUCE_WINDOW": _RARE,
+    "BUCKETIZE": _RARE, "DYNAMIC_UPDATE_SLICE": _RARE, "BITCAST": _RARE, "DILATE": _RARE,
+    "REDUCE_WINDOW": _RARE,
 }
 
 

@@ -782,3 +782,69 @@ def test_argmax_topk_cumsum_converted(tf):
     for name in ("ARG_MAX", "ARG_MIN", "TOPK_V2", "CUMSUM"):
         assert name in names, (name, names)
     check(content, [np.round(rand((4, 6), F32, -3, 3))], "converted argmax/topk/cumsum")
+
+
+# == ATAN2, ADD_N, bitwise ops ==================================================================
+def test_atan2_quadrants_zeros_and_specials():
+    y, x = pair_grid(F32)  # every sign, zero, infinity and NaN combination
+    check_op(Op.ATAN2, [y, x], [(y.shape, F32)], what="ATAN2 specials")
+    a, b = rand((3, 4, 5), F32), rand((3, 4, 5), F32)
+    check_op(Op.ATAN2, [a, b], [(a.shape, F32)], what="ATAN2 random")
+    check_op(Op.ATAN2, [Const(a), b], [(a.shape, F32)], what="ATAN2 constant y")
+    with pytest.raises(ModelError, match="one shape"):
+        Interpreter(model_content=one_op(Op.ATAN2, [a, b[:1]], [(a.shape, F32)])) \
+            .allocate_tensors()
+    with pytest.raises(UnsupportedOpError):
+        Interpreter(model_content=one_op(Op.ATAN2, [a.astype(I32), b.astype(I32)],
+                                         [(a.shape, I32)])).allocate_tensors()
+
+
+def test_add_n_sums_in_order():
+    for dt, lo, hi in ((F32, -1e4, 1e4), (I32, -2**31, 2**31 - 1)):  # int32 wraps
+        xs = [rand((2, 3, 4), dt, lo, hi) for _ in range(4)]
+        check_op(Op.ADD_N, xs, [((2, 3, 4), dt)], what=f"ADD_N {np.dtype(dt).name}")
+    one = rand((5,), F32)
+    with pytest.raises(ModelError, match="at least 2"):  # LiteRT refuses it too
+        Interpreter(model_content=one_op(Op.ADD_N, [one], [((5,), F32)])).allocate_tensors()
+    check_op(Op.ADD_N, [one, Const(one * 3)], [((5,), F32)], what="ADD_N constant")
+    with pytest.raises(ModelError, match="all must match"):
+        Interpreter(model_content=one_op(Op.ADD_N, [one, rand((4,), F32)], [((5,), F32)])) \
+            .allocate_tensors()
+
+
+BIT_TYPES = (I8, U8, I16, U16, I32, U32)
+
+
+@pytest.mark.parametrize("op", [Op.BITWISE_XOR, Op.RIGHT_SHIFT], ids=lambda o: o.name)
+@pytest.mark.parametrize("dt", BIT_TYPES, ids=lambda d: np.dtype(d).name)
+def test_bitwise_ops(op, dt):
+    a, b = pair_grid(dt)  # RIGHT_SHIFT: negative and over-wide shifts are clamped
+    check_op(op, [a, b], [(a.shape, dt)], what=f"{op.name} {np.dtype(dt).name} edges")
+    bits = np.dtype(dt).itemsize * 8
+    x = rand((2, 3, 4), dt, -1000, 1000)
+    s = rand((3, 1), dt, 0 if op == Op.BITWISE_XOR else -2, bits + 3)
+    check_op(op, [x, s], [((2, 3, 4), dt)], what=f"{op.name} {np.dtype(dt).name} broadcast")
+
+
+def test_bitwise_ops_refuse_float_and_mixed_types():
+    a = rand((4,), F32)
+    with pytest.raises(UnsupportedOpError):
+        Interpreter(model_content=one_op(Op.RIGHT_SHIFT, [a, a], [((4,), F32)])) \
+            .allocate_tensors()
+    with pytest.raises(ModelError, match="same type"):
+        Interpreter(model_content=one_op(Op.BITWISE_XOR, [a.astype(I32), a.astype(I16)],
+                                         [((4,), I32)])).allocate_tensors()
+
+
+def test_atan2_add_n_bitwise_converted(tf):
+    def f(y, x, i, j):
+        return (tf.atan2(y, x), tf.add_n([y, x, y * x]), tf.bitwise.bitwise_xor(i, j),
+                tf.bitwise.right_shift(i, j))
+
+    content = convert(tf, "atan2_addn_bitwise", f, [((3, 5), tf.float32), ((3, 5), tf.float32),
+                                                     ((3, 5), tf.int32), ((3, 5), tf.int32)])
+    names = op_names(content)
+    for name in ("ATAN2", "ADD_N", "BITWISE_XOR", "RIGHT_SHIFT"):
+        assert name in names, (name, names)
+    check(content, [rand((3, 5), F32), rand((3, 5), F32), rand((3, 5), I32, -500, 500),
+                    rand((3, 5), I32, -3, 40)], "converted atan2/add_n/bitwise")

@@ -19,7 +19,7 @@ import pytest
 
 import workbench as wb
 from tests.litert_oracle import litert_interpreter, random_inputs
-from workbench.errors import ModelError, UnsupportedOpError
+from workbench.errors import InputError, ModelError, UnsupportedOpError
 from workbench.interpreter import Interpreter
 from workbench.ir.graph import Buffer, Operator, QuantParams
 from workbench.ir.ops import ActivationFunctionType, Op, ReshapeOptions, TensorType, \
@@ -878,3 +878,202 @@ def test_inconsistent_concatenation_of_static_shapes_fails_at_allocate(tf):
     content = edit(_dynamic_slice_concat(tf), widen)
     with pytest.raises(ModelError, match=r"CONCATENATION.*does not match"):
         Interpreter(model_content=content).allocate_tensors()
+
+
+# --- ONE_HOT, WHERE, segment reductions, REVERSE_SEQUENCE, MATRIX_(SET_)DIAG ---------------------
+# One-op models built in the IR (tests/kernels/test_elementwise.py's helpers) reach the options,
+# dtypes and edge values; converted models prove what the converter emits.
+
+from tests.kernels.test_elementwise import Const, check_op, one_op  # noqa: E402
+
+O = __import__("workbench.ir.ops", fromlist=["ops"])
+
+
+def _allocate(content):
+    it = Interpreter(model_content=content)
+    it.allocate_tensors()
+    return it
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1, 2])
+@pytest.mark.parametrize("idx_dt", [np.int32, np.int64])
+def test_one_hot_axes_and_out_of_range_indices(axis, idx_dt):
+    idx = np.array([[0, 3, -1], [4, 2, 7]], idx_dt)  # -1, 4 and 7 are outside [0, 4)
+    depth = 4
+    shape = list(idx.shape)
+    shape.insert(len(shape) if axis == -1 else axis, depth)
+    for dt, on, off in ((np.float32, 2.5, -1.0), (np.int32, 7, 3), (np.int64, -9, 1),
+                        (np.int8, 5, -5), (np.uint8, 200, 1), (np.bool_, True, False)):
+        ins = [idx, Const(np.array(depth, np.int32)), Const(np.array(on, dt)),
+               Const(np.array(off, dt))]
+        check_op(Op.ONE_HOT, ins, [(tuple(shape), dt)], O.OneHotOptions(axis),
+                 f"ONE_HOT axis={axis} {np.dtype(dt).name}")
+
+
+def test_one_hot_run_time_depth_and_values():
+    idx = np.array([1, 0, 2], np.int32)
+    # Depth and on/off fed at run time; the recorded output shape is a placeholder.
+    ins = [idx, np.array(5, np.int32), np.array(3.0, np.float32), np.array(0.5, np.float32)]
+    (got,) = check_op(Op.ONE_HOT, ins, [((1, 1), np.float32)], O.OneHotOptions(-1),
+                      "ONE_HOT run-time depth")
+    assert got.shape == (3, 5)
+    with pytest.raises(ModelError, match="depth"):
+        _allocate(one_op(Op.ONE_HOT, [idx, Const(np.array([2, 3], np.int32)),
+                                      Const(np.array(1.0, np.float32)),
+                                      Const(np.array(0.0, np.float32))],
+                         [((3, 2), np.float32)], O.OneHotOptions(-1)))
+
+
+@pytest.mark.parametrize("dt", [np.bool_, np.float32, np.int32, np.int64, np.int8, np.uint8])
+def test_where_coordinates(dt):
+    rng = np.random.default_rng(3)
+    x = (rng.integers(-1, 2, (3, 4, 5)) * (rng.random((3, 4, 5)) < 0.4)).astype(dt)
+    (got,) = check_op(Op.WHERE, [x], [((1, 3), np.int64)], what=f"WHERE {np.dtype(dt).name}")
+    np.testing.assert_array_equal(got, np.argwhere(x))
+    # Nothing true: LiteRT's Python API cannot return the empty [0, 2] result ("Invalid tensor
+    # size"), so the oracle here is numpy.
+    none = np.zeros((2, 3), dt)
+    (got,) = run_ours(one_op(Op.WHERE, [none], [((1, 2), np.int64)]), [none])
+    assert got.shape == (0, 2) and got.dtype == np.int64
+
+
+def test_where_of_a_constant_is_computed_at_prepare():
+    c = np.array([[True, False, True], [False, False, True]])
+    it = _allocate(one_op(Op.WHERE, [Const(c)], [((1, 2), np.int64)]))
+    out = it._plans[0].nodes[0].outputs[0]
+    assert out.shape == (3, 2)
+    np.testing.assert_array_equal(out.data, [[0, 0], [0, 2], [1, 2]])
+
+
+SEGMENT_OPS = [Op.UNSORTED_SEGMENT_SUM, Op.UNSORTED_SEGMENT_PROD, Op.UNSORTED_SEGMENT_MAX,
+               Op.UNSORTED_SEGMENT_MIN]
+
+
+@pytest.mark.parametrize("op", SEGMENT_OPS, ids=lambda o: o.name)
+@pytest.mark.parametrize("dt", [np.float32, np.int32])
+def test_unsorted_segment_ops(op, dt):
+    rng = np.random.default_rng(5)
+    data = (rng.uniform(-3, 3, (7, 3, 2)) if dt == np.float32
+            else rng.integers(-9, 10, (7, 3, 2))).astype(dt)
+    if dt == np.float32:
+        data[2, 1, 0] = np.nan  # MAX/MIN keep the running value, SUM/PROD propagate
+    ids = np.array([3, 0, -1, 3, 1, 0, 3], np.int32)  # -1 skipped; segment 2 and 4 empty
+    for ids_in in (Const(ids), ids):
+        check_op(op, [data, ids_in, Const(np.array(5, np.int32))], [((5, 3, 2), dt)],
+                 what=f"{op.name} {np.dtype(dt).name}")
+    # segment ids over the first two dimensions; num_segments a one-element vector
+    ids2 = rng.integers(-1, 4, (7, 3)).astype(np.int32)
+    check_op(op, [data, Const(ids2), Const(np.array([4], np.int32))], [((4, 2), dt)],
+             what=f"{op.name} 2-D ids")
+    # num_segments fed at run time: the output shape is known at eval
+    (got,) = check_op(op, [data, Const(ids), np.array(6, np.int32)], [((1, 3, 2), dt)],
+                      what=f"{op.name} run-time num_segments")
+    assert got.shape == (6, 3, 2)
+
+
+def test_unsorted_segment_id_too_large_fails_at_invoke():
+    data = np.ones((3, 2), np.float32)
+    content = one_op(Op.UNSORTED_SEGMENT_SUM, [data, np.array([0, 4, 1], np.int32),
+                                              Const(np.array(3, np.int32))],
+                     [((3, 2), np.float32)])
+    with pytest.raises(RuntimeError):
+        run_litert(content, [data, np.array([0, 4, 1], np.int32)])
+    with pytest.raises(InputError, match="segment id 4"):
+        run_ours(content, [data, np.array([0, 4, 1], np.int32)])
+
+
+def test_segment_sum_sorted_ids():
+    rng = np.random.default_rng(6)
+    for dt in (np.float32, np.int32):
+        data = rng.uniform(-5, 5, (6, 4)).astype(dt)
+        ids = np.array([0, 0, 1, 2, 2, 3], np.int32)
+        for ids_in in (Const(ids), ids):
+            (got,) = check_op(Op.SEGMENT_SUM, [data, ids_in], [((1, 4), dt)],
+                              what=f"SEGMENT_SUM {np.dtype(dt).name}")
+            assert got.shape == (4, 4)
+    # LiteRT: ids start at 0 and grow by 0 or 1 (a gap, a decrease or a start above 0 fail)
+    for bad in ([0, 2, 2, 3, 3, 3], [0, 1, 0, 1, 2, 2], [1, 1, 2, 2, 3, 3]):
+        bad = np.array(bad, np.int32)
+        content = one_op(Op.SEGMENT_SUM, [np.ones((6, 4), np.float32), bad],
+                         [((4, 4), np.float32)])
+        with pytest.raises(RuntimeError):
+            run_litert(content, [np.ones((6, 4), np.float32), bad])
+        with pytest.raises(InputError, match="start at 0"):
+            run_ours(content, [np.ones((6, 4), np.float32), bad])
+    with pytest.raises(ModelError, match="start at 0"):
+        _allocate(one_op(Op.SEGMENT_SUM, [np.ones((6, 4), np.float32), Const(bad)],
+                         [((4, 4), np.float32)]))
+
+
+@pytest.mark.parametrize("seq_dim,batch_dim", [(1, 0), (0, 1), (2, 0), (1, 2), (2, 1)])
+def test_reverse_sequence(seq_dim, batch_dim):
+    x = np.arange(3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5)
+    n_batch = x.shape[batch_dim]
+    n_seq = x.shape[seq_dim]
+    for dt in (np.float32, np.int32, np.int64, np.int16, np.uint8):
+        lens = np.array([n_seq, 0, 1, 2, n_seq - 1][:n_batch], np.int32)
+        for lens_in in (Const(lens), lens, lens.astype(np.int64)):
+            check_op(Op.REVERSE_SEQUENCE, [x.astype(dt), lens_in], [(x.shape, dt)],
+                     O.ReverseSequenceOptions(seq_dim, batch_dim),
+                     f"REVERSE_SEQUENCE seq={seq_dim} batch={batch_dim} {np.dtype(dt).name}")
+
+
+def test_reverse_sequence_bad_lengths():
+    x = np.zeros((2, 3), np.float32)
+    content = one_op(Op.REVERSE_SEQUENCE, [x, np.array([1, 4], np.int32)], [((2, 3), np.float32)],
+                     O.ReverseSequenceOptions(1, 0))
+    with pytest.raises(InputError, match="sequence lengths"):
+        run_ours(content, [x, np.array([1, 4], np.int32)])
+    for opts, match in (((0, 0), "differ"), ((-1, 0), "outside")):  # LiteRT fails both
+        content = one_op(Op.REVERSE_SEQUENCE, [x, np.array([1, 2], np.int32)],
+                         [((2, 3), np.float32)], O.ReverseSequenceOptions(*opts))
+        with pytest.raises(RuntimeError):
+            run_litert(content, [x, np.array([1, 2], np.int32)])
+        with pytest.raises(ModelError, match=match):
+            _allocate(content)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 4), (2, 3, 5)])
+def test_matrix_diag_and_set_diag(shape):
+    rng = np.random.default_rng(7)
+    for dt in (np.float32, np.int32, np.int64, np.int16, np.int8, np.uint8):
+        d = rng.integers(-5, 5, shape).astype(dt)
+        check_op(Op.MATRIX_DIAG, [d], [(shape + (shape[-1],), dt)],
+                 what=f"MATRIX_DIAG {np.dtype(dt).name}")
+    for m, n in ((3, 3), (2, 5), (4, 2)):
+        x = rng.uniform(-1, 1, shape[:-1] + (m, n)).astype(np.float32)
+        diag = rng.uniform(5, 6, shape[:-1] + (min(m, n),)).astype(np.float32)
+        for diag_in in (diag, Const(diag)):
+            check_op(Op.MATRIX_SET_DIAG, [x, diag_in], [(x.shape, np.float32)],
+                     what=f"MATRIX_SET_DIAG {m}x{n}")
+    # LiteRT would read bool values as float32: refused.
+    with pytest.raises(UnsupportedOpError):
+        _allocate(one_op(Op.MATRIX_DIAG, [np.zeros((3,), np.bool_)], [((3, 3), np.bool_)]))
+    with pytest.raises(ModelError, match="diagonal shape"):
+        _allocate(one_op(Op.MATRIX_SET_DIAG, [np.zeros((2, 3), np.float32),
+                                             np.zeros((3,), np.float32)],
+                         [((2, 3), np.float32)]))
+
+
+def test_segment_one_hot_where_reverse_diag_converted(tf):
+    def f(x, ids, lens):
+        return (tf.math.unsorted_segment_sum(x, ids, 4), tf.math.unsorted_segment_max(x, ids, 4),
+                tf.math.unsorted_segment_min(x, ids, 4), tf.math.unsorted_segment_prod(x, ids, 4),
+                tf.math.segment_sum(x, [0, 0, 1, 2, 2]),
+                tf.one_hot(tf.argmax(x, axis=-1), 6, on_value=2.0, off_value=-1.0, axis=0),
+                tf.where(x > 0.5), tf.reverse_sequence(x, lens, seq_axis=1, batch_axis=0),
+                tf.linalg.diag(x[:, :4]), tf.linalg.set_diag(x[:, :4, None] * x[:, None, :4],
+                                                            x[:, :4]))
+
+    content = convert(tf, "segments_onehot_where", f,
+                      [((5, 6), tf.float32), ((5,), tf.int32), ((5,), tf.int32)])
+    names = op_names(content)
+    for name in ("UNSORTED_SEGMENT_SUM", "UNSORTED_SEGMENT_MAX", "UNSORTED_SEGMENT_MIN",
+                 "UNSORTED_SEGMENT_PROD", "SEGMENT_SUM", "ONE_HOT", "WHERE",
+                 "REVERSE_SEQUENCE", "MATRIX_DIAG", "MATRIX_SET_DIAG"):
+        assert name in names, (name, names)
+    rng = np.random.default_rng(8)
+    for seed in range(3):
+        xs = [rng.uniform(-1, 1, (5, 6)).astype(np.float32),
+              rng.integers(-1, 4, 5).astype(np.int32), rng.integers(0, 7, 5).astype(np.int32)]
+        check(content, xs)
