@@ -1044,3 +1044,29 @@ def test_nnapi_restricted_scales_before_api_29():
     assert "input_scale * filter_scale < output_scale" in verdict(c, "nnapi",
                                                                   android_api=28).reason
     assert verdict(c, "nnapi", android_api=29).supported
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("code", [Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED],
+                         ids=O.op_name)
+def test_xnnpack_hybrid_weights_like_litert(code, per_channel):
+    # Float activations with int8 weights (dynamic-range quantization): XNNPACK quantizes the
+    # activations on the fly for CONV_2D and FULLY_CONNECTED, not for DEPTHWISE_CONV_2D.
+    g = Graph()
+    if code == Op.FULLY_CONNECTED:
+        x, wshape, cout, qdim, out = g.input((1, 16)), (8, 16), 8, 0, (1, 8)
+        opts = O.FullyConnectedOptions()
+    elif code == Op.CONV_2D:
+        x, wshape, cout, qdim, out = g.input((1, 8, 8, 4)), (8, 3, 3, 4), 8, 0, (1, 8, 8, 8)
+        opts = O.Conv2DOptions(stride_w=1, stride_h=1)
+    else:
+        x, wshape, cout, qdim, out = g.input((1, 8, 8, 4)), (1, 3, 3, 4), 4, 3, (1, 8, 8, 4)
+        opts = O.DepthwiseConv2DOptions(stride_w=1, stride_h=1, depth_multiplier=1)
+    wq = QuantParams(scale=np.full(cout, .02, np.float32), zero_point=np.zeros(cout, np.int64),
+                     quantized_dimension=qdim) if per_channel else qp(0.02)
+    y = g.op(code, [x, g.const(np.ones(wshape, I8), q=wq), g.const(np.zeros(cout, F32))],
+             [(out, F32)], opts)
+    content = g.build(y)
+    ref = litert_xnnpack_partitions(content)
+    assert verdict(content, "xnnpack").supported == (ref == [[0]])
+    assert (ref == [[0]]) == (code != Op.DEPTHWISE_CONV_2D)
