@@ -5,7 +5,7 @@ This mirrors what happens when a delegate is applied to a TFLite interpreter:
 1. The delegate decides, op by op, which nodes it *claims* (the op-support rules in
    :mod:`workbench.delegates.rules`).
 2. The graph is cut into **node subsets** the way TFLite's
-   ``PartitionGraphIntoIndependentNodeSubsets`` does it (greedy mode, the default since TF 2.9):
+   ``PartitionGraphIntoIndependentNodeSubsets`` does it (greedy mode, the interpreter's default):
    epochs are built one after another; the first node whose inputs are all ready fixes the
    epoch's kind (claimed or not), then every ready node of the same kind joins, sweeping the
    execution order again and again until nothing more can join. A claimed node that depends
@@ -506,7 +506,8 @@ def partition(model: Model | str | bytes, delegate: str, *,
         ``"hexagon"``, ``"coreml"`` or ``"cpu"`` (claims nothing).
     min_nodes_per_partition
         Smaller claimed subsets go back to the CPU. None: the delegate's default
-        (Hexagon and Core ML 2, others 1).
+        (Hexagon and Core ML 2, others 1). XNNPACK has no such limits in TFLite; given
+        explicitly they are applied anyway.
     max_delegated_partitions
         Keep only this many subsets, largest first (ties in execution order). None: the
         delegate's default (GPU and Hexagon 1, NNAPI 3, others unlimited); 0 or less means
@@ -527,7 +528,8 @@ def partition(model: Model | str | bytes, delegate: str, *,
 
     m = load_model(model)
     spec = delegate_spec(delegate)
-    if not isinstance(subgraph, (int, np.integer)) or not 0 <= subgraph < len(m.subgraphs):
+    if isinstance(subgraph, bool) or not isinstance(subgraph, (int, np.integer)) or \
+            not 0 <= subgraph < len(m.subgraphs):
         raise InputError(f"subgraph {subgraph!r} out of range: the model has "
                          f"{len(m.subgraphs)} subgraph(s)")
     sg = m.subgraphs[int(subgraph)]
