@@ -41,7 +41,8 @@ OK = Verdict(True, None)
 
 
 def no(reason: str) -> Verdict:
-    return Verdict(False, reason)
+    # Some TFLite messages end in a space or newline; they are compared and grouped stripped.
+    return Verdict(False, reason.strip())
 
 
 # Ops whose output shape depends on the *values* of a runtime input: TFLite makes their output
