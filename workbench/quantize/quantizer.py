@@ -150,9 +150,7 @@ def params_from_range(lo: float, hi: float, dtype: int) -> QuantParams:
     if hi - lo <= 0:
         return QuantParams(scale=[1.0], zero_point=[qmin])
     scale = (hi - lo) / (qmax - qmin)
-    zp = qmin - lo / scale
-    # rounded half away from zero (std::round, as TF's converter nudges zero points)
-    zp = int(np.clip(np.sign(zp) * np.floor(abs(zp) + 0.5), qmin, qmax))
+    zp = int(np.clip(_round(np.float64(qmin - lo / scale)), qmin, qmax))
     return QuantParams(scale=[scale], zero_point=[zp])
 
 
@@ -166,8 +164,17 @@ def quantize_array(x: np.ndarray, q: QuantParams, dtype: int) -> np.ndarray:
         s, zp = s.reshape(shape), zp.reshape(shape)
     info = np.iinfo(_NP[dtype])
     lo = -127 if dtype == T.INT8 and q.scale.size > 1 else info.min
-    v = np.round(x.astype(np.float64) / s) + zp
+    # In float32 times the float32 inverse scale, as TF's converter computes: values near .5
+    # round the same way as in its files (measured on its weights and biases).
+    inv = np.float32(1.0) / s.astype(np.float32)
+    v = _round((x.astype(np.float32) * inv).astype(np.float64)) + zp
     return np.clip(v, lo, info.max).astype(_NP[dtype])
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    """Round half away from zero (``std::round``, as TF's converter rounds weights and biases;
+    numpy's ``round`` goes to even)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def weight_params(w: np.ndarray, axis: int | None) -> QuantParams:
@@ -566,9 +573,10 @@ class _IntegerPass:
                 bq = QuantParams(scale=bs, zero_point=np.zeros(bs.size, np.int64),
                                  quantized_dimension=0)
                 btype = T.INT64 if self.act == T.INT16 else T.INT32
-                data = np.asarray(bt.data, np.float64).reshape(-1) / bs
+                inv = np.float32(1.0) / bs.astype(np.float32)
+                data = (np.asarray(bt.data, np.float32).reshape(-1) * inv).astype(np.float64)
                 lim = np.iinfo(_NP[btype])
-                bias = np.clip(np.round(data), lim.min, lim.max).astype(_NP[btype])
+                bias = np.clip(_round(data), lim.min, lim.max).astype(_NP[btype])
                 ins[bi] = self.b.replacement(bt, btype, bq, bias.reshape(bt.shape))
                 self.rec.tensor(ins[bi], "bias", "input scale x weight scale")
             ins[i] = wt
