@@ -73,9 +73,11 @@ def test_histogram_streaming_equals_one_shot(name):
     assert counts.sum() == x.size
     assert 256 <= counts.size <= 512
     ref, _ = np.histogram(x.astype(np.float64), bins=edges)
-    # np.histogram closes the last bin; float32 index arithmetic may move a value sitting on an
-    # edge to its neighbour, never further.
-    assert np.abs(ref - counts).sum() <= max(4, x.size // 10_000)
+    # float32 bin arithmetic may move a value lying within rounding distance of an edge to
+    # the neighbouring bin (np.histogram also closes its last bin); nothing else may differ.
+    pos = (x.astype(np.float64) - edges[0]) / s.width
+    near = int(np.sum(np.abs(pos - np.round(pos)) < 1e-4))
+    assert np.abs(ref - counts).sum() <= 2 * near + 1
     one = stats_of([x], bins=512)
     assert one.range("minmax") == s.range("minmax")
     w = max(s.width, one.width)

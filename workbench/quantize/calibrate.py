@@ -153,25 +153,29 @@ class TensorStats:
             return
         ends = np.array([mn, mx], flat.dtype)
         while True:
-            lo, hi = (int(v) for v in self._index(ends))
-            if lo >= self.k0 and hi < self.k0 + self.counts.size:
+            lo, hi = (int(v) for v in np.floor(self._scaled(ends)))
+            if lo >= 0 and hi < self.counts.size:
                 break
-            self._extend(lo, hi)
-        # Monotonic arithmetic (same dtype, same multiply, floor) keeps every index of the batch
-        # within [index(min), index(max)], hence inside the window: no clipping pass needed.
-        k = self._index(flat)
-        k -= self.k0
-        self.counts += np.bincount(k, minlength=self.counts.size)
+            self._extend(self.k0 + lo, self.k0 + hi)
+        # Positions relative to the window start: the arithmetic (same dtype, subtract,
+        # multiply) is monotonic, so every value of the batch lies in [pos(min), pos(max)],
+        # i.e. in [0, size): truncation is floor and no clipping pass is needed.
+        self.counts += np.bincount(self._scaled(flat).astype(np.intp),
+                                   minlength=self.counts.size)
 
-    def _index(self, v: np.ndarray) -> np.ndarray:
+    def _scaled(self, v: np.ndarray) -> np.ndarray:
+        """``(v - start) / width``: the position of ``v`` in the window, in bins."""
         inv = 1.0 / self.width
+        base = self.k0 * self.width
         span = max(abs(self.min), abs(self.max)) * inv
         if v.dtype == np.float32 and span < 2.0 ** 22 and inv < 3e38:
-            r = v * np.float32(inv)
-        else:
-            r = v.astype(np.float64) * inv
-        np.floor(r, out=r)
-        return r.astype(np.intp)
+            # float32 keeps the error below a quarter bin at this span, at half the traffic.
+            r = v - np.float32(base)
+            r *= np.float32(inv)
+            return r
+        r = v.astype(np.float64) - base
+        r *= inv
+        return r
 
     def _cover(self, mn: float, mx: float) -> None:
         """Make the grid wide enough for ``[mn, mx]`` (and a pending constant)."""
