@@ -701,11 +701,9 @@ class CalibrationStats:
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> str:
         """Write the statistics to ``path`` (a ``.npz`` archive, no pickles), atomically;
         refuses to replace an existing file unless ``overwrite``."""
-        from workbench.analysis._result import atomic_write
+        from workbench._io import atomic_write
 
         path = os.fspath(path)
-        if os.path.exists(path) and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         meta = {"format": _FORMAT, "version": _VERSION, "samples": self.samples,
                 "bins": self.bins, "tensors": []}
         arrays: dict[str, np.ndarray] = {}
@@ -721,7 +719,8 @@ class CalibrationStats:
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        return atomic_write(path, buf.getvalue())
+        # Refuses an existing file (even one appearing mid-write) unless overwrite=True.
+        return atomic_write(path, buf.getvalue(), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CalibrationStats:
