@@ -497,6 +497,8 @@ def test_bad_options():
         wb.quantize(path, "int8", data, denylist=["NO_SUCH_OP"], progress=False)
     with pytest.raises(InputError, match="denylist"):
         wb.quantize(path, "int8", data, denylist=[99], progress=False)
+    with pytest.raises(InputError, match="quantized already"):
+        wb.quantize(corpus.REPO / "datasets/models/quickstart_cnn_int8.tflite", "int8", data)
 
 
 # ------------------------------------------------------------------------------------------
@@ -507,6 +509,7 @@ def _build_zoo():
 
     L = tf.keras.layers
     inp = tf.keras.Input(shape=(8, 8, 4), batch_size=1, name="x")
+    bias = tf.keras.Input(shape=(10,), batch_size=1, name="y")
     a = L.Conv2D(8, 3, padding="same")(inp)
     e = L.Maximum()([L.LeakyReLU(0.2)(a), L.Activation("tanh")(a)])
     f = L.Minimum()([e, L.Activation("sigmoid")(a)])
@@ -520,8 +523,8 @@ def _build_zoo():
     w = np.random.default_rng(0).standard_normal((16, 5)).astype("float32")
     m = L.Lambda(lambda t: tf.matmul(tf.reshape(t, (1, 18, 16)), tf.constant(w)))(p)
     q = L.Concatenate()([L.Flatten()(m), L.Flatten()(i), L.Flatten()(j)])
-    out = L.Lambda(lambda t: tf.nn.log_softmax(t))(L.Dense(10)(q))
-    model = tf.keras.Model(inp, out)
+    out = L.Lambda(lambda t: tf.nn.log_softmax(t))(L.Add()([L.Dense(10)(q), bias]))
+    model = tf.keras.Model([inp, bias], [out, L.Flatten()(i)])
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
@@ -551,20 +554,27 @@ def _has(dist: str) -> bool:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_op_zoo_every_mode(mode):
-    """MAXIMUM/MINIMUM (shared scales), PACK, SPLIT, STRIDED_SLICE, SPACE_TO_DEPTH/
-    DEPTH_TO_SPACE, REDUCE_MAX, SUM, RESIZE_NEAREST, GELU, LEAKY_RELU, TANH, LOGISTIC,
-    LOG_SOFTMAX: LiteRT runs the result, integer tensors equal ours, outputs close to float."""
+    """Two inputs and two outputs; MAXIMUM/MINIMUM (shared scales), PACK, SPLIT,
+    STRIDED_SLICE, SPACE_TO_DEPTH/DEPTH_TO_SPACE, REDUCE_MAX, SUM, RESIZE_NEAREST, GELU,
+    LEAKY_RELU, TANH, LOGISTIC, LOG_SOFTMAX: LiteRT runs the result, integer tensors equal
+    ours, outputs close to float."""
     path = _zoo_path()
     m = wb.load(path)
     rng = np.random.default_rng(0)
-    shape = m.main.inputs[0].shape
-    data = [[rng.standard_normal(shape).astype(np.float32)] for _ in range(8)]
-    xs = [rng.standard_normal(shape).astype(np.float32)]
+
+    def sample():
+        return [rng.standard_normal(t.shape).astype(np.float32) for t in m.main.inputs]
+
+    data = [sample() for _ in range(8)]
+    xs = sample()
     q = wb.quantize(path, mode, data, progress=False)
     content = q.to_bytes()
     n = _compare_with_litert(content, xs, mode)
-    ref = Interpreter(model_path=path).run(xs)[0].astype(np.float64)
-    assert _sqnr(ref, _litert_outputs(content, xs)[0]) > (30 if mode == "int8" else 40)
+    refs = Interpreter(model_path=path).run(xs)
+    outs = _litert_outputs(content, xs)
+    assert len(outs) == len(refs) == 2
+    for ref, out in zip(refs, outs):
+        assert _sqnr(ref.astype(np.float64), out) > (30 if mode == "int8" else 40)
     if mode in ("int8", "int16x8"):
         act = T.INT8 if mode == "int8" else T.INT16
         assert n > 20

@@ -791,6 +791,9 @@ def quantize(model, mode: str = "int8", representative_dataset=None, *,
     from workbench.analysis._result import load_model
 
     src = load_model(model)
+    if not any(t.dtype == T.FLOAT32 for t in src.main.tensors):
+        raise InputError("the model has no float32 tensors to quantize (is it quantized "
+                         "already?); quantize the float model")
     m = _copy(src)
     deny = _denylist_matcher(m.main, denylist)
     rec = _Recorder(mode)
