@@ -54,7 +54,8 @@ def load(source, *, verify: bool = True) -> Model:
 _LAZY = {"profile": "workbench.analysis.profile", "memory_report": "workbench.analysis.memory",
          "diff": "workbench.analysis.diff", "report": "workbench.analysis.report",
          "estimate": "workbench.delegates.estimate",
-         "auto_mixed_precision": "workbench.quantize.mixed"}
+         "auto_mixed_precision": "workbench.quantize.mixed",
+         "compare": "workbench.analysis.compare"}
 
 
 def __getattr__(name: str):
@@ -73,7 +74,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "profile", "memory_report", "diff", "quantize", "report", "estimate", "auto_mixed_precision",
-    "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
+    "compare", "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
     "Padding", "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError",
     "InputError", "__version__",
 ]
