@@ -585,3 +585,27 @@ def test_op_zoo_every_mode(mode):
         for name in ("MAXIMUM", "MINIMUM", "PACK", "CONCATENATION"):
             op = ops[name]
             assert all(_qp(t) == _qp(op.outputs[0]) for t in op.inputs if t.dtype == act)
+
+
+def test_a_wrong_rule_falls_back_to_float(monkeypatch):
+    """Safety net: the result is prepared in our interpreter, whose kernels make LiteRT's
+    Prepare checks; an op refused in its quantized form is redone in float. Proved with a rule
+    claiming a 16x8 SQUARED_DIFFERENCE, which LiteRT lacks."""
+    import dataclasses
+
+    from workbench.quantize import rules
+
+    rule = rules.RULES[B.SQUARED_DIFFERENCE]
+    monkeypatch.setitem(rules.RULES, B.SQUARED_DIFFERENCE,
+                        dataclasses.replace(rule, int16=True))
+    path = _float_path("attention_layernorm")
+    q = wb.quantize(path, "int16x8", corpus.sample_inputs("attention_layernorm", 2),
+                    progress=False)
+    fl = q.quantization_report.float_ops
+    refused = fl[fl.op == "SQUARED_DIFFERENCE"]
+    assert len(refused) == 2 and all(refused.reason.str.contains("refused"))
+    for op in q.main.operators:
+        if op.name == "SQUARED_DIFFERENCE":
+            assert op.outputs[0].dtype == T.FLOAT32
+    _compare_with_litert(q.to_bytes(), corpus.sample_inputs("attention_layernorm", 1,
+                                                            seed=1)[0], "int16x8")

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from workbench.errors import InputError
+from workbench.errors import InputError, ModelError, UnsupportedOpError
 from workbench.ir.graph import Model, Operator, QuantParams, Subgraph, Tensor
 from workbench.ir.ops import BuiltinOperator as B
 from workbench.ir.ops import TensorType as T
@@ -321,10 +322,12 @@ def _method_of(calibration, name: str) -> str:
 # ------------------------------------------------------------------------------------------
 class _IntegerPass:
     def __init__(self, model: Model, act: int, ranges: dict, calibration, per_channel: bool,
-                 deny: set[int], rec: _Recorder):
+                 deny: set[int], rec: _Recorder, forced: dict[int, str]):
         self.m, self.sg, self.act = model, model.main, act
         self.ranges, self.calibration = ranges, calibration
         self.per_channel, self.deny, self.rec = per_channel, deny, rec
+        self.forced = forced               # op index -> why it must stay float
+        self.changed: dict[int, int] = {}  # id(quantized op) -> its index in the float model
         self.b = _Builder(model, self.sg)
         self.qver: dict[int, Tensor] = {}   # id(float tensor) -> its quantized version
         self.fver: dict[int, Tensor] = {}   # id(tensor quantized in place) -> float version
@@ -468,9 +471,10 @@ class _IntegerPass:
                       if t is not None and t.dtype == T.FLOAT32]
             if not floats:
                 continue  # an integer/bool op (shapes, indices): nothing to quantize
-            reason = self.why_float(op, produced_q)
+            reason = self.forced.get(idx) or self.why_float(op, produced_q)
             if reason is None:
                 qops.add(id(op))
+                self.changed[id(op)] = idx
                 produced_q.update(id(t) for t in op.outputs)
             else:
                 self.rec.float_op(idx, op, reason)
@@ -623,20 +627,22 @@ def _same_params(a: QuantParams, b: QuantParams) -> bool:
 # Weight modes
 # ------------------------------------------------------------------------------------------
 def _dynamic(m: Model, per_channel: bool, weight_only: bool, min_elements: int,
-             deny: set[int], rec: _Recorder) -> dict[int, int]:
+             deny: set[int], rec: _Recorder, forced: dict[int, str]
+             ) -> tuple[dict[int, int], dict[int, int]]:
     sg = m.main
     b = _Builder(m, sg)
     table = rules.WEIGHT_OPS if weight_only else {**rules.HYBRID, B.GATHER: (0, -1)}
     done: dict[int, Tensor] = {}
     new_ops: list[Operator] = []
+    changed: dict[int, int] = {}
     for idx, op in enumerate(sg.operators):
         spec = table.get(op.code)
         w = op.inputs[spec[0]] if spec and spec[0] < len(op.inputs) else None
         if spec is None or w is None or not w.is_constant or w.dtype != T.FLOAT32:
             new_ops.append(op)
             continue
-        if id(op) in deny:
-            rec.float_op(idx, op, "denylisted")
+        if id(op) in deny or idx in forced:
+            rec.float_op(idx, op, forced.get(idx, "denylisted"))
             new_ops.append(op)
             continue
         if w.num_elements < min_elements:
@@ -660,6 +666,7 @@ def _dynamic(m: Model, per_channel: bool, weight_only: bool, min_elements: int,
         ins = list(op.inputs)
         ins[spec[0]] = done[id(w)]
         op.inputs = ins
+        changed[id(op)] = idx
         if not weight_only and op.code == B.GATHER:
             # A hybrid gather returns int8 rows; a DEQUANTIZE turns them back into floats.
             out = op.outputs[0]
@@ -680,7 +687,7 @@ def _dynamic(m: Model, per_channel: bool, weight_only: bool, min_elements: int,
         for t in [*o.inputs, *o.outputs]:
             if t is not None:
                 sg.add_tensor(t)
-    return b.versions
+    return b.versions, changed
 
 
 def _float16(m: Model, deny: set[int], rec: _Recorder) -> dict[int, int]:
@@ -721,6 +728,24 @@ def _float16(m: Model, deny: set[int], rec: _Recorder) -> dict[int, int]:
 # ------------------------------------------------------------------------------------------
 # Public entry point
 # ------------------------------------------------------------------------------------------
+def _refused_op(m: Model, changed: dict[int, int]) -> tuple[int, str] | None:
+    """The float-model index of a quantized op our interpreter refuses to prepare, and why;
+    None if everything prepares (or the refusal is not about an op we changed, e.g. a custom
+    float op without a kernel here: then nothing can be verified or fixed)."""
+    from workbench.interpreter import Interpreter
+
+    try:
+        Interpreter(m).allocate_tensors()
+    except (UnsupportedOpError, ModelError) as e:
+        found = re.search(r"subgraphs\[0\]\.operators\[(\d+)\]", str(e))
+        if found and int(found.group(1)) < len(m.main.operators):
+            op = m.main.operators[int(found.group(1))]
+            if id(op) in changed:
+                return changed[id(op)], f"refused quantized by LiteRT's rules: {e}"
+        log.warning("quantized model could not be verified: %s", e)
+    return None
+
+
 def _io_type(value, name: str, allowed: Iterable[int]) -> int:
     try:
         t = _INT_TYPES[np.dtype(value)]
@@ -794,29 +819,40 @@ def quantize(model, mode: str = "int8", representative_dataset=None, *,
     if not any(t.dtype == T.FLOAT32 for t in src.main.tensors):
         raise InputError("the model has no float32 tensors to quantize (is it quantized "
                          "already?); quantize the float model")
-    m = _copy(src)
-    deny = _denylist_matcher(m.main, denylist)
-    rec = _Recorder(mode)
-    used_stats = None
+    used_stats, ranges = None, {}
     if mode in ("int8", "int16x8"):
         act = T.INT8 if mode == "int8" else T.INT16
         io_allowed = (T.FLOAT32, T.INT8, T.UINT8) if act == T.INT8 else (T.FLOAT32, T.INT16)
         in_type = _io_type(inference_input_type, "inference_input_type", io_allowed)
         out_type = _io_type(inference_output_type, "inference_output_type", io_allowed)
+        _denylist_matcher(src.main, denylist)  # a bad entry fails before calibrating
         opts = dict(calibration_options or {})
         if act == T.INT16:  # the grid the range methods optimize for: symmetric int16
             opts = {"num_bits": 16, "symmetric": True, **opts}
         used_stats, ranges = _calibrate(src, representative_dataset, stats, calibration,
                                         opts, progress)
-        p = _IntegerPass(m, act, ranges, calibration, per_channel, deny, rec)
-        p.run(in_type, out_type)
-        versions = p.b.versions
-    elif mode in ("dynamic", "weight_only"):
-        versions = _dynamic(m, per_channel, mode == "weight_only", min_weight_elements, deny,
-                            rec)
-    else:
-        versions = _float16(m, deny, rec)
-    _finish(m, versions)
+    # Each quantized op is checked by preparing the result in our interpreter, whose kernels
+    # make LiteRT's Prepare checks: an op refused in its quantized form is redone in float,
+    # so an unforeseen combination never yields a file LiteRT rejects.
+    forced: dict[int, str] = {}
+    while True:
+        m = _copy(src)
+        deny = _denylist_matcher(m.main, denylist)
+        rec = _Recorder(mode)
+        if mode in ("int8", "int16x8"):
+            p = _IntegerPass(m, act, ranges, calibration, per_channel, deny, rec, forced)
+            p.run(in_type, out_type)
+            versions, changed = p.b.versions, p.changed
+        elif mode in ("dynamic", "weight_only"):
+            versions, changed = _dynamic(m, per_channel, mode == "weight_only",
+                                         min_weight_elements, deny, rec, forced)
+        else:
+            versions, changed = _float16(m, deny, rec), {}
+        _finish(m, versions)
+        refused = _refused_op(m, changed) if changed else None
+        if refused is None or refused[0] in forced:
+            break
+        forced[refused[0]] = refused[1]
     from workbench import load
 
     out = load(m.to_bytes())
