@@ -76,6 +76,7 @@ KERNEL_MODULES = (
     "minimum",
     "mirror_pad",
     "mul",
+    "non_max_suppression",
     "neg",
     "not_equal",
     "one_hot",

@@ -28,7 +28,7 @@ UNSUPPORTED: dict[str, str] = {
     "CALL": "legacy CALL op: replaced by CALL_ONCE/WHILE/IF in current converters",
     # Others the converter can emit for less common graphs.
     "SPARSE_TO_DENSE": _RARE, "UNIQUE": _RARE, "RANK": _RARE,
-    "NON_MAX_SUPPRESSION_V4": _RARE, "NON_MAX_SUPPRESSION_V5": _RARE, "RFFT2D": _RARE,
+    "RFFT2D": _RARE,
     "IMAG": _RARE, "REAL": _RARE, "COMPLEX_ABS": _RARE, "BROADCAST_ARGS": _RARE,
     "RANDOM_STANDARD_NORMAL": "random ops: LiteRT's generator is not reproduced",
     "RANDOM_UNIFORM": "random ops: LiteRT's generator is not reproduced",

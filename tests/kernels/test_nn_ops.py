@@ -657,3 +657,140 @@ def test_empty_batch(tf, case):
     shape = wb.load(content).main.inputs[0].shape
     (out,) = compare(content, [np.zeros((0, *shape[1:]), np.float32)])
     assert out.shape[0] == 0
+
+
+# --- NON_MAX_SUPPRESSION_V4 / V5 -----------------------------------------------------------------
+# One-op models (tests/kernels/test_elementwise.py's helper) fed boxes with many equal scores
+# (the heap order decides), degenerate boxes (no area: IoU 0), and every threshold regime.
+
+from tests.kernels.test_elementwise import Const, one_op  # noqa: E402
+from tests.kernels.test_elementwise import run_litert as _lrt  # noqa: E402
+from tests.kernels.test_elementwise import run_ours as _ours  # noqa: E402
+
+
+def _nms_inputs(seed: int, n: int, ties: bool, degenerate: bool):
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(0, 10, (n, 2))
+    hw = rng.uniform(0.5, 4, (n, 2))
+    boxes = np.concatenate([c - hw / 2, c + hw / 2], axis=1)
+    boxes[::3] = boxes[::3][:, [2, 3, 0, 1]]  # corners in either order
+    if degenerate:
+        boxes[1::5, 2] = boxes[1::5, 0]  # zero height: IoU 0 with everything
+    scores = rng.uniform(0, 1, n)
+    if ties:
+        scores = np.round(scores * 4) / 4  # only five distinct scores
+    return boxes.astype(np.float32), scores.astype(np.float32)
+
+
+def _check_nms(content, xs):
+    expected = _lrt(content, xs)
+    got = _ours(content, xs)
+    assert len(got) == len(expected)
+    np.testing.assert_array_equal(got[0], expected[0], err_msg="selected indices")
+    np.testing.assert_array_equal(got[-1], expected[-1], err_msg="count")
+    if len(got) == 3:
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-6, atol=1e-7,
+                                   err_msg="selected scores")
+    return expected
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("degenerate", [False, True])
+@pytest.mark.parametrize("iou_thr,score_thr", [(0.5, 0.0), (0.3, 0.4), (0.0, -1.0), (1.0, 0.2),
+                                               (0.7, 1.5)])
+def test_nms_v4_matches_litert(ties, degenerate, iou_thr, score_thr):
+    for seed, n, max_out in ((0, 12, 5), (1, 40, 40), (2, 64, 100)):
+        boxes, scores = _nms_inputs(seed, n, ties, degenerate)
+        ins = [boxes, scores, Const(np.array(max_out, np.int32)),
+               Const(np.array(iou_thr, np.float32)), Const(np.array(score_thr, np.float32))]
+        content = one_op(Op.NON_MAX_SUPPRESSION_V4, ins, [((max_out,), np.int32),
+                                                           ((), np.int32)])
+        _check_nms(content, [boxes, scores])
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.1, 0.5, 2.0])
+@pytest.mark.parametrize("ties", [False, True])
+def test_nms_v5_soft_matches_litert(sigma, ties):
+    for seed, n, max_out, iou_thr, score_thr in ((3, 20, 8, 0.6, 0.1), (4, 50, 50, 1.0, 0.05),
+                                                 (5, 30, 10, 0.4, 0.3)):
+        boxes, scores = _nms_inputs(seed, n, ties, degenerate=seed == 4)
+        ins = [boxes, scores, Const(np.array(max_out, np.int32)),
+               Const(np.array(iou_thr, np.float32)), Const(np.array(score_thr, np.float32)),
+               Const(np.array(sigma, np.float32))]
+        content = one_op(Op.NON_MAX_SUPPRESSION_V5, ins, [((max_out,), np.int32),
+                                                           ((max_out,), np.float32),
+                                                           ((), np.int32)])
+        _check_nms(content, [boxes, scores])
+
+
+def test_nms_selects_a_box_without_area_repeatedly_like_litert():
+    """LiteRT puts a selected candidate back into its heap (TensorFlow does not); popped again,
+    a box with no area has IoU 0 with itself and is selected again, until the output (as many
+    slots as there were candidates) is full."""
+    boxes = np.array([[0, 0, 0, 4], [0, 0, 2, 2], [5, 5, 7, 7]], np.float32)  # box 0: no height
+    scores = np.array([0.9, 0.8, 0.1], np.float32)
+    ins = [boxes, scores, Const(np.array(4, np.int32)), Const(np.float32(0.5)),
+           Const(np.float32(0.0))]
+    content = one_op(Op.NON_MAX_SUPPRESSION_V4, ins, [((4,), np.int32), ((), np.int32)])
+    idx, n = _check_nms(content, [boxes, scores])
+    assert idx.tolist() == [0, 0, 0, 0] and int(n) == 3
+
+
+def test_nms_run_time_max_output_size_and_thresholds():
+    boxes, scores = _nms_inputs(6, 25, ties=True, degenerate=True)
+    content = one_op(Op.NON_MAX_SUPPRESSION_V5,
+                     [boxes, scores, np.array(7, np.int32), np.array(0.5, np.float32),
+                      np.array(0.1, np.float32), np.array(0.3, np.float32)],
+                     [((1,), np.int32), ((1,), np.float32), ((), np.int32)])
+    for m in (7, 30, 0):
+        xs = [boxes, scores, np.array(m, np.int32), np.array(0.5, np.float32),
+              np.array(0.1, np.float32), np.array(0.3, np.float32)]
+        if m == 0:  # LiteRT's Python API cannot return empty tensors ("Invalid tensor size")
+            got = _ours(content, xs)
+            assert got[0].shape == got[1].shape == (0,) and int(got[2]) == 0
+            continue
+        got = _check_nms(content, xs)
+        assert got[0].shape == (m,)
+
+
+def test_nms_bad_inputs_are_typed_errors():
+    from workbench.errors import InputError
+    from workbench.interpreter import Interpreter
+
+    boxes, scores = _nms_inputs(7, 6, False, False)
+    outs = [((3,), np.int32), ((), np.int32)]
+    with pytest.raises(ModelError, match=r"boxes must be \[num_boxes, 4\]"):
+        Interpreter(model_content=one_op(
+            Op.NON_MAX_SUPPRESSION_V4, [boxes[:, :3], scores, Const(np.array(3, np.int32)),
+                                        Const(np.float32(0.5)), Const(np.float32(0.0))], outs)
+        ).allocate_tensors()
+    with pytest.raises(ModelError, match="negative"):
+        Interpreter(model_content=one_op(
+            Op.NON_MAX_SUPPRESSION_V4, [boxes, scores, Const(np.array(-1, np.int32)),
+                                        Const(np.float32(0.5)), Const(np.float32(0.0))], outs)
+        ).allocate_tensors()
+    content = one_op(Op.NON_MAX_SUPPRESSION_V5,
+                     [boxes, scores, Const(np.array(3, np.int32)), Const(np.float32(0.5)),
+                      Const(np.float32(0.0)), np.array(-0.5, np.float32)],
+                     [((3,), np.int32), ((3,), np.float32), ((), np.int32)])
+    with pytest.raises(InputError, match="sigma"):
+        _ours(content, [boxes, scores, np.array(-0.5, np.float32)])
+
+
+def test_nms_converted(tf):
+    def f(boxes, scores):
+        a = tf.image.non_max_suppression(boxes, scores, 6, 0.45, 0.05)
+        b, s = tf.image.non_max_suppression_with_scores(boxes, scores, 6, 0.45, 0.05,
+                                                        soft_nms_sigma=0.4)
+        return tf.gather(boxes, a), b, s
+
+    content = convert(tf, "nms", f, [((30, 4), tf.float32), ((30,), tf.float32)])
+    names = [op.name for op in wb.load(content).main.operators]
+    assert "NON_MAX_SUPPRESSION_V4" in names and "NON_MAX_SUPPRESSION_V5" in names, names
+    for seed in range(3):
+        boxes, scores = _nms_inputs(10 + seed, 30, ties=seed == 1, degenerate=seed == 2)
+        expected = _lrt(content, [boxes, scores])
+        got = _ours(content, [boxes, scores])
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-7)
+            assert g.dtype == e.dtype and g.shape == e.shape
