@@ -310,6 +310,23 @@ def _eval_data(eval_data) -> tuple[list, np.ndarray | None]:
     return _samples(eval_data, "eval_data"), None
 
 
+def _check_sample(model: Model, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """``xs`` if each array has its input's rank and shape (the batch dimension and dimensions
+    the signature leaves free, -1, may differ), else InputError: a fully convolutional model
+    would run a wrong-sized image and give numbers that mean nothing."""
+    for t, x in zip(model.main.inputs, xs):
+        sig = list(t.shape_signature) if t.shape_signature is not None and len(
+            t.shape_signature) else list(t.shape)
+        ok = x.ndim == len(t.shape) and all(
+            d == 0 or a == b or s == -1 for d, (a, b, s) in enumerate(zip(x.shape, t.shape, sig)))
+        if not ok:
+            raise InputError(f"input {t.name!r} has shape {list(x.shape)}, the model takes "
+                             f"{list(t.shape)} (only the batch dimension may differ)")
+        if x.dtype == object:
+            raise InputError(f"input {t.name!r}: expected a numeric array, got objects")
+    return xs
+
+
 def _quantize_kwargs(quantize_options, mode: str) -> dict:
     from workbench.quantize.quantizer import MODES
 
@@ -559,6 +576,9 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
         raise InputError(f"model must be a Model, a path or bytes: {e}") from None
     ref_label = os.path.basename(ref.source) if ref.source else "model"
     entries = _modes(modes)
+    for _, (kind, spec) in entries:  # a malformed option is the caller's error, not a mode's
+        if kind == "mode":
+            _quantize_kwargs(quantize_options, spec)
     pairs = _targets(device, delegate)
     have_litert = _have_litert()
     if engine == "litert" and not have_litert:
@@ -584,7 +604,7 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
         if isinstance(s, tuple):
             s = list(s)
         try:
-            samples.append(R.ordered_inputs(ref_it, s))
+            samples.append(_check_sample(ref, R.ordered_inputs(ref_it, s)))
         except InputError as e:
             raise InputError(f"evaluation sample {k}: {e}") from None
     if not samples and measure:
@@ -598,7 +618,7 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
         try:
             runner = _Runner(ref, engine)
             ref_outs = _concat([runner.run(s) for s in samples])
-        except WorkbenchError as e:
+        except (WorkbenchError, ValueError) as e:
             raise InputError(f"the float model cannot run the evaluation data: {e}") from None
         if labels is not None and metric is None:
             _top1(ref_outs, labels)  # labels that do not fit the samples: InputError now
