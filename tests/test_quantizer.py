@@ -371,6 +371,15 @@ def test_report_lists_what_the_file_holds():
 # ------------------------------------------------------------------------------------------
 # Integer I/O, calibration choices, denylist
 # ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["mixed", "separable_conv", "conv2d_transpose", "conv1d"])
+@pytest.mark.parametrize("mode", ["int8", "int16x8", "dynamic", "weight_only"])
+def test_per_tensor_weights_run_in_litert(name, mode):
+    content = _quantized(name, mode, per_channel=False)
+    _compare_with_litert(content, corpus.sample_inputs(name, 1, seed=1)[0], mode)
+    if mode == "dynamic":
+        _hybrid_ops_alone(content, corpus.sample_inputs(name, 1, seed=1)[0])
+
+
 @pytest.mark.parametrize("io", [np.int8, np.uint8])
 def test_integer_io_runs_in_litert_and_agrees_with_float_io(io):
     content = _quantized("mixed", "int8", inference_input_type=io, inference_output_type=io)

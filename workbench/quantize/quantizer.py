@@ -650,6 +650,10 @@ def _dynamic(m: Model, per_channel: bool, weight_only: bool, min_elements: int,
             new_ops.append(op)
             continue
         axis = spec[1] if per_channel and spec[1] >= 0 else None
+        if op.code == B.DEPTHWISE_CONV_2D and not weight_only:
+            # LiteRT's hybrid depthwise kernel reads one scale per channel whatever the
+            # tensor holds (measured: per-tensor weights give zeros), so always per channel
+            axis = spec[1]
         if id(w) not in done:
             data = np.asarray(w.data, np.float64)
             q = weight_params(data, axis)
