@@ -341,6 +341,15 @@ def test_collect_tensors_subset_and_per_tensor_methods():
     assert per[names[3]] == full.range(names[3], "percentile")
     with pytest.raises(InputError, match="unknown tensors"):
         full.ranges({"nope": "mse"})
+    with pytest.raises(InputError, match=r"unknown calibration option\(s\) \['pct'\]"):
+        full.ranges("percentile", pct=99.0)
+    with pytest.raises(InputError, match="unknown calibration method 'median'"):
+        full.ranges({names[1]: "median"})
+    # Options go to the methods that take them: one call configures several.
+    mixed = full.ranges({names[1]: "percentile", names[2]: "moving_average"},
+                        percentile=99.0, momentum=0.5)
+    assert mixed[names[1]] == full.range(names[1], "percentile", percentile=99.0)
+    assert mixed[names[2]] == full.range(names[2], "moving_average", momentum=0.5)
     with pytest.raises(InputError, match="not float activation"):
         collect(QUICKSTART, data, tensors=["nope"], progress=False)
     with pytest.raises(InputError, match="no calibrated tensor"):

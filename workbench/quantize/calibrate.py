@@ -608,8 +608,10 @@ class CalibrationStats:
             The method of tensors a per-tensor dict leaves out.
         **opts
             Options of the methods, e.g. ``percentile=99.9``, ``num_bits=16``,
-            ``symmetric=True``, ``momentum=0.99``; an option a method does not take is an
-            error only for the methods that are used (so one call can configure several).
+            ``symmetric=True``, ``momentum=0.99``. Each method takes the options it knows
+            (so one call can configure several); ``num_bits`` and ``symmetric`` describe the
+            target grid and are accepted with any method. An option no method takes is an
+            ``InputError`` (a misspelt option is never silently ignored).
         """
         per: dict[str, tuple[str, dict]] = {}
         if isinstance(method, Mapping):
@@ -625,11 +627,18 @@ class CalibrationStats:
         elif not isinstance(method, str):
             raise InputError(f"method must be a method name or a dict by tensor name, got "
                              f"{type(method).__name__}")
+        known = set().union(*DEFAULTS.values()) | {"num_bits", "symmetric"}
+        bad = sorted(set(opts) - known)
+        if bad:
+            raise InputError(f"unknown calibration option(s) {bad}; options are "
+                             f"{sorted(known)}")
         out = {}
         for name, t in self.tensors.items():
             m, o = per.get(name, (method if isinstance(method, str) else default, {}))
-            merged = {k: v for k, v in opts.items() if k in DEFAULTS.get(m, {}) or
-                      k in ("num_bits", "symmetric") and m in ("mse", "kl", "percentile")}
+            if m not in DEFAULTS:
+                raise InputError(f"unknown calibration method {m!r} for tensor {name!r}; "
+                                 f"choose one of {METHODS}")
+            merged = {k: v for k, v in opts.items() if k in DEFAULTS[m]}
             merged.update(o)
             out[name] = t.range(m, **merged)
         return out
