@@ -354,16 +354,18 @@ class _IntegerPass:
         for i, t in enumerate(op.inputs):
             if t is None:
                 continue
+            if t.is_constant and t.sparsity is not None:
+                return f"input {i} is a sparse constant"
             if i in acts:
                 if t.dtype != T.FLOAT32:
                     return f"input {i} is {t.type_name}, not float32"
                 if not t.is_constant and id(t) not in produced_q and not self.has_range(t):
                     return f"no calibration range for input {t.name!r}"
             elif i in rule.weights:
-                if not (t.is_constant and t.dtype == T.FLOAT32):
+                if not _float_constant(t):
                     return f"weights (input {i}) are not a float32 constant"
             elif i == rule.bias:
-                if not (t.is_constant and t.dtype == T.FLOAT32):
+                if not _float_constant(t):
                     return f"bias (input {i}) is not a float32 constant"
             elif t.dtype == T.FLOAT32:
                 return f"float input {i} has no quantized form in this op"
@@ -618,6 +620,11 @@ class _IntegerPass:
         self.b.versions[id(op)] = max(op.opcode.version, rules.op_version(op))
 
 
+def _float_constant(t: Tensor) -> bool:
+    """A dense float32 constant (sparse ones hold their non-zeros only: left as they are)."""
+    return t.is_constant and t.dtype == T.FLOAT32 and t.sparsity is None
+
+
 def _same_params(a: QuantParams, b: QuantParams) -> bool:
     return np.float32(a.scale[0]) == np.float32(b.scale[0]) and \
         int(a.zero_point[0]) == int(b.zero_point[0])
@@ -638,7 +645,7 @@ def _dynamic(m: Model, per_channel: bool, weight_only: bool, min_elements: int,
     for idx, op in enumerate(sg.operators):
         spec = table.get(op.code)
         w = op.inputs[spec[0]] if spec and spec[0] < len(op.inputs) else None
-        if spec is None or w is None or not w.is_constant or w.dtype != T.FLOAT32:
+        if spec is None or w is None or not _float_constant(w):
             new_ops.append(op)
             continue
         if id(op) in deny or idx in forced:
@@ -706,7 +713,7 @@ def _float16(m: Model, deny: set[int], rec: _Recorder) -> dict[int, int]:
                 continue
             ins = list(op.inputs)
             for i, t in enumerate(ins):
-                if t is None or not t.is_constant or t.dtype != T.FLOAT32:
+                if t is None or not _float_constant(t):
                     continue
                 if id(t) not in done:
                     h = b.replacement(t, T.FLOAT16, None,
