@@ -848,3 +848,50 @@ def test_atan2_add_n_bitwise_converted(tf):
         assert name in names, (name, names)
     check(content, [rand((3, 5), F32), rand((3, 5), F32), rand((3, 5), I32, -500, 500),
                     rand((3, 5), I32, -3, 40)], "converted atan2/add_n/bitwise")
+
+
+# == RFFT2D and complex parts ===================================================================
+@pytest.mark.parametrize("shape,fft", [((3, 4, 8), (4, 8)), ((2, 6, 10), (4, 8)),
+                                       ((2, 3, 5), (4, 8)), ((5, 16), (1, 2)), ((2, 2, 3, 4),
+                                                                               (8, 4))])
+def test_rfft2d_crops_and_pads(shape, fft):
+    x = rand(shape, F32, -3, 3)
+    out = shape[:-2] + (fft[0], fft[1] // 2 + 1)
+    check_op(Op.RFFT2D, [x, Const(np.array(fft, I32))], [(out, C64)], what=f"RFFT2D {fft}")
+    (got,) = check_op(Op.RFFT2D, [x, np.array(fft, I32)], [((1, 1), C64)],
+                      what=f"RFFT2D run-time {fft}")
+    assert got.shape == out
+
+
+def test_rfft2d_needs_powers_of_two():
+    x = rand((4, 6), F32)
+    with pytest.raises(ModelError, match="powers of two"):
+        Interpreter(model_content=one_op(Op.RFFT2D, [x, Const(np.array([4, 6], I32))],
+                                         [((4, 4), C64)])).allocate_tensors()
+    content = one_op(Op.RFFT2D, [x, np.array([4, 6], I32)], [((4, 4), C64)])
+    with pytest.raises(RuntimeError):
+        run_litert(content, [x, np.array([4, 6], I32)])
+    with pytest.raises(ModelError, match="powers of two"):
+        run_ours(content, [x, np.array([4, 6], I32)])
+
+
+@pytest.mark.parametrize("op", [Op.COMPLEX_ABS, Op.REAL, Op.IMAG], ids=lambda o: o.name)
+def test_complex_to_real(op):
+    a, b = pair_grid(F32)
+    z = np.empty(a.shape, C64)  # every special value in either part
+    z.real, z.imag = a, b
+    check_op(op, [z], [(z.shape, F32)], what=f"{op.name} specials")
+    with pytest.raises(UnsupportedOpError):
+        Interpreter(model_content=one_op(op, [a], [(a.shape, F32)])).allocate_tensors()
+
+
+def test_stft_magnitude_converted(tf):
+    def f(x):
+        spec = tf.signal.stft(x, frame_length=64, frame_step=32, fft_length=64)
+        return tf.abs(spec), tf.math.real(spec), tf.math.imag(spec)
+
+    content = convert(tf, "stft", f, [((2, 400), tf.float32)])
+    names = op_names(content)
+    for name in ("RFFT2D", "COMPLEX_ABS", "REAL", "IMAG"):
+        assert name in names, (name, names)
+    check(content, [rand((2, 400), F32, -1, 1)], "converted stft")
