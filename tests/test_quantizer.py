@@ -618,3 +618,17 @@ def test_a_wrong_rule_falls_back_to_float(monkeypatch):
             assert op.outputs[0].dtype == T.FLOAT32
     _compare_with_litert(q.to_bytes(), corpus.sample_inputs("attention_layernorm", 1,
                                                             seed=1)[0], "int16x8")
+
+
+def test_ops_without_integer_kernel_stay_float_with_a_reason():
+    """attention_layernorm's NEG has no int8 kernel in LiteRT (TF's converter keeps it float
+    too): it runs in float between DEQUANTIZE and QUANTIZE, and the report says why."""
+    q = wb.load(_quantized("attention_layernorm", "int8"))
+    negs = [op for op in q.main.operators if op.name == "NEG"]
+    assert negs and all(op.inputs[0].dtype == T.FLOAT32 for op in negs)
+    producers = q.main.producers()
+    assert all(producers[id(op.inputs[0])].name == "DEQUANTIZE" for op in negs)
+    r = wb.quantize(_float_path("attention_layernorm"), "int8",
+                    corpus.sample_inputs("attention_layernorm", 2), progress=False)
+    fl = r.quantization_report.float_ops
+    assert set(fl.op) == {"NEG"} and all(fl.reason.str.contains("no integer kernel"))
