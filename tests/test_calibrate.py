@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 import workbench as wb  # noqa: E402
 from workbench.errors import InputError  # noqa: E402
 from workbench.quantize.calibrate import (  # noqa: E402
-    METHODS, CalibrationStats, TensorStats, collect, scale_zero_point)
+    METHODS, CalibrationStats, TensorStats, collect, expected_mse, scale_zero_point)
 
 QUICKSTART = ROOT / "datasets" / "models" / "quickstart_cnn_float32.tflite"
 
@@ -150,6 +150,18 @@ def test_mse_minimizes_brute_force_quantization_error(name):
     best = min(int8_mse(x, a, b) for a in neg for b in pos if b - a > 0)
     assert ours <= 1.03 * best, (ours, best)
     assert ours <= 1.03 * int8_mse(x, x.min(), x.max())
+
+
+@pytest.mark.parametrize("name", sorted(DISTS))
+def test_mse_error_model_predicts_actual_quantization_error(name):
+    """The objective ``mse`` minimizes (clip error + step**2/12 rounding noise, exact zeros
+    free) agrees with quantizing the data for real, at full and clipped ranges."""
+    x = DISTS[name]
+    s = stats_of([x.astype(np.float32)])
+    lo, hi = min(x.min(), 0.0), max(x.max(), 0.0)
+    for f in (1.0, 0.5, 0.2):
+        model = float(expected_mse(s, lo * f, hi * f))
+        assert model == pytest.approx(int8_mse(x, lo * f, hi * f), rel=0.05), f
 
 
 def test_mse_int16_symmetric_and_prefers_full_range_for_uniform():

@@ -60,12 +60,12 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from workbench.errors import InputError, ModelError
+from workbench.errors import InputError
 from workbench.interpreter.interpreter import Hook, Interpreter
 from workbench.ir.graph import Model, Tensor
 
@@ -401,26 +401,36 @@ def _candidates(edges: np.ndarray, a: float, b: float, n: int) -> np.ndarray:
     return np.unique(np.concatenate([[a, b], e]))
 
 
+def _nonzero_tails(s: TensorStats) -> tuple[_Tails, float]:
+    """Tails of the cells without the exact zeros (always inside a range, which contains 0,
+    and represented exactly), and the total count of all values."""
+    lo, hi, c = s.cells()
+    keep = ~((lo == 0.0) & (hi == 0.0))
+    return _Tails(lo[keep], hi[keep], c[keep]), float(c.sum())
+
+
 def expected_mse(s: TensorStats, lo: np.ndarray | float, hi: np.ndarray | float, num_bits: int = 8,
                  symmetric: bool = False) -> np.ndarray:
     """Expected squared quantization error per element of ``s``'s data for clip ranges
-    ``[lo, hi]`` (broadcast), under the model used by the ``mse`` method."""
-    lo_, hi_, c = s.cells()
-    t = _Tails(lo_, hi_, c)
-    return _mse_table(t, s.zeros, np.asarray(lo, float), np.asarray(hi, float), num_bits,
-                      symmetric) / max(c.sum(), 1.0)
+    ``[lo, hi]`` (broadcast; each must contain 0), under the model the ``mse`` method
+    minimizes."""
+    t, total = _nonzero_tails(s)
+    return _mse_table(t, np.asarray(lo, float), np.asarray(hi, float), num_bits,
+                      symmetric) / max(total, 1.0)
 
 
-def _mse_table(t: _Tails, zeros: int, lo: np.ndarray, hi: np.ndarray, num_bits: int,
+def _mse_table(t: _Tails, lo: np.ndarray, hi: np.ndarray, num_bits: int,
                symmetric: bool) -> np.ndarray:
-    n_total = t.sc[0]
+    """Summed squared error of the non-zero values for clip ranges ``[lo, hi]``: clipped
+    values contribute their squared distance to the bound, values inside the rounding noise
+    ``step**2 / 12`` of a uniform error on the grid."""
     m_lo, e_lo = t.below(lo)
     m_hi, e_hi = t.above(hi)
     if symmetric:
         step = (hi - lo) / (2.0 ** num_bits - 2.0)
     else:
         step = (hi - lo) / (2.0 ** num_bits - 1.0)
-    inside = np.maximum(n_total - m_lo - m_hi - zeros, 0.0)
+    inside = np.maximum(t.sc[0] - m_lo - m_hi, 0.0)
     return e_lo + e_hi + inside * step * step / 12.0
 
 
@@ -433,9 +443,8 @@ def _argmin2(err: np.ndarray, lo_c: np.ndarray, hi_c: np.ndarray) -> tuple[int, 
 def _mse_range(s: TensorStats, num_bits: int, symmetric: bool) -> tuple[float, float]:
     if not 2 <= num_bits <= 32:
         raise InputError(f"num_bits must be in [2, 32], got {num_bits}")
-    lo_, hi_, c = s.cells()
-    t = _Tails(lo_, hi_, c)
-    counts, edges = s.histogram()
+    t, _ = _nonzero_tails(s)
+    _, edges = s.histogram()
     neg, pos = min(s.min, 0.0), max(s.max, 0.0)
     if symmetric:
         amax = max(-neg, pos)
@@ -443,18 +452,18 @@ def _mse_range(s: TensorStats, num_bits: int, symmetric: bool) -> tuple[float, f
         a = a[a > 0]
         if a.size == 0:
             return s.min, s.max
-        err = _mse_table(t, s.zeros, -a, a, num_bits, True)
+        err = _mse_table(t, -a, a, num_bits, True)
         best = float(a[int(np.argmin(err))])
         return -best, best
     n = 160
     lo_c = _candidates(edges, neg, 0.0, n)
     hi_c = _candidates(edges, 0.0, pos, n)
-    i, j = _argmin2(_mse_table(t, s.zeros, lo_c[:, None], hi_c[None, :], num_bits, False),
+    i, j = _argmin2(_mse_table(t, lo_c[:, None], hi_c[None, :], num_bits, False),
                     lo_c, hi_c)
     # Refine on every edge between the coarse neighbours of the best pair.
     lo_c = _candidates(edges, lo_c[max(i - 1, 0)], lo_c[min(i + 1, lo_c.size - 1)], 4 * n)
     hi_c = _candidates(edges, hi_c[max(j - 1, 0)], hi_c[min(j + 1, hi_c.size - 1)], 4 * n)
-    i, j = _argmin2(_mse_table(t, s.zeros, lo_c[:, None], hi_c[None, :], num_bits, False),
+    i, j = _argmin2(_mse_table(t, lo_c[:, None], hi_c[None, :], num_bits, False),
                     lo_c, hi_c)
     lo, hi = float(lo_c[i]), float(hi_c[j])
     # Never widen past the data: the candidates include 0, the range must stay within it.
@@ -533,7 +542,7 @@ def _kl_range(s: TensorStats, num_bits: int) -> tuple[float, float]:
     return max(s.min, -thr), min(s.max, thr)
 
 
-# -- scale / zero point ---------------------------------------------------------------------------
+# -- scale / zero point --------------------------------------------------------------------------
 def scale_zero_point(rmin: float, rmax: float, num_bits: int = 8, symmetric: bool = False,
                      signed: bool = True) -> tuple[float, int]:
     """TFLite's affine parameters for a range: extended to contain 0; asymmetric uses the full
@@ -553,7 +562,7 @@ def scale_zero_point(rmin: float, rmax: float, num_bits: int = 8, symmetric: boo
     return scale, min(max(zp, qmin), qmax)
 
 
-# -- the collection ---------------------------------------------------------------------------------
+# -- the collection ------------------------------------------------------------------------------
 class CalibrationStats:
     """Statistics of every calibrated tensor, by tensor name (see the module docstring).
 
@@ -761,7 +770,7 @@ class CalibrationStats:
         return cls(tensors, samples=meta["samples"], bins=meta["bins"])
 
 
-# -- collecting -----------------------------------------------------------------------------------
+# -- collecting ----------------------------------------------------------------------------------
 class _StatsHook(Hook):
     """Updates the accumulators of the main subgraph's tracked op outputs (no copies)."""
 
