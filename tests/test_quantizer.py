@@ -531,7 +531,9 @@ def _build_zoo():
     p = L.Lambda(lambda t: tf.stack(tf.split(t, 2, axis=3), axis=1))(k)
     w = np.random.default_rng(0).standard_normal((16, 5)).astype("float32")
     m = L.Lambda(lambda t: tf.matmul(tf.reshape(t, (1, 18, 16)), tf.constant(w)))(p)
-    q = L.Concatenate()([L.Flatten()(m), L.Flatten()(i), L.Flatten()(j)])
+    u = L.Lambda(lambda t: tf.math.log(tf.exp(t * 0.3) + 2.0))(L.ELU()(j))
+    v = L.Lambda(lambda t: tf.reduce_prod(tf.abs(t) * 0.1 + 1.0, axis=-1))(i)
+    q = L.Concatenate()([L.Flatten()(m), L.Flatten()(v), L.Flatten()(u)])
     out = L.Lambda(lambda t: tf.nn.log_softmax(t))(L.Add()([L.Dense(10)(q), bias]))
     model = tf.keras.Model([inp, bias], [out, L.Flatten()(i)])
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
@@ -564,9 +566,9 @@ def _has(dist: str) -> bool:
 @pytest.mark.parametrize("mode", MODES)
 def test_op_zoo_every_mode(mode):
     """Two inputs and two outputs; MAXIMUM/MINIMUM (shared scales), PACK, SPLIT,
-    STRIDED_SLICE, SPACE_TO_DEPTH/DEPTH_TO_SPACE, REDUCE_MAX, SUM, RESIZE_NEAREST, GELU,
-    LEAKY_RELU, TANH, LOGISTIC, LOG_SOFTMAX: LiteRT runs the result, integer tensors equal
-    ours, outputs close to float."""
+    STRIDED_SLICE, SPACE_TO_DEPTH/DEPTH_TO_SPACE, REDUCE_MAX, SUM, REDUCE_PROD, RESIZE_NEAREST,
+    GELU, ELU, EXP, LOG, ABS, LEAKY_RELU, TANH, LOGISTIC, LOG_SOFTMAX: LiteRT runs the result,
+    integer tensors equal ours, outputs close to float."""
     path = _zoo_path()
     m = wb.load(path)
     rng = np.random.default_rng(0)

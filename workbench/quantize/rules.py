@@ -75,6 +75,11 @@ RULES: dict[int, OpRule] = {
     B.LEAKY_RELU: _CAL,
     B.HARD_SWISH: _CAL8,
     B.GELU: _CAL,
+    B.ELU: _CAL8,
+    B.EXP: _CAL,
+    B.LOG: _CAL,
+    B.ABS: _CAL,
+    B.REDUCE_PROD: _CAL,
     B.PRELU: OpRule(acts=(0, 1), int16=False),
     # LiteRT's int8 and int16 concat kernels copy bytes: every input must share the output's
     # parameters (checked in its Prepare).
@@ -197,6 +202,10 @@ def op_version(op: Operator) -> int:
         if i0 == T.INT16:
             return 3 if c == B.ADD else 5  # pot_scale_int16 = False (general scales)
         return 2 if i0 == T.INT8 else 1
+    if c in (B.EXP, B.LOG, B.REDUCE_PROD):
+        return 2 if i0 in (T.INT8, T.INT16) else 1
+    if c == B.ABS:
+        return {T.INT8: 2, T.INT16: 3}.get(i0, 1)
     if c == B.GATHER:
         if i0 == T.INT16:
             return 4
