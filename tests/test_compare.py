@@ -269,3 +269,17 @@ def test_bad_arguments_raise_input_error(task, kwargs, words):
     with pytest.raises(InputError) as e:
         wb.compare(task.float_path, **kwargs)
     assert words.lower() in str(e.value).lower()
+
+
+def test_generator_dataset_serves_every_calibrated_mode(task):
+    """A one-shot generator as ``dataset`` calibrates both integer modes (not only the first):
+    each equals quantizing with the same samples as a list."""
+    calib = task.calib[:10]
+    r = wb.compare(task.float_path, ["int8", "int16x8"], dataset=(x for x in calib),
+                   measure=False, progress=False)
+    assert (r.df["status"] == "ok").all(), r.df[["mode", "reason"]]
+    for mode in ("int8", "int16x8"):
+        want = wb.quantize(task.float_path, mode, calib, progress=False)
+        assert r.models[mode].to_bytes() == want.to_bytes()
+    # Without eval_data, the dataset's samples give SQNR and agreement (no metric).
+    assert r.df["metric"].isna().all() and (r.df["output_sqnr_db"] > 20).all()

@@ -110,7 +110,7 @@ class CompareResult:
         per mode (measured in our interpreter and LiteRT; estimated per device/delegate, with
         the estimate's range as error bars). Returns a matplotlib ``Figure``."""
         d = self.df[self.df["status"] == "ok"]
-        fig = R.figure((11.5, 4.2))
+        fig = R.figure((12.5, 4.2))
         ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.5]})
         ycol, ylabel = "metric", self.metric_name or "metric"
         if d["metric"].isna().all():
@@ -121,11 +121,16 @@ class CompareResult:
         y = np.where(np.isposinf(y), 100.0, y)
         x = d["size_bytes"].to_numpy(float) / 1024
         ax1.scatter(x, y, color="#1f77b4")
-        # Modes of similar size sit on top of each other: stagger their labels vertically.
-        for k, i in enumerate(np.argsort(x, kind="stable")):
-            if np.isfinite(x[i]) and np.isfinite(y[i]):
-                ax1.annotate(str(d["mode"].iloc[i]), (x[i], y[i]), textcoords="offset points",
-                             xytext=(4, 4 + 10 * (k % 3)), fontsize=8)
+        # Modes of similar size and accuracy sit on top of each other: stack their labels.
+        ok = np.isfinite(x) & np.isfinite(y)
+        span = [max(float(np.ptp(v[ok])), 1e-12) if ok.any() else 1.0 for v in (x, y)]
+        placed: list[int] = []
+        for i in np.flatnonzero(ok):
+            near = sum(abs(x[i] - x[j]) < 0.08 * span[0] and abs(y[i] - y[j]) < 0.08 * span[1]
+                       for j in placed)
+            placed.append(i)
+            ax1.annotate(str(d["mode"].iloc[i]), (x[i], y[i]), textcoords="offset points",
+                         xytext=(4, 4 + 10 * near), fontsize=8)
         ax1.set_xlabel("size (KiB)")
         ax1.set_ylabel(ylabel)
         ax1.set_title("size vs " + ylabel.split(" (")[0], fontsize=10)
@@ -152,7 +157,7 @@ class CompareResult:
             ax2.set_xticks(pos)
             ax2.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
             ax2.set_yscale("log")
-            ax2.legend(fontsize=7)
+            ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax2.set_ylabel("ms per invoke (log)")
         ax2.set_title("latency: measured here, estimated on devices", fontsize=10)
         ax2.grid(alpha=0.3, axis="y")
@@ -588,6 +593,10 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
     if measure == "litert" and not have_litert:
         raise InputError("measure='litert' needs ai-edge-litert installed")
 
+    if dataset is not None and not callable(dataset) and not isinstance(
+            dataset, (np.ndarray, list, tuple, dict)):
+        # A one-shot iterator (a generator) would be used up by the first calibrated mode.
+        dataset = _samples(dataset, "dataset")
     # Evaluation samples, as lists of arrays in the float model's input order.
     from workbench.interpreter import Interpreter
 
@@ -634,6 +643,8 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
             return _top1(outs, labels)
         return float("nan")
 
+    # The float model's metric first: a metric that fails, fails before any quantizing.
+    ref_metric = score(ref_outs) if ref_outs is not None and metric_name else float("nan")
     ref_size = totals(ref)["file_size"]
     rows: list[dict] = []
     built: dict[str, Model] = {}
@@ -667,7 +678,7 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
                 outs = ref_outs if m is ref else _concat(
                     [r for r in (_Runner(m, engine).run(s) for s in samples)])
                 row.update(_agreement(ref_outs, outs))
-                row["metric"] = score(outs)
+                row["metric"] = ref_metric if m is ref else score(outs)
             except (WorkbenchError, ValueError, RuntimeError) as e:
                 why.append(f"evaluation: {_reason(e)}")
         if samples and measure_ours:
@@ -704,10 +715,6 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
     df = pd.DataFrame(rows).reindex(columns=cols)
     for c in cols[3:]:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    # Delta against the float model's metric (a float32 row, or the reference run directly).
-    ref_metric = float("nan")
-    if ref_outs is not None and metric_name:
-        ref_metric = score(ref_outs)
     df["metric_delta"] = df["metric"] - ref_metric
     for c in ("size_bytes", "weight_bytes"):
         df[c] = df[c].astype("Int64")
