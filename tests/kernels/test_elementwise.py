@@ -895,3 +895,30 @@ def test_stft_magnitude_converted(tf):
     for name in ("RFFT2D", "COMPLEX_ABS", "REAL", "IMAG"):
         assert name in names, (name, names)
     check(content, [rand((2, 400), F32, -1, 1)], "converted stft")
+
+
+# == BUCKETIZE ==================================================================================
+@pytest.mark.parametrize("dt", [F32, F64, I32, I64], ids=lambda d: np.dtype(d).name)
+def test_bucketize(dt):
+    bounds = (-2.5, -1.0, 0.0, 0.0, 0.1, 3.0, 1e9)  # repeated and huge boundaries
+    x = np.concatenate([rand((40,), dt, -5, 5), np.array([-2.5, -1, 0, 3, 1e9, 2**31 - 1],
+                                                         np.float64).astype(dt)])
+    if np.dtype(dt).kind == "f":
+        x = np.concatenate([x, specials(dt)])
+    if dt == I64:
+        x = np.concatenate([x, np.array([2**40 + 1, -(2**53) - 1], I64)])  # rounded to float
+    check_op(Op.BUCKETIZE, [x], [(x.shape, I32)], O.BucketizeOptions(bounds),
+             f"BUCKETIZE {np.dtype(dt).name}")
+    x2 = x[:x.size // 2 * 2].reshape(-1, 2)
+    check_op(Op.BUCKETIZE, [x2], [(x2.shape, I32)], O.BucketizeOptions(()),
+             "BUCKETIZE no boundaries")
+    with pytest.raises(ModelError, match="not sorted"):
+        Interpreter(model_content=one_op(Op.BUCKETIZE, [x], [(x.shape, I32)],
+                                         O.BucketizeOptions((1.0, 0.0)))).allocate_tensors()
+
+
+def test_bucketize_converted(tf):
+    content = convert(tf, "bucketize", lambda x: tf.raw_ops.Bucketize(
+        input=x, boundaries=[-1.0, 0.0, 0.5, 2.0]), [((4, 6), tf.float32)])
+    assert "BUCKETIZE" in op_names(content)
+    check(content, [np.round(rand((4, 6), F32, -3, 3) * 2) / 2], "converted bucketize")

@@ -1077,3 +1077,30 @@ def test_segment_one_hot_where_reverse_diag_converted(tf):
         xs = [rng.uniform(-1, 1, (5, 6)).astype(np.float32),
               rng.integers(-1, 4, 5).astype(np.int32), rng.integers(0, 7, 5).astype(np.int32)]
         check(content, xs)
+
+
+@pytest.mark.parametrize("dt", [np.int8, np.uint8, np.int16, np.int32, np.int64, np.float32])
+@pytest.mark.parametrize("idx_dt", [np.int32, np.int64])
+def test_unique_first_appearance_order(dt, idx_dt):
+    rng = np.random.default_rng(9)
+    x = rng.integers(0, 12, 40).astype(dt)
+    if dt == np.float32:
+        x[[3, 17]] = [-0.0, 0.0]  # one value for LiteRT's ordered map
+    idx_type = O.TensorType.INT64 if idx_dt == np.int64 else O.TensorType.INT32
+    vals, idx = check_op(Op.UNIQUE, [x], [((1,), dt), (x.shape, idx_dt)],
+                         O.UniqueOptions(idx_type), f"UNIQUE {np.dtype(dt).name}")
+    np.testing.assert_array_equal(vals[idx], x)
+    with pytest.raises(ModelError, match="idx_out_type"):
+        _allocate(one_op(Op.UNIQUE, [x], [((1,), dt), (x.shape, idx_dt)],
+                         O.UniqueOptions(O.TensorType.INT32 if idx_dt == np.int64
+                                         else O.TensorType.INT64)))
+
+
+def test_unique_converted(tf):
+    def f(x):
+        v, i = tf.unique(tf.reshape(tf.round(x * 2), [-1]))
+        return v * 2.0, i
+
+    content = convert(tf, "unique", f, [((4, 5), tf.float32)])
+    assert "UNIQUE" in op_names(content)
+    check(content, [np.random.default_rng(2).uniform(-2, 2, (4, 5)).astype(np.float32)])
