@@ -19,7 +19,10 @@ never modified. Modes:
 
 Ops that cannot be quantized (no integer kernel in LiteRT, a missing calibration range,
 a denylist entry) stay float, with DEQUANTIZE before and QUANTIZE after them; the reason is
-recorded in the report. What was chosen for every tensor is in ``result.quantization_report``
+recorded in the report. The per-op facts live in :mod:`workbench.quantize.rules`; as a safety
+net the result is prepared in our interpreter, whose kernels make LiteRT's Prepare checks, and
+an op refused in its quantized form is redone in float. Values are rounded as TF's converter
+rounds them, so the same float model and data give the same integer weights. What was chosen for every tensor is in ``result.quantization_report``
 (a :class:`QuantizationReport`, whose ``.df`` lists tensor, role, dtype, scale, zero point,
 axis, range and calibration method).
 """
