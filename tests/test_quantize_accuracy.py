@@ -107,6 +107,12 @@ def test_auto_mixed_precision_reports_an_unreachable_target():
     assert not r.met and len(r.kept_float) == 2 and len(r.df) == 3
     assert r.metric == r.df["metric"].iloc[-1]
     assert "auto mixed precision" in r._repr_html_()
+    # Growing groups: 1, then 2 (capped by the limit) layers per step.
+    g = wb.auto_mixed_precision(t.float_path, t.calib[:20], 300.0, max_float_layers=3,
+                                grow=True, progress=False)
+    assert list(g.df["float_layers"]) == [0, 1, 3]
+    assert [len(a) for a in g.df["added"]] == [0, 1, 2]
+    assert g.kept_float[0] == r.kept_float[0]
 
 
 def test_auto_mixed_precision_input_errors():
