@@ -193,7 +193,8 @@ def test_failing_modes_get_a_row(task):
     assert other["size_bytes"] == quick.stat().st_size and np.isnan(other["metric"])
     assert set(r.models) == {"float32", "other"}
     assert _row(r, "float32")["status"] == "ok" and _row(r, "float32")["reason"] == ""
-    assert "Failed modes" in r._repr_html_()
+    h = r._repr_html_()
+    assert "Failed modes" in h and "&lt;NA&gt;" not in h
 
 
 def test_explicit_models_and_custom_metric(task):
@@ -263,6 +264,8 @@ def test_save_csv_and_html(result, tmp_path):
     ({"eval_data": (np.zeros((4, 8, 8, 1), np.float32), np.zeros(3, int))}, "labels"),
     ({"eval_data": [np.zeros((1, 5, 5, 1), np.float32)]}, "evaluation"),
     ({"quantize_options": ["denylist"]}, "quantize_options"),
+    ({"modes": ["int8"], "quantize_options": {"representative_dataset": []}}, "dataset="),
+    ({"modes": ["int8"], "quantize_options": {"int8": {"per_chanel": False}}}, "per_chanel"),
 ])
 def test_bad_arguments_raise_input_error(task, kwargs, words):
     kwargs = {"modes": ["float32"], "measure": False, "progress": False, **kwargs}
@@ -283,3 +286,16 @@ def test_generator_dataset_serves_every_calibrated_mode(task):
         assert r.models[mode].to_bytes() == want.to_bytes()
     # Without eval_data, the dataset's samples give SQNR and agreement (no metric).
     assert r.df["metric"].isna().all() and (r.df["output_sqnr_db"] > 20).all()
+
+
+def test_quantize_options_and_calibration_reach_the_quantizer(task):
+    calib = task.calib[:10]
+    r = wb.compare(task.float_path, ["int8", "int16x8"], dataset=calib, calibration="mse",
+                   quantize_options={"int8": {"denylist": ["SOFTMAX"]}}, measure=False,
+                   progress=False)
+    want8 = wb.quantize(task.float_path, "int8", calib, calibration="mse", denylist=["SOFTMAX"],
+                        progress=False)
+    want16 = wb.quantize(task.float_path, "int16x8", calib, calibration="mse", progress=False)
+    assert r.models["int8"].to_bytes() == want8.to_bytes()
+    assert r.models["int16x8"].to_bytes() == want16.to_bytes()
+    assert list(r.models["int8"].quantization_report.float_ops["op"]) == ["SOFTMAX"]

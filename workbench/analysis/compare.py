@@ -170,7 +170,9 @@ class CompareResult:
         fail = ""
         if len(failed):
             fail = "<p>Failed modes</p>" + R.html_table(failed[["mode", "reason"]])
-        return R.html_table(self.df, max_rows=100) + fail + notes
+        # Missing values (pandas' NA of the integer columns) show as empty cells.
+        shown = self.df.astype(object).where(self.df.notna(), float("nan"))
+        return R.html_table(shown, max_rows=100) + fail + notes
 
     def _repr_html_(self) -> str:
         return R.wrap("Quantization modes compared", self._body())
@@ -342,8 +344,21 @@ def _quantize_kwargs(quantize_options, mode: str) -> dict:
                          f"{type(quantize_options).__name__}")
     if quantize_options and all(k in MODES for k in quantize_options) and all(
             isinstance(v, Mapping) for v in quantize_options.values()):
-        return dict(quantize_options.get(mode, {}))
-    return dict(quantize_options)
+        kw = dict(quantize_options.get(mode, {}))
+    else:
+        kw = dict(quantize_options)
+    import inspect
+
+    from workbench.quantize.quantizer import quantize
+
+    # model, mode and data are compare's own arguments; anything else must be quantize's.
+    allowed = set(inspect.signature(quantize).parameters) - {
+        "model", "mode", "representative_dataset"}
+    bad = sorted(set(kw) - allowed)
+    if bad:
+        raise InputError(f"quantize_options {bad} are not options of wb.quantize here; use "
+                         f"{sorted(allowed)} (the data goes in compare's dataset=)")
+    return kw
 
 
 # ------------------------------------------------------------------------------------------
