@@ -219,15 +219,18 @@ def test_accuracy_at_least_tf_converter(name, mode):
             assert mine > 20.0, (k, mine)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", tuple(_TF_MODE))
-def test_mobilenet_v2_size_within_2_percent_of_tf(mode):
-    tf_path = corpus.model_path("mobilenet_v2", _TF_MODE[mode])
-    ours = len(_quantized("mobilenet_v2", mode))
-    theirs = tf_path.stat().st_size
+@pytest.mark.parametrize("name,mode", _cases(SMALL + ("mobilenet_v2",), tuple(_TF_MODE),
+                                              known=False))
+def test_size_within_2_percent_of_tf(name, mode):
+    """Files no more than 2% larger than TF's converter's (equal constants share a buffer, as
+    in TF's files); smaller is fine (TF's 16x8 files carry more than they need)."""
+    tf_path = corpus.model_path(name, _TF_MODE[mode])
+    if tf_path is None:
+        pytest.skip("TF cannot convert")
+    ours, theirs = len(_quantized(name, mode)), tf_path.stat().st_size
     assert ours <= 1.02 * theirs, (ours, theirs)
-    if mode != "int16x8":  # TF stores 16x8 files larger than needed; smaller is fine
-        assert abs(ours - theirs) <= 0.02 * theirs, (ours, theirs)
+    if mode == "int8" and corpus.MODELS[name].big:
+        assert abs(ours - theirs) <= 0.005 * theirs, (ours, theirs)
 
 
 @pytest.mark.parametrize("name,mode", _cases(SMALL, ("int8", "dynamic", "float16"), False) +

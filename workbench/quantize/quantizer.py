@@ -243,8 +243,14 @@ def _finish(model: Model, versions: dict[int, int]) -> None:
     """Drop unused tensors/buffers and give each op code the highest version its ops need
     (TFLite keeps one entry per op type, as the converter's UpdateOpVersion does)."""
     used_buffers: set[int] = set()
+    # Constants with identical bytes share one buffer, as TF's converter writes them (biases
+    # shared by several convs are split per op, then their equal buffers merged again).
+    same: dict[bytes, Any] = {}
     for sg in model.subgraphs:
         sg.remove_unused_tensors()
+        for t in sg.tensors:
+            if t.buffer is not None and t.buffer.nbytes and not t.is_variable:
+                t.buffer = same.setdefault(t.buffer.data.tobytes(), t.buffer)
         used_buffers.update(id(t.buffer) for t in sg.tensors if t.buffer is not None)
     used_buffers.update(id(m.buffer) for m in model.metadata)
     model.buffers = [b for b in model.buffers if id(b) in used_buffers]
