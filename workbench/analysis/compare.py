@@ -678,7 +678,9 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
                 m = quantize(ref, spec, dataset if spec in _CALIBRATED else None, **kw)
             else:
                 m = R.load_model(spec)
-        except (WorkbenchError, ValueError, OSError) as e:
+        # Any failure of one mode (a quantizer limit, an unreadable file) becomes its row's
+        # reason: the other modes' results, minutes of work, must not be lost to it.
+        except Exception as e:  # noqa: BLE001 - reported in the row, with its type
             row.update(status="failed", reason=_reason(e))
             rows.append(row)
             continue
@@ -690,22 +692,24 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
 
         if ref_outs is not None:
             try:
-                outs = ref_outs if m is ref else _concat(
-                    [r for r in (_Runner(m, engine).run(s) for s in samples)])
+                if m is ref:
+                    outs = ref_outs
+                else:
+                    runner = _Runner(m, engine)
+                    outs = _concat([runner.run(s) for s in samples])
                 row.update(_agreement(ref_outs, outs))
                 row["metric"] = ref_metric if m is ref else score(outs)
-            except (WorkbenchError, ValueError, RuntimeError) as e:
+            except Exception as e:  # noqa: BLE001 - as above, for running the mode
                 why.append(f"evaluation: {_reason(e)}")
         if samples and measure_ours:
             try:
                 row["ms_workbench"] = _time_workbench(m, _model_inputs(m, samples[0]), runs)
-            except (WorkbenchError, ValueError, RuntimeError) as e:
+            except Exception as e:  # noqa: BLE001
                 why.append(f"workbench timing: {_reason(e)}")
         if samples and measure_litert:
             try:
-                row["ms_litert"] = _time_litert(m, _model_inputs(m, samples[0]),
-                                                runs)
-            except (ValueError, RuntimeError) as e:
+                row["ms_litert"] = _time_litert(m, _model_inputs(m, samples[0]), runs)
+            except Exception as e:  # noqa: BLE001 - LiteRT raises RuntimeError/ValueError
                 why.append(f"LiteRT timing: {_reason(e)}")
         for dev, dele in pairs:
             col = f"{dev}/{dele}"
