@@ -118,6 +118,7 @@ KERNEL_MODULES = (
     "softmax",
     "space_to_batch_nd",
     "space_to_depth",
+    "sparse_to_dense",
     "split",
     "split_v",
     "sqrt",

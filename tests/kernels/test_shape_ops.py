@@ -1104,3 +1104,51 @@ def test_unique_converted(tf):
     content = convert(tf, "unique", f, [((4, 5), tf.float32)])
     assert "UNIQUE" in op_names(content)
     check(content, [np.random.default_rng(2).uniform(-2, 2, (4, 5)).astype(np.float32)])
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.int32, np.int64, np.int8, np.uint8])
+def test_sparse_to_dense(dt):
+    rng = np.random.default_rng(11)
+    for shape in ((7,), (3, 4), (2, 3, 4), (2, 2, 3, 2)):
+        n = 6
+        idx = np.stack([rng.integers(0, d, n) for d in shape], axis=1).astype(np.int32)
+        idx[-1] = idx[0]  # a repeated index: the last value wins
+        vals = rng.integers(-9, 10, n).astype(dt) if dt != np.uint8 else \
+            rng.integers(0, 200, n).astype(dt)
+        default = np.array(7, dt)
+        for idx_in, shape_in in ((Const(idx), Const(np.array(shape, np.int32))),
+                                 (idx.astype(np.int64), Const(np.array(shape, np.int64))),
+                                 (idx, np.array(shape, np.int32))):
+            (got,) = check_op(Op.SPARSE_TO_DENSE, [idx_in, shape_in, vals, Const(default)],
+                              [((1,) * len(shape), dt)],
+                              what=f"SPARSE_TO_DENSE {shape} {np.dtype(dt).name}")
+            assert got.shape == shape
+    # 1-D indices for a 1-D output; one index with a scalar value
+    check_op(Op.SPARSE_TO_DENSE, [np.array([4, 0, 2], np.int32), Const(np.array([6], np.int32)),
+                                  np.array([1, 2, 3], dt), Const(np.array([5], dt))],
+             [((6,), dt)], what="SPARSE_TO_DENSE 1-D indices")
+    check_op(Op.SPARSE_TO_DENSE, [np.array([[1, 2]], np.int32), Const(np.array([3, 3], np.int32)),
+                                  np.array(9, dt), Const(np.array(1, dt))],
+             [((3, 3), dt)], what="SPARSE_TO_DENSE scalar value")
+
+
+def test_sparse_to_dense_bad_inputs():
+    idx = np.array([[0, 1], [5, 0]], np.int32)
+    content = one_op(Op.SPARSE_TO_DENSE, [idx, Const(np.array([3, 3], np.int32)),
+                                          np.ones(2, np.float32), Const(np.float32(0))],
+                     [((3, 3), np.float32)])
+    with pytest.raises(InputError, match="outside"):
+        run_ours(content, [idx, np.ones(2, np.float32)])
+    with pytest.raises(ModelError, match="indices for values"):
+        _allocate(one_op(Op.SPARSE_TO_DENSE, [idx, Const(np.array([3, 3], np.int32)),
+                                              np.float32(1), Const(np.float32(0))],
+                         [((3, 3), np.float32)]))
+
+
+def test_sparse_to_dense_converted(tf):
+    def f(v):
+        return tf.compat.v1.sparse_to_dense([[0, 1], [2, 3], [1, 0]], [3, 5], v, -1.0)
+
+    content = convert(tf, "sparse_to_dense", f, [((3,), tf.float32)])
+    assert "SPARSE_TO_DENSE" in op_names(content)
+    check(content, [np.array([1.5, -2.0, 3.0], np.float32)])
