@@ -95,7 +95,10 @@ class BinaryKernel(Kernel):
         with np.errstate(all="ignore"):
             y = np.asarray(self.fn(as_compute(a), as_compute(b)))
             if self.range is not None:
-                y = np.clip(y, *self.range)
+                # In place when fn made a fresh array: a second output-sized allocation costs
+                # more than the clamp itself on large tensors.
+                fresh = y.base is None and y.flags.writeable and y is not a and y is not b
+                y = np.clip(y, *self.range, out=y if fresh else None)
         return [finish(self.node, y)]
 
 

@@ -18,7 +18,9 @@ from workbench.ir.ops import ActivationFunctionType
 from ._common import same_or_valid
 
 _RANGES = {
-    ActivationFunctionType.RELU: (0.0, None),
+    # An infinite bound rather than None: numpy's clip with one open side (or np.maximum) runs a
+    # slower loop, ~3x here. The values are the same, NaN included.
+    ActivationFunctionType.RELU: (0.0, np.inf),
     ActivationFunctionType.RELU6: (0.0, 6.0),
     ActivationFunctionType.RELU_N1_TO_1: (-1.0, 1.0),
 }
@@ -32,6 +34,35 @@ def fused_activation(x: np.ndarray, act: int) -> np.ndarray:
     if lo is None and hi is None:
         return x
     return np.clip(x, lo, hi, out=x)
+
+
+def bias_row(bias, width: int) -> np.ndarray | None:
+    """A constant float32 bias ``[C]`` tiled ``width`` times (``[width * C]``) for
+    :func:`add_bias`, or None when the bias is absent, computed at run time or not float32."""
+    if bias is None or bias.data is None or bias.data.dtype != np.float32 or bias.data.ndim != 1:
+        return None
+    return np.tile(bias.data, width)
+
+
+def add_bias(out: np.ndarray, bias: np.ndarray | None, row: np.ndarray | None = None) -> None:
+    """``out [..., W, C] += bias`` in place (float32 adds, the same values either way).
+
+    With ``row`` (the bias tiled along W, see :func:`bias_row`) numpy's inner loop runs over
+    ``W * C`` contiguous values instead of ``C`` broadcast ones: about 1.5x faster for the small
+    channel counts of mobile nets. Falls back to the broadcast add when ``out``'s last two axes
+    cannot be viewed as one."""
+    if bias is None:
+        return
+    if row is not None and out.ndim >= 2 and out.shape[-2] * out.shape[-1] == row.size:
+        flat = out.view()
+        try:
+            flat.shape = (*out.shape[:-2], row.size)  # raises rather than copy
+        except AttributeError:
+            pass
+        else:
+            flat += row
+            return
+    out += bias
 
 
 def forward_geometry(padding: int, sizes, kernel, strides, dilations):

@@ -225,4 +225,11 @@ def sequential_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     if n == 0 or math.prod(kept_shape) == 0:
         return np.zeros(kept_shape, x.dtype)
     y = np.transpose(x, list(axes) + keep).reshape(n, -1)
+    if y.shape[1] >= 128:
+        # Rows of >= 128 kept values: adding row after row (sequential too) is ~20x faster
+        # than cumsum, whose inner loop runs down the strided axis 0 (a spatial mean).
+        acc = y[0].copy()
+        for row in y[1:]:
+            acc += row
+        return acc.reshape(kept_shape)
     return np.cumsum(y, axis=0, dtype=x.dtype)[-1].reshape(kept_shape)

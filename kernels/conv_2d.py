@@ -12,8 +12,8 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
 from . import _qconv as q
-from ._common import Kernel, pad_nhwc, patches, window_geometry
-from ._conv import fused_activation
+from ._common import Kernel, PadBuffer, pad_nhwc, patches, window_geometry
+from ._conv import add_bias, bias_row, fused_activation
 from ._float_only import require_float
 from .registry import register
 
@@ -47,6 +47,8 @@ class Conv2D(Kernel):
             self.wt = np.ascontiguousarray(w.data.reshape(oc, kh * kw * ic).T, np.float32)
         self.pointwise = (kh, kw, o.stride_h, o.stride_w, pt, pb, pl, pr) == (1, 1, 1, 1, 0, 0,
                                                                                 0, 0)
+        self.bias_row = bias_row(node.inputs[2] if len(node.inputs) > 2 else None, ow)
+        self.pad = PadBuffer(*self.pads)
         return [(n, oh, ow, oc)]
 
     def eval(self, inputs):
@@ -58,14 +60,12 @@ class Conv2D(Kernel):
             if self.pointwise:  # 1x1, stride 1: the input already is the im2col matrix
                 cols2d = x.reshape(-1, x.shape[3])
             else:
-                cols = patches(pad_nhwc(x, *self.pads), kh, kw, sh, sw, dh, dw, oh, ow)
+                cols = patches(self.pad(x), kh, kw, sh, sw, dh, dw, oh, ow)
                 cols2d = cols.reshape(-1, kh * kw * x.shape[3])
             out = (cols2d @ wt).reshape(x.shape[0], oh, ow, w.shape[0])
-            if b is not None:
-                out += b
+            add_bias(out, b, self.bias_row)
             return [fused_activation(out, self.node.options.fused_activation_function)]
-        xp = pad_nhwc(x, *self.pads)
-        cols = patches(xp, kh, kw, sh, sw, dh, dw, oh, ow)  # N,OH,OW,KH,KW,C
+        cols = patches(self.pad(x), kh, kw, sh, sw, dh, dw, oh, ow)  # N,OH,OW,KH,KW,C
         n, c, oc = x.shape[0], x.shape[3], w.shape[0]
         g = self.groups
         icg, ocg = c // g, oc // g
@@ -74,8 +74,7 @@ class Conv2D(Kernel):
             cg = cols[..., gi * icg:(gi + 1) * icg].reshape(n * oh * ow, kh * kw * icg)
             wg = w[gi * ocg:(gi + 1) * ocg].reshape(ocg, kh * kw * icg)
             out[..., gi * ocg:(gi + 1) * ocg] = (cg @ wg.T).reshape(n, oh, ow, ocg)
-        if b is not None:
-            out += b
+        add_bias(out, b, self.bias_row)
         return [fused_activation(out, self.node.options.fused_activation_function)]
 
     # -- quantized -----------------------------------------------------------------------------

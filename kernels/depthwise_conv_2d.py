@@ -13,8 +13,8 @@ from workbench.ir.ops import Op
 
 from . import _depthwise as dw
 from . import _qconv as q
-from ._common import Kernel, pad_nhwc, window_geometry
-from ._conv import fused_activation
+from ._common import Kernel, PadBuffer, pad_nhwc, window_geometry
+from ._conv import add_bias, bias_row, fused_activation
 from ._float_only import require_float
 from .registry import register
 
@@ -44,20 +44,22 @@ class DepthwiseConv2D(Kernel):
         self.tiled = None
         if w.data is not None and self.strategy == "taps":
             self.tiled = dw.tile_weights(w.data.reshape(kh, kw, oc).astype(np.float32), ow)
+        self.bias_row = bias_row(node.inputs[2] if len(node.inputs) > 2 else None, ow)
+        self.pad = PadBuffer(*self.pads)
         return [(n, oh, ow, oc)]
 
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
         b = inputs[2] if len(inputs) > 2 else None
-        xp = pad_nhwc(x, *self.pads)
-        if self.mult > 1:
-            xp = np.repeat(xp, self.mult, axis=3)  # channel c*M+m reads input channel c
+        if self.mult > 1:  # channel c*M+m reads input channel c
+            xp = np.repeat(pad_nhwc(x, *self.pads), self.mult, axis=3)
+        else:
+            xp = self.pad(x)
         kh, kw = self.geom[:2]
         act = self.node.options.fused_activation_function
 
         def finish(blk):
-            if b is not None:
-                blk += b
+            add_bias(blk, b, self.bias_row)
             fused_activation(blk, act)
 
         w_taps = w.reshape(kh, kw, w.shape[3])

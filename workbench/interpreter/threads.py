@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import numpy as np
@@ -12,33 +13,38 @@ import numpy as np
 def blas_threads(n: int | None):
     """Limit numpy's BLAS (OpenBLAS) to ``n`` threads inside the block (``None``: unchanged).
 
-    Uses ``threadpoolctl`` when installed, else OpenBLAS's own ``set_num_threads`` found in
-    numpy's bundled library; does nothing when neither is available. On a busy machine a
+    Uses OpenBLAS's own ``set_num_threads`` in numpy's bundled library (the BLAS the kernels
+    call), else ``threadpoolctl`` when installed; does nothing when neither is available. On a busy machine a
     multi-threaded GEMM waits for its sibling threads to be scheduled, which can turn a 0.1 ms
     op into a 10 ms one, so ``num_threads=1`` gives steadier profiles there."""
     if n is None:
         yield
         return
+    # numpy's bundled OpenBLAS, found once: two C calls per block. threadpoolctl rescans the
+    # loaded libraries on every use (~0.2 ms, 1% of a MobileNetV2 invoke), so it is only the
+    # fallback, for numpy builds on another BLAS.
+    get, set_ = _openblas_controls()
+    if get is not None:
+        old = int(get())
+        if old == int(n):
+            yield
+            return
+        set_(int(n))
+        try:
+            yield
+        finally:
+            set_(old)
+        return
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=int(n), user_api="blas"):
-            yield
-        return
-    get, set_ = _openblas_controls()
-    if get is None:
         yield
         return
-    old = int(get())
-    set_(int(n))
-    try:
+    with threadpool_limits(limits=int(n), user_api="blas"):
         yield
-    finally:
-        set_(old)
 
 
+@functools.lru_cache(maxsize=None)
 def _openblas_controls():
     import ctypes
     import glob
