@@ -1152,3 +1152,51 @@ def test_sparse_to_dense_converted(tf):
     content = convert(tf, "sparse_to_dense", f, [((3,), tf.float32)])
     assert "SPARSE_TO_DENSE" in op_names(content)
     check(content, [np.array([1.5, -2.0, 3.0], np.float32)])
+
+
+def test_rank_is_known_at_prepare():
+    for shape in ((), (3,), (2, 1, 4), (1, 2, 1, 3, 2)):
+        x = np.zeros(shape, np.float32)
+        content = one_op(Op.RANK, [x], [((), np.int32)])
+        (got,) = check_op(Op.RANK, [x], [((), np.int32)], what=f"RANK {shape}")
+        assert int(got) == len(shape)
+        assert int(_allocate(content)._plans[0].nodes[0].outputs[0].data) == len(shape)
+
+
+@pytest.mark.parametrize("dt", [np.int32, np.int64])
+def test_broadcast_args(dt):
+    for a, b in (([2, 1, 3], [4, 1]), ([5], [1]), ([1, 1], [3, 1, 4]), ([1, 5], [1, 1])):
+        a, b = np.array(a, dt), np.array(b, dt)
+        n = len(np.broadcast_shapes(tuple(a), tuple(b)))
+        check_op(Op.BROADCAST_ARGS, [a, b], [((n,), dt)], what=f"BROADCAST_ARGS {a} {b}")
+        check_op(Op.BROADCAST_ARGS, [Const(a), b], [((n,), dt)], what="BROADCAST_ARGS const")
+    # A scalar's empty shape and zero-size dimensions: LiteRT aborts the process on these, so
+    # numpy's broadcasting rule is the oracle.
+    for a, b in (([], [2, 3]), ([0, 1], [1, 6])):
+        a, b = np.array(a, dt), np.array(b, dt)
+        want = np.broadcast_shapes(tuple(a), tuple(b))
+        (got,) = run_ours(one_op(Op.BROADCAST_ARGS, [a, b], [((len(want),), dt)]), [a, b])
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == dt
+    bad = [np.array([2, 3], dt), np.array([4, 3], dt)]
+    content = one_op(Op.BROADCAST_ARGS, bad, [((2,), dt)])  # LiteRT aborts the process here
+    with pytest.raises(InputError, match="do not broadcast"):
+        run_ours(content, bad)
+    with pytest.raises(ModelError, match="do not broadcast"):
+        _allocate(one_op(Op.BROADCAST_ARGS, [Const(b) for b in bad], [((2,), dt)]))
+
+
+def test_broadcast_args_and_rank_converted(tf):
+    def f(x, y):
+        shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
+        return tf.broadcast_to(x, shape) + y, tf.rank(x) + tf.rank(y)
+
+    content = convert(tf, "broadcast_args", f, [((None, 3), tf.float32),
+                                                 ((4, None, 3), tf.float32)])
+    names = op_names(content)
+    assert "BROADCAST_ARGS" in names, names
+    rng = np.random.default_rng(12)
+    for n in (1, 2):
+        xs = [rng.standard_normal((n, 3)).astype(np.float32),
+              rng.standard_normal((4, 1 if n == 2 else 5, 3)).astype(np.float32)]
+        check(content, xs, shapes=[x.shape for x in xs])
