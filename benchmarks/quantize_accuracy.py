@@ -1,7 +1,8 @@
-"""Accuracy and size of our int8 quantization vs TF 2.21's converter on three trained tasks.
+"""Accuracy and size of our int8 quantization vs TF 2.21's converter on four trained tasks.
 
 For each task of ``datasets/trained_tasks.py`` (a CNN on scikit-learn's digits, a MobileNet-style
-net on digits upsampled to 32x32, a Conv1D net on synthetic waveforms), the float32 model, TF's
+net on digits upsampled to 32x32, a Conv1D net and a small transformer block on synthetic
+waveforms), the float32 model, TF's
 full-integer int8 (float I/O) and ours (``wb.quantize(float, "int8", same 100 calibration
 samples, calibration=<method>)``, float I/O) are all run in LiteRT on the held-out test split.
 Prints one row per (task, model): top-1 accuracy (%), its difference to TF's int8 in points, and

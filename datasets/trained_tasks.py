@@ -19,6 +19,11 @@ Tasks
     sample waveforms of four kinds (sine, square, sawtooth, triangle) with random frequency
     (1.5-6 cycles), phase, amplitude (0.3-2) and offset (+-0.5), plus Gaussian noise (0.45 of
     the amplitude); a Conv1D net (conv-relu, pooling, global average pool, dense).
+``waves_attention``
+    The same waveforms; a small transformer block: strided Conv1D embedding (32 tokens),
+    two-head self-attention with a residual and layer norm, a dense feed-forward with a
+    residual and layer norm, global average pool, dense (BATCH_MATMUL, SOFTMAX, the layer-norm
+    arithmetic and NEG, which has no int8 kernel and stays float in both quantizers).
 
 Splits: digits, a fixed permutation (seed 0): 1297 train / 500 test; waves: 3000 / 1000.
 The calibration samples are the first 100 training samples, one per batch.
@@ -47,7 +52,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("QUANT_TASKS_CACHE") or ROOT / ".cache" / "quant_tasks")
-TASKS = ("digits_cnn", "digits_mobilenet", "waves_conv1d")
+TASKS = ("digits_cnn", "digits_mobilenet", "waves_conv1d", "waves_attention")
 CALIBRATION_SAMPLES = 100
 
 
@@ -98,7 +103,7 @@ def _split(name: str):
         perm = np.random.default_rng(0).permutation(len(y))
         tr, te = perm[:1297], perm[1297:]
         return x[tr], y[tr], x[te], y[te]
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(7)  # both waves tasks: the same data
     xtr, ytr = _waves(3000, rng)
     xte, yte = _waves(1000, rng)
     return xtr, ytr, xte, yte
@@ -141,13 +146,21 @@ def _model(name: str, shape: tuple[int, ...]):
         x = L.Conv1D(32, 3, padding="same", activation="relu")(x)
         x = L.GlobalAveragePooling1D()(x)
         x = L.Dense(4)(x)
+    elif name == "waves_attention":
+        x = L.Conv1D(24, 8, strides=4, padding="same", activation="relu")(inp)  # 32 tokens
+        a = L.MultiHeadAttention(num_heads=2, key_dim=12)(x, x)
+        x = L.LayerNormalization()(L.Add()([x, a]))
+        f = L.Dense(24)(L.Dense(48, activation="relu")(x))
+        x = L.LayerNormalization()(L.Add()([x, f]))
+        x = L.GlobalAveragePooling1D()(x)
+        x = L.Dense(4)(x)
     else:
         raise KeyError(f"unknown task {name!r}; tasks are {TASKS}")
     out = L.Softmax(name="probs")(x)
     return keras.Model(inp, out, name=name)
 
 
-_EPOCHS = {"digits_cnn": 25, "digits_mobilenet": 25, "waves_conv1d": 20}
+_EPOCHS = {"digits_cnn": 25, "digits_mobilenet": 25, "waves_conv1d": 20, "waves_attention": 20}
 
 
 def _train(name: str, xtr, ytr):

@@ -1,4 +1,4 @@
-"""Our int8 quantizer on three trained tasks against TF 2.21's converter (the baseline oracle),
+"""Our int8 quantizer on four trained tasks against TF 2.21's converter (the baseline oracle),
 all files run in LiteRT: accuracy of ``minmax`` within 0.5 point of TF's int8, our best
 calibration method at least as good as TF's, sizes within 2%."""
 
