@@ -6,7 +6,8 @@ one streaming accumulator per float activation tensor (the model inputs and ever
 output of the main subgraph; constants are weights, not calibrated here). Each accumulator keeps
 
 * the exact minimum and maximum, the element count, the count of exact zeros, mean and std
-  (float64 sums) and the count of non-finite values (left out of everything else);
+  (per-invoke sums accumulated in float64) and the count of non-finite values (left out of
+  everything else);
 * the per-invoke ("per-batch") minimum and maximum, so moving averages are computed at query
   time for any momentum;
 * a histogram of ``x`` (signed, not ``|x|``, so asymmetric ranges keep both tails). Its grid is
@@ -15,7 +16,8 @@ output of the main subgraph; constants are weights, not calibrated here). Each a
   first invoke with a spread (``(max - min) / (bins - 1)``) and doubles whenever new data would
   need more than ``bins`` bins, merging bins in pairs, which is exact because the grid is
   anchored. So the histogram always spans the data with between ``bins / 2`` and ``bins`` bins,
-  streaming gives exactly the histogram a one-shot pass with the same final width would, zero
+  streaming gives the histogram a one-shot pass with the same final width would (up to values
+  within float rounding of an edge, which may land in the neighbouring bin), zero
   is always an edge (the exact zeros of a ReLU are a point mass we track separately) and the
   mirror image of an edge is an edge, so ``|x|`` folds exactly. Until data with a spread
   arrives (a constant tensor) only the constant and its count are kept.
@@ -48,7 +50,9 @@ output of the main subgraph; constants are weights, not calibrated here). Each a
     one is folded to ``|x|`` with ``2**(num_bits - 1)`` levels and clipped to ``[-T, T]``. Exact
     zeros are left out (any range represents them exactly; their spike would swamp ``P``). When
     the grid has more levels than the histogram bins (int16), quantization loses nothing the
-    histogram can see, and the method returns the min/max.
+    histogram can see, and the method returns the min/max. Its known weakness: on spiky
+    histograms (activations of discretized inputs) the divergence curve is ragged and its
+    minimum can clip far into the data; ``mse`` measures what clipping costs.
 
 Ranges are raw: the quantizer extends each to contain 0 and nudges it so that 0 is exactly
 representable; :func:`scale_zero_point` does the same for the table of :attr:`~CalibrationStats.df`.
