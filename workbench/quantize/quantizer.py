@@ -74,7 +74,8 @@ class QuantizationReport:
         float range the parameters encode), ``method`` (calibration method or rule: ``same`` as
         input, ``fixed`` by the op, ``weights``).
     float_ops
-        Ops left in float: ``op_index`` (in the float model), ``op``, ``output``, ``reason``.
+        Ops left in float: ``subgraph`` and ``op_index`` (in the float model), ``op``,
+        ``output``, ``reason``.
     stats
         The calibration statistics used (reusable as ``quantize(..., stats=...)``), or None.
     """
@@ -107,10 +108,10 @@ class _Recorder:
             "axis": int(q.quantized_dimension) if per_channel else None,
             "channels": int(q.scale.size), "min": lo, "max": hi, "method": method})
 
-    def float_op(self, index: int, op: Operator, reason: str) -> None:
+    def float_op(self, index: int, op: Operator, reason: str, subgraph: int = 0) -> None:
         out = next((t.name for t in op.outputs if t is not None), "")
-        self.float_rows.append({"op_index": index, "op": op.name, "output": out,
-                                "reason": reason})
+        self.float_rows.append({"subgraph": subgraph, "op_index": index, "op": op.name,
+                                "output": out, "reason": reason})
         log.info("op %d (%s) kept in float: %s", index, op.name, reason)
 
     def build(self, stats) -> QuantizationReport:
@@ -120,7 +121,8 @@ class _Recorder:
                 "max", "method"]
         return QuantizationReport(
             self.mode, pd.DataFrame(self.rows, columns=cols),
-            pd.DataFrame(self.float_rows, columns=["op_index", "op", "output", "reason"]),
+            pd.DataFrame(self.float_rows,
+                         columns=["subgraph", "op_index", "op", "output", "reason"]),
             stats)
 
 
@@ -331,12 +333,13 @@ def _method_of(calibration, name: str) -> str:
 # ------------------------------------------------------------------------------------------
 class _IntegerPass:
     def __init__(self, model: Model, act: int, ranges: dict, calibration, per_channel: bool,
-                 deny: set[int], rec: _Recorder, forced: dict[int, str]):
+                 deny: set[int], rec: _Recorder, forced: dict[tuple[int, int], str]):
         self.m, self.sg, self.act = model, model.main, act
         self.ranges, self.calibration = ranges, calibration
         self.per_channel, self.deny, self.rec = per_channel, deny, rec
-        self.forced = forced               # op index -> why it must stay float
-        self.changed: dict[int, int] = {}  # id(quantized op) -> its index in the float model
+        self.forced = forced  # (subgraph, op index) -> why it must stay float
+        # id(quantized op) -> (subgraph, its index in the float model)
+        self.changed: dict[int, tuple[int, int]] = {}
         self.b = _Builder(model, self.sg)
         self.qver: dict[int, Tensor] = {}   # id(float tensor) -> its quantized version
         self.fver: dict[int, Tensor] = {}   # id(tensor quantized in place) -> float version
@@ -482,10 +485,10 @@ class _IntegerPass:
                       if t is not None and t.dtype == T.FLOAT32]
             if not floats:
                 continue  # an integer/bool op (shapes, indices): nothing to quantize
-            reason = self.forced.get(idx) or self.why_float(op, produced_q)
+            reason = self.forced.get((0, idx)) or self.why_float(op, produced_q)
             if reason is None:
                 qops.add(id(op))
-                self.changed[id(op)] = idx
+                self.changed[id(op)] = (0, idx)
                 produced_q.update(id(t) for t in op.outputs)
             else:
                 self.rec.float_op(idx, op, reason)
@@ -643,26 +646,43 @@ def _same_params(a: QuantParams, b: QuantParams) -> bool:
 # Weight modes
 # ------------------------------------------------------------------------------------------
 def _dynamic(m: Model, per_channel: bool, weight_only: bool, min_elements: int,
-             deny: set[int], rec: _Recorder, forced: dict[int, str]
-             ) -> tuple[dict[int, int], dict[int, int]]:
-    sg = m.main
+             deny: set[int], rec: _Recorder, forced: dict[tuple[int, int], str]
+             ) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
+    """int8 weights in every subgraph (Keras RNNs become WHILE bodies whose FULLY_CONNECTED
+    ops hold the weights, as TF's converter quantizes them too)."""
+    versions: dict[int, int] = {}
+    changed: dict[int, tuple[int, int]] = {}
+    for si, sg in enumerate(m.subgraphs):
+        v, c = _dynamic_subgraph(m, si, per_channel, weight_only, min_elements,
+                                 deny if si == 0 else set(), rec, forced)
+        versions.update(v)
+        changed.update(c)
+    return versions, changed
+
+
+def _dynamic_subgraph(m: Model, si: int, per_channel: bool, weight_only: bool,
+                      min_elements: int, deny: set[int], rec: _Recorder,
+                      forced: dict[tuple[int, int], str]
+                      ) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
+    sg = m.subgraphs[si]
     b = _Builder(m, sg)
     table = rules.WEIGHT_OPS if weight_only else {**rules.HYBRID, B.GATHER: (0, -1)}
     done: dict[int, Tensor] = {}
     new_ops: list[Operator] = []
-    changed: dict[int, int] = {}
+    changed: dict[int, tuple[int, int]] = {}
     for idx, op in enumerate(sg.operators):
         spec = table.get(op.code)
         w = op.inputs[spec[0]] if spec and spec[0] < len(op.inputs) else None
         if spec is None or w is None or not _float_constant(w):
             new_ops.append(op)
             continue
-        if id(op) in deny or idx in forced:
-            rec.float_op(idx, op, forced.get(idx, "denylisted"))
+        if id(op) in deny or (si, idx) in forced:
+            rec.float_op(idx, op, forced.get((si, idx), "denylisted"), si)
             new_ops.append(op)
             continue
         if w.num_elements < min_elements:
-            rec.float_op(idx, op, f"weights have {w.num_elements} < {min_elements} elements")
+            rec.float_op(idx, op, f"weights have {w.num_elements} < {min_elements} elements",
+                         si)
             new_ops.append(op)
             continue
         axis = spec[1] if per_channel and spec[1] >= 0 else None
@@ -677,7 +697,7 @@ def _dynamic(m: Model, per_channel: bool, weight_only: bool, min_elements: int,
             rec.tensor(wq, "weight", "symmetric absmax" + (" per channel" if axis is not None
                                                            else ""))
             if weight_only:
-                wf = b.tensor(f"{w.name}_dequantized", w, T.FLOAT32)
+                wf = b.tensor(f"{b.original.get(id(w), w.name)}_dequantized", w, T.FLOAT32)
                 deq = b.op(B.DEQUANTIZE, [wq], [wf])
                 new_ops.insert(0, deq)
                 b.versions[id(deq)] = rules.op_version(deq)
@@ -686,7 +706,7 @@ def _dynamic(m: Model, per_channel: bool, weight_only: bool, min_elements: int,
         ins = list(op.inputs)
         ins[spec[0]] = done[id(w)]
         op.inputs = ins
-        changed[id(op)] = idx
+        changed[id(op)] = (si, idx)
         if not weight_only and op.code == B.GATHER:
             # A hybrid gather returns int8 rows; a DEQUANTIZE turns them back into floats.
             out = op.outputs[0]
@@ -748,18 +768,20 @@ def _float16(m: Model, deny: set[int], rec: _Recorder) -> dict[int, int]:
 # ------------------------------------------------------------------------------------------
 # Public entry point
 # ------------------------------------------------------------------------------------------
-def _refused_op(m: Model, changed: dict[int, int]) -> tuple[int, str] | None:
-    """The float-model index of a quantized op our interpreter refuses to prepare, and why;
-    None if everything prepares (or the refusal is not about an op we changed, e.g. a custom
-    float op without a kernel here: then nothing can be verified or fixed)."""
+def _refused_op(m: Model, changed: dict[int, tuple[int, int]]
+                ) -> tuple[tuple[int, int], str] | None:
+    """(subgraph, index in the float model) of a quantized op our interpreter refuses to
+    prepare, and why; None if everything prepares (or the refusal is not about an op we
+    changed, e.g. a custom float op without a kernel here: nothing to verify or fix then)."""
     from workbench.interpreter import Interpreter
 
     try:
         Interpreter(m).allocate_tensors()
     except (UnsupportedOpError, ModelError) as e:
-        found = re.search(r"subgraphs\[0\]\.operators\[(\d+)\]", str(e))
-        if found and int(found.group(1)) < len(m.main.operators):
-            op = m.main.operators[int(found.group(1))]
+        found = re.search(r"subgraphs\[(\d+)\]\.operators\[(\d+)\]", str(e))
+        si, k = (int(found.group(1)), int(found.group(2))) if found else (-1, -1)
+        if 0 <= si < len(m.subgraphs) and k < len(m.subgraphs[si].operators):
+            op = m.subgraphs[si].operators[k]
             if id(op) in changed:
                 return changed[id(op)], f"refused quantized by LiteRT's rules: {e}"
         log.warning("quantized model could not be verified: %s", e)
@@ -854,7 +876,7 @@ def quantize(model, mode: str = "int8", representative_dataset=None, *,
     # Each quantized op is checked by preparing the result in our interpreter, whose kernels
     # make LiteRT's Prepare checks: an op refused in its quantized form is redone in float,
     # so an unforeseen combination never yields a file LiteRT rejects.
-    forced: dict[int, str] = {}
+    forced: dict[tuple[int, int], str] = {}
     while True:
         m = _copy(src)
         deny = _denylist_matcher(m.main, denylist)
