@@ -454,7 +454,7 @@ def build_recurrent():
     L = keras.layers
     inp = keras.Input(shape=(7, 6), batch_size=1, name="input")
     # unroll=False: Keras 3 layers convert to WHILE loops over the time axis.
-    x = L.LSTM(12, return_sequences=True)(inp)
+    x = L.Bidirectional(L.LSTM(6, return_sequences=True))(inp)  # + REVERSE_V2, two loops
     x = L.GRU(10, return_sequences=True)(x)
     x = L.SimpleRNN(8)(x)
     out = L.Dense(3)(x)
@@ -583,7 +583,7 @@ MODELS: dict[str, ModelSpec] = {
                 ("matmul_fc", build_matmul_fc,
                  "FULLY_CONNECTED with keep_num_dims, BATCH_MATMUL (run-time and constant)"),
                 ("recurrent", build_recurrent,
-                 "Keras 3 LSTM -> GRU -> SimpleRNN (unroll=False: WHILE loops)"),
+                 "Keras 3 Bidirectional(LSTM) -> GRU -> SimpleRNN (unroll=False: WHILE loops)"),
             ]
         ),
         *(
