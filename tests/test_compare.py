@@ -299,3 +299,36 @@ def test_quantize_options_and_calibration_reach_the_quantizer(task):
     assert r.models["int8"].to_bytes() == want8.to_bytes()
     assert r.models["int16x8"].to_bytes() == want16.to_bytes()
     assert list(r.models["int8"].quantization_report.float_ops["op"]) == ["SOFTMAX"]
+
+
+def test_a_litert_crash_costs_only_that_modes_column(task, monkeypatch):
+    """LiteRT aborts the process on some files (seen: a 16x8 graph of the op corpus), so it runs
+    in a child: a child killed by SIGABRT on one job loses that job only. The abort is planted
+    here (in the job of a model smaller than the float one: the quantized modes), so the test
+    does not depend on which files LiteRT rejects."""
+    from workbench.analysis import compare as C
+
+    anchor = '    out = {"key": job["key"]}\n'
+    assert anchor in C._LITERT_SCRIPT
+    float_size = task.float_path.stat().st_size
+    plant = anchor + (f'    if __import__("os").path.getsize(job["model"]) < {float_size}:\n'
+                      '        __import__("os").abort()\n')
+    monkeypatch.setattr(C, "_LITERT_SCRIPT", C._LITERT_SCRIPT.replace(anchor, plant))
+    xs, ys = task.x_test[:10], task.y_test[:10]
+    r = wb.compare(task.float_path, ["dynamic", "float32", "float16"], eval_data=(xs, ys),
+                   measure="litert", runs=1, progress=False)
+    for label in ("dynamic", "float16"):
+        assert _row(r, label)["reason"] == "LiteRT timing: LiteRT crashed (SIGABRT)"
+        assert np.isnan(_row(r, label)["ms_litert"])
+        assert _row(r, label)["metric"] >= 0.5  # the rest of its row is there
+    assert _row(r, "float32")["ms_litert"] > 0 and _row(r, "float32")["reason"] == ""
+    # With engine="litert", each model is probed in a child before it runs in this process.
+    r = wb.compare(task.float_path, ["float32", "dynamic"], eval_data=(xs, ys),
+                   engine="litert", measure=False, progress=False)
+    assert _row(r, "dynamic")["reason"] == "evaluation: LiteRT crashed (SIGABRT)"
+    assert np.isnan(_row(r, "dynamic")["metric"]) and _row(r, "float32")["metric"] >= 0.5
+    plant0 = anchor + '    __import__("os").abort()\n'
+    monkeypatch.setattr(C, "_LITERT_SCRIPT", C._LITERT_SCRIPT.replace(plant, plant0))
+    with pytest.raises(InputError, match="LiteRT cannot run the float model"):
+        wb.compare(task.float_path, ["float32"], eval_data=(xs, ys), engine="litert",
+                   measure=False, progress=False)

@@ -37,7 +37,9 @@ failed; empty when everything ran)
 ``ms_workbench``, ``ms_litert``
     Median milliseconds of one invoke over ``runs`` timed invokes (after one warm-up) in our
     interpreter and in LiteRT (``ai-edge-litert``'s default op resolver, whose default delegate
-    is XNNPACK, one thread), on the first evaluation sample. NaN when not measured.
+    is XNNPACK, one thread), on the first evaluation sample. NaN when not measured. LiteRT
+    runs in a child process: it aborts the process on some files, which then costs only that
+    mode its column (the reason says so).
 ``est_ms <device>/<delegate>``, ``est_low_ms ...``, ``est_high_ms ...``, ``delegated ...``
     :func:`workbench.delegates.estimate.estimate`'s total and range, and the fraction of ops
     the delegate takes, per device/delegate pair. Estimates, never measurements.
@@ -375,7 +377,7 @@ class _Runner:
         self.engine = engine
         self._deq = dequantize
         if engine == "litert":
-            self.it = _litert(model.to_bytes(), default_delegates=False)
+            self.it = _litert(model.to_bytes())
             self.it.allocate_tensors()
             self.order = [d["index"] for d in self.it.get_input_details()]
             self.out = [d["index"] for d in self.it.get_output_details()]
@@ -417,13 +419,13 @@ def _model_inputs(model: Model, sample: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def _litert(content: bytes, default_delegates: bool):
+def _litert(content: bytes):
+    """LiteRT's built-in kernels without delegates: the reference numbers of its kernels."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    kind = OpResolverType.AUTO if default_delegates else \
-        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     return Interpreter(model_content=content, num_threads=1,
-                       experimental_op_resolver_type=kind)
+                       experimental_op_resolver_type=OpResolverType
+                       .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
 
 
 def _have_litert() -> bool:
@@ -456,16 +458,106 @@ def _time_workbench(model: Model, xs: list[np.ndarray], runs: int) -> float:
         return _median_ms(it.invoke, runs)
 
 
-def _time_litert(model: Model, xs: list[np.ndarray], runs: int) -> float:
-    it = _litert(model.to_bytes(), default_delegates=True)
-    ins = it.get_input_details()
-    for d, x in zip(ins, xs):
-        if tuple(d["shape"]) != tuple(x.shape):
-            it.resize_tensor_input(d["index"], x.shape)
-    it.allocate_tensors()
-    for d, x in zip(ins, xs):
-        it.set_tensor(d["index"], x)
-    return _median_ms(it.invoke, runs)
+# LiteRT aborts the whole process (SIGABRT in allocate_tensors) on some files, e.g. a 16x8 graph
+# one of its kernels rejects with a failed check; so every LiteRT run that has not been proven
+# safe happens in a child process, and a crash costs only that mode its LiteRT column.
+_LITERT_SCRIPT = r"""
+import json, statistics, sys, time
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+for job in json.load(open(sys.argv[1])):
+    out = {"key": job["key"]}
+    try:
+        with np.load(job["inputs"]) as z:
+            xs = [z[f"arr_{i}"] for i in range(len(z.files))]
+        kind = (OpResolverType.AUTO if job["delegates"]
+                else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        with open(job["model"], "rb") as f:
+            it = Interpreter(model_content=f.read(), num_threads=1,
+                             experimental_op_resolver_type=kind)
+        ins = it.get_input_details()
+        for d, x in zip(ins, xs):
+            if tuple(d["shape"]) != x.shape:
+                it.resize_tensor_input(d["index"], x.shape)
+        it.allocate_tensors()
+        for d, x in zip(ins, xs):
+            it.set_tensor(d["index"], x)
+        it.invoke()  # warm-up: first-touch costs are not the steady state
+        ts = []
+        for _ in range(job["runs"]):
+            t0 = time.perf_counter()
+            it.invoke()
+            ts.append((time.perf_counter() - t0) * 1e3)
+        out["ms"] = statistics.median(ts) if ts else None
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        out["error"] = f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+    print("RESULT " + json.dumps(out), flush=True)
+"""
+
+
+def _litert_jobs(jobs: list[tuple[bytes, list[np.ndarray], bool, int]],
+                 timeout: float = 120.0) -> list[dict]:
+    """Run ``(model bytes, inputs, default delegates?, timed runs)`` jobs in LiteRT in child
+    processes: one invoke (a probe) plus ``runs`` timed ones each, one thread. Returns per job
+    ``{"ms": median ms or None}`` or ``{"error": reason}``; a job that crashes or hangs the
+    child gets that as its error and the remaining jobs run in a new child."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    results: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="wb-compare-") as d:
+        todo = []
+        for k, (content, xs, delegates, runs) in enumerate(jobs):
+            mp, ip = os.path.join(d, f"m{k}.tflite"), os.path.join(d, f"x{k}.npz")
+            with open(mp, "wb") as f:
+                f.write(content)
+            np.savez(ip, *xs)
+            todo.append({"key": k, "model": mp, "inputs": ip, "delegates": bool(delegates),
+                         "runs": int(runs)})
+        while todo:
+            spec = os.path.join(d, "jobs.json")
+            with open(spec, "w") as f:
+                json.dump(todo, f)
+            try:
+                proc = subprocess.run([sys.executable, "-c", _LITERT_SCRIPT, spec],
+                                      capture_output=True, timeout=timeout * len(todo),
+                                      check=False)
+                out, err, code = proc.stdout, proc.stderr, proc.returncode
+            except subprocess.TimeoutExpired as e:
+                out, err, code = e.stdout or b"", e.stderr or b"", None
+            for line in out.decode(errors="replace").splitlines():
+                if line.startswith("RESULT "):
+                    r = json.loads(line[len("RESULT "):])
+                    results[r.pop("key")] = r
+            todo = [j for j in todo if j["key"] not in results]
+            if not todo:
+                break
+            first = todo.pop(0)  # the job the child was running when it died
+            if code is None:
+                why = f"LiteRT did not finish within {timeout * (len(todo) + 1):g} s"
+            else:
+                lines = [ln.strip() for ln in err.decode(errors="replace").splitlines()
+                         if ln.strip() and not ln.startswith("INFO:")]
+                if code == 0:
+                    why = "LiteRT printed no result"
+                else:
+                    import signal
+
+                    if code < 0:
+                        try:
+                            sig = signal.Signals(-code).name
+                        except ValueError:
+                            sig = f"signal {-code}"
+                        why = f"LiteRT crashed ({sig})"
+                    else:
+                        why = f"LiteRT failed (exit status {code})"
+                if lines:
+                    why += ": " + lines[-1][:200]
+            results[first["key"]] = {"error": why}
+    return [results[k] for k in range(len(jobs))]
 
 
 def _sqnr(sig: float, noise: float) -> float:
@@ -639,6 +731,11 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
 
     ref_outs = None
     if samples and not random_only:
+        if engine == "litert":
+            probe = _litert_jobs([(ref.to_bytes(), _model_inputs(ref, samples[0]), False, 0)])
+            if "error" in probe[0]:
+                raise InputError(f"LiteRT cannot run the float model ({probe[0]['error']}); "
+                                 f"use engine='workbench'")
         try:
             runner = _Runner(ref, engine)
             ref_outs = _concat([runner.run(s) for s in samples])
@@ -666,7 +763,6 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
     estimates: dict = {}
     for label, (kind, spec) in _progress(entries, progress):
         row: dict[str, Any] = {"mode": label, "status": "ok", "reason": ""}
-        why: list[str] = []
         try:
             if kind == "mode" and spec == FLOAT:
                 m = ref
@@ -689,8 +785,38 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
         row["size_bytes"] = int(t["file_size"])
         row["size_ratio"] = t["file_size"] / ref_size if ref_size else float("nan")
         row["weight_bytes"] = int(t["weight_bytes"])
+        rows.append(row)
 
-        if ref_outs is not None:
+    # LiteRT, in child processes: probes for engine="litert" (an evaluation in this process
+    # must not abort it), and the timings.
+    probe: dict[str, dict] = {}
+    timed: dict[str, dict] = {}
+    if samples and (engine == "litert" or measure_litert):
+        jobs, keys = [], []
+        for label, m in built.items():
+            try:
+                xs = _model_inputs(m, samples[0])
+            except InputError as e:
+                probe[label] = timed[label] = {"error": str(e)}
+                continue
+            if engine == "litert" and m is not ref:
+                jobs.append((m.to_bytes(), xs, False, 0))
+                keys.append((probe, label))
+            if measure_litert:
+                jobs.append((m.to_bytes(), xs, True, runs))
+                keys.append((timed, label))
+        for (where, label), r in zip(keys, _litert_jobs(jobs)):
+            where[label] = r
+
+    for row in rows:
+        label = row["mode"]
+        if label not in built:
+            continue
+        m = built[label]
+        why: list[str] = []
+        if ref_outs is not None and "error" in probe.get(label, {}):
+            why.append(f"evaluation: {probe[label]['error']}")
+        elif ref_outs is not None:
             try:
                 if m is ref:
                     outs = ref_outs
@@ -706,11 +832,11 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
                 row["ms_workbench"] = _time_workbench(m, _model_inputs(m, samples[0]), runs)
             except Exception as e:  # noqa: BLE001
                 why.append(f"workbench timing: {_reason(e)}")
-        if samples and measure_litert:
-            try:
-                row["ms_litert"] = _time_litert(m, _model_inputs(m, samples[0]), runs)
-            except Exception as e:  # noqa: BLE001 - LiteRT raises RuntimeError/ValueError
-                why.append(f"LiteRT timing: {_reason(e)}")
+        if label in timed:
+            if "error" in timed[label]:
+                why.append(f"LiteRT timing: {timed[label]['error']}")
+            else:
+                row["ms_litert"] = timed[label]["ms"]
         for dev, dele in pairs:
             col = f"{dev}/{dele}"
             try:
@@ -725,7 +851,6 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
             row[f"est_high_ms {col}"] = est.high_ms
             row[f"delegated {col}"] = s["ops_delegated"] / s["ops"] if s["ops"] else float("nan")
         row["reason"] = "; ".join(why)
-        rows.append(row)
 
     cols = list(BASE_COLUMNS)
     for dev, dele in pairs:
@@ -755,7 +880,7 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
             import importlib.metadata as md
 
             what.append(f"LiteRT {md.version('ai-edge-litert')} (default op resolver with its "
-                        f"default XNNPACK delegate, 1 thread)")
+                        f"default XNNPACK delegate, 1 thread, in a child process)")
         notes.append(f"Measured: median of {runs} invokes after one warm-up on {src}, in "
                      + " and ".join(what) + " on this machine.")
     elif measure is True and not have_litert:
