@@ -57,3 +57,17 @@ def test_load_save_roundtrip(name, mode, tmp_path):
         return
     assert _same(expected, run_litert(ours))
     assert _same(expected, run_litert(offsets))
+
+
+def test_specs_are_built_only_in_their_modes():
+    """``ModelSpec.modes`` (issue 3's coverage models are float32 only): other modes are never
+    converted, say why, and are left out of ``corpus_params``."""
+    limited = {n: s for n, s in corpus.MODELS.items() if set(s.modes) != set(corpus.ALL_MODES)}
+    assert limited, "no float32-only specs in the corpus"
+    params = set(corpus.corpus_params(big=True, modes=corpus.ALL_MODES))
+    for name, spec in limited.items():
+        for mode in corpus.ALL_MODES:
+            assert ((name, mode) in params) == (mode in spec.modes)
+        off = next(m for m in corpus.ALL_MODES if m not in spec.modes)
+        assert corpus.model_path(name, off) is None
+        assert "not enabled" in corpus.unsupported_reason(name, off)
