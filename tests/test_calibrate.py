@@ -385,6 +385,11 @@ def test_save_load_round_trip(tmp_path):
         np.testing.assert_array_equal(c0, c1)
         np.testing.assert_array_equal(e0, e1)
     assert back.df.equals(stats.df)
+    h = stats.histogram(stats.names[1], frame=True)
+    c, e = stats.histogram(stats.names[1])
+    assert list(h.columns) == ["lo", "hi", "count"] and h["count"].sum() == c.sum() == \
+        stats[stats.names[1]].count
+    np.testing.assert_array_equal(h["lo"].to_numpy(), e[:-1])
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="cannot read calibration"):
         CalibrationStats.load(tmp_path / "bad.npz")

@@ -689,9 +689,16 @@ class CalibrationStats:
             self._df = self.table()
         return self._df
 
-    def histogram(self, tensor_name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(counts, edges)`` of one tensor's values (see :meth:`TensorStats.histogram`)."""
-        return self._get(tensor_name).histogram()
+    def histogram(self, tensor_name: str, frame: bool = False):
+        """``(counts, edges)`` of one tensor's values (see :meth:`TensorStats.histogram`), or
+        with ``frame=True`` a DataFrame with columns ``lo``, ``hi``, ``count`` (one row per
+        bin)."""
+        counts, edges = self._get(tensor_name).histogram()
+        if not frame:
+            return counts, edges
+        import pandas as pd
+
+        return pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "count": counts})
 
     def plot(self, tensor_name: str, methods: Iterable[str] = METHODS, log: bool = True,
              **opts):
