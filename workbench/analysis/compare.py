@@ -48,6 +48,7 @@ failed; empty when everything ran)
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -544,8 +545,6 @@ def _litert_jobs(jobs: list[tuple[bytes, list[np.ndarray], bool, int]],
                 if code == 0:
                     why = "LiteRT printed no result"
                 else:
-                    import signal
-
                     if code < 0:
                         try:
                             sig = signal.Signals(-code).name
@@ -644,7 +643,8 @@ def compare(model, modes: Iterable = DEFAULT_MODES, *, dataset=None, eval_data=N
         CPU threads of the estimates (None: the device's big cores).
     measure
         ``True``: median latency in our interpreter and, if ``ai-edge-litert`` is installed,
-        in LiteRT; ``"workbench"`` or ``"litert"``: only that one; ``False``: none.
+        in LiteRT (in a child process, which a LiteRT abort cannot take down with this one);
+        ``"workbench"`` or ``"litert"``: only that one; ``False``: none.
     runs
         Timed invokes per model and interpreter.
     engine
