@@ -360,8 +360,6 @@ class _IntegerPass:
             return "no integer kernel in LiteRT (or not supported by this quantizer)"
         if self.act == T.INT16 and not rule.int16:
             return "LiteRT has no 16x8 kernel for this op"
-        if op.code == B.BATCH_MATMUL and self.act == T.INT16 and op.inputs[1].is_constant:
-            return "16x8 BATCH_MATMUL with a constant operand is not supported"
         acts = rules.acts_of(rule, op)
         for i, t in enumerate(op.inputs):
             if t is None:
