@@ -22,9 +22,11 @@ a denylist entry) stay float, with DEQUANTIZE before and QUANTIZE after them; th
 recorded in the report. The per-op facts live in :mod:`workbench.quantize.rules`; as a safety
 net the result is prepared in our interpreter, whose kernels make LiteRT's Prepare checks, and
 an op refused in its quantized form is redone in float. Values are rounded as TF's converter
-rounds them, so the same float model and data give the same integer weights. What was chosen for every tensor is in ``result.quantization_report``
-(a :class:`QuantizationReport`, whose ``.df`` lists tensor, role, dtype, scale, zero point,
-axis, range and calibration method).
+rounds them, so the same float model and data give the same integer weights. What was
+chosen for every tensor is in ``result.quantization_report`` (a :class:`QuantizationReport`,
+whose ``.df`` lists tensor, role, dtype, scale, zero point, axis, range and calibration
+method). The weight modes reach every subgraph (Keras RNNs become WHILE bodies); the integer
+modes quantize the main subgraph and keep control-flow bodies float.
 """
 
 from __future__ import annotations
