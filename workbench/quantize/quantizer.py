@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -799,11 +800,13 @@ def _io_type(value, name: str, allowed: Iterable[int]) -> int:
     return t
 
 
-def quantize(model, mode: str = "int8", representative_dataset=None, *,
-             calibration: str | dict = "minmax", calibration_options: dict | None = None,
-             per_channel: bool = True, inference_input_type=np.float32,
-             inference_output_type=np.float32, denylist=None, weight_only: bool = False,
-             stats=None, progress: bool = True, min_weight_elements: int = 1024) -> Model:
+def quantize(model: Model | str | os.PathLike | bytes, mode: str = "int8",
+             representative_dataset: Any = None, *, calibration: str | dict = "minmax",
+             calibration_options: dict | None = None, per_channel: bool = True,
+             inference_input_type: Any = np.float32, inference_output_type: Any = np.float32,
+             denylist: Iterable[str | int] | str | int | None = None,
+             weight_only: bool = False, stats: Any = None, progress: bool = True,
+             min_weight_elements: int = 1024) -> Model:
     """Quantize a float model; returns a new :class:`~workbench.ir.graph.Model`.
 
     Parameters
