@@ -47,7 +47,10 @@ class Conv2D(Kernel):
             self.wt = np.ascontiguousarray(w.data.reshape(oc, kh * kw * ic).T, np.float32)
         self.pointwise = (kh, kw, o.stride_h, o.stride_w, pt, pb, pl, pr) == (1, 1, 1, 1, 0, 0,
                                                                                 0, 0)
-        self.bias_row = bias_row(node.inputs[2] if len(node.inputs) > 2 else None, ow)
+        b = node.inputs[2] if len(node.inputs) > 2 else None
+        if b is not None and int(np.prod(b.shape)) != oc:  # LiteRT checks the element count
+            raise node.fail(f"bias {list(b.shape)} must have {oc} elements")
+        self.bias_row = bias_row(b, ow)
         self.pad = PadBuffer(*self.pads)
         return [(n, oh, ow, oc)]
 

@@ -44,7 +44,10 @@ class DepthwiseConv2D(Kernel):
         self.tiled = None
         if w.data is not None and self.strategy == "taps":
             self.tiled = dw.tile_weights(w.data.reshape(kh, kw, oc).astype(np.float32), ow)
-        self.bias_row = bias_row(node.inputs[2] if len(node.inputs) > 2 else None, ow)
+        b = node.inputs[2] if len(node.inputs) > 2 else None
+        if b is not None and int(np.prod(b.shape)) != oc:  # LiteRT checks the element count
+            raise node.fail(f"bias {list(b.shape)} must have {oc} elements")
+        self.bias_row = bias_row(b, ow)
         self.pad = PadBuffer(*self.pads)
         return [(n, oh, ow, oc)]
 

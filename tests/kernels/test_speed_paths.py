@@ -158,3 +158,31 @@ def test_blas_threads_limits_numpy_blas_and_restores():
         assert 1 in blas_counts()
         np.ones((64, 64)) @ np.ones((64, 64))
     assert blas_counts() == before
+
+
+@pytest.mark.parametrize("op", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+def test_float_bias_of_the_wrong_size_is_a_model_error(tf, op):
+    from workbench.errors import ModelError
+
+    if op == "CONV_2D":
+        w = tf.constant(seeded((3, 3, 4, 6), seed=15))
+        b = tf.constant(seeded((6,), seed=16))
+
+        def fn(x):
+            return tf.nn.conv2d(x, w, 1, "SAME") + b
+    else:
+        w = tf.constant(seeded((3, 3, 4, 1), seed=17))
+        b = tf.constant(seeded((4,), seed=18))
+
+        def fn(x):
+            return tf.nn.depthwise_conv2d(x, w, (1, 1, 1, 1), "SAME") + b
+    content = convert(tf, ("speed_paths_bias", op), fn, [(1, 6, 6, 4)])
+    m = wb.load(content)
+    (node,) = [o for o in m.main.operators if o.name == op]
+    assert len(node.inputs) > 2 and node.inputs[2] is not None, "converter fused no bias"
+    bias = node.inputs[2]
+    longer = m.main.new_tensor("long_bias", (bias.shape[0] + 1,),
+                               data=np.concatenate([bias.data, bias.data[:1]]))
+    node.inputs[2] = longer  # one element more than output channels
+    with pytest.raises(ModelError, match="bias"):
+        wb.Interpreter(m).allocate_tensors()
