@@ -922,3 +922,18 @@ def test_bucketize_converted(tf):
         input=x, boundaries=[-1.0, 0.0, 0.5, 2.0]), [((4, 6), tf.float32)])
     assert "BUCKETIZE" in op_names(content)
     check(content, [np.round(rand((4, 6), F32, -3, 3) * 2) / 2], "converted bucketize")
+
+
+def test_mean_over_the_last_axis_is_bit_exact():
+    """LiteRT hands a float MEAN over the last axis alone (more than one output) to Eigen, whose
+    packet order depends on where each row meets a 16-byte boundary; a single output is summed
+    left to right. Every row length and alignment phase, bit for bit."""
+    rng = np.random.default_rng(21)
+    shapes = [(6, n) for n in range(1, 41)] + [(3, 5, 7), (2, 3, 4, 13), (1, 37), (37,),
+                                                 (2, 37), (70, 129), (1, 1, 50)]
+    for shape in shapes:
+        x = (rng.standard_normal(shape) * 10).astype(F32)
+        for axis, keep in ((len(shape) - 1, False), (-1, True)):
+            out = shape[:-1] + ((1,) if keep else ())
+            check_op(Op.MEAN, [x, Const(np.array([axis], I32))], [(out, F32)],
+                     O.ReducerOptions(keep), f"MEAN last axis {shape}", exact=True)
