@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from workbench.kernels._common import PadBuffer, pad_nhwc
+from workbench.kernels._conv import add_bias, bias_row, fused_activation
+from workbench.kernels._elementwise import sequential_sum
 
 import workbench as wb
 from tests.kernels.test_nn_ops import assert_matches, convert, seeded
 from tests.litert_oracle import litert_interpreter
 from workbench.interpreter.threads import blas_threads
 from workbench.ir.ops import ActivationFunctionType as Act
-from workbench.kernels._common import PadBuffer, pad_nhwc
-from workbench.kernels._conv import add_bias, bias_row, fused_activation
-from workbench.kernels._elementwise import sequential_sum
 
 
 class _Info:  # the part of TensorInfo that bias_row reads

@@ -14,9 +14,9 @@ def blas_threads(n: int | None):
     """Limit numpy's BLAS (OpenBLAS) to ``n`` threads inside the block (``None``: unchanged).
 
     Uses OpenBLAS's own ``set_num_threads`` in numpy's bundled library (the BLAS the kernels
-    call), else ``threadpoolctl`` when installed; does nothing when neither is available. On a busy machine a
-    multi-threaded GEMM waits for its sibling threads to be scheduled, which can turn a 0.1 ms
-    op into a 10 ms one, so ``num_threads=1`` gives steadier profiles there."""
+    call), else ``threadpoolctl`` when installed; does nothing when neither is available. On a
+    busy machine a multi-threaded GEMM waits for its sibling threads to be scheduled, which can
+    turn a 0.1 ms op into a 10 ms one, so ``num_threads=1`` gives steadier profiles there."""
     if n is None:
         yield
         return
@@ -44,7 +44,7 @@ def blas_threads(n: int | None):
         yield
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _openblas_controls():
     import ctypes
     import glob
