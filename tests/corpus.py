@@ -449,6 +449,61 @@ def build_matmul_fc():
     return keras.Model(inp, L.Lambda(f)(x), name="matmul_fc")
 
 
+_ACTIVATIONS = ("softplus", "softsign", "swish", "selu", "mish", "log_sigmoid", "hard_sigmoid",
+                "relu6", "silu", "exponential", "tanh", "sigmoid", "gelu", "elu", "leaky_relu",
+                "hard_silu", "celu", "glu", "sparse_plus", "squareplus", "soft_shrink",
+                "hard_shrink", "tanh_shrink", "hard_tanh", "log_softmax", "sparsemax")
+
+
+def build_keras_activations_norms():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(6, 8, 8), batch_size=1, name="input")
+    outs = [L.Activation(a)(inp) for a in _ACTIVATIONS]
+    outs += [
+        L.ReLU(max_value=4.0, negative_slope=0.1, threshold=0.5)(inp),
+        L.ReLU(negative_slope=0.3)(inp),
+        L.Softmax(axis=1)(inp),
+        L.UnitNormalization()(inp),
+        L.GroupNormalization(groups=2)(inp),
+        L.LayerNormalization(axis=[1, 2])(inp),
+        L.BatchNormalization(**_bn_inits(keras, 7))(inp),  # alone: MUL + ADD
+        L.Rescaling(1 / 127.5, offset=-1)(inp),
+        L.Normalization(mean=0.5, variance=2.0)(inp),
+    ]
+    return keras.Model(inp, L.Concatenate()([L.Flatten()(o) for o in outs]),
+                       name="keras_activations_norms")
+
+
+def build_keras_shape_layers():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(shape=(6, 8, 4), batch_size=1, name="input")
+    outs = [
+        L.Cropping2D(((1, 2), (2, 1)))(inp), L.ZeroPadding2D((2, 1))(inp),
+        L.Permute((3, 1, 2))(inp),
+        L.Conv2D(8, 3, groups=2, padding="same")(inp),  # grouped convolution
+        L.Conv2D(8, (1, 5), strides=(2, 1), padding="same")(inp),
+        L.DepthwiseConv2D((3, 1), depth_multiplier=3, dilation_rate=2, padding="same")(inp),
+        L.Resizing(9, 5, interpolation="nearest")(inp),
+        L.Resizing(9, 5, interpolation="bilinear", crop_to_aspect_ratio=True)(inp),
+        L.CenterCrop(4, 6)(inp),
+        L.Conv2DTranspose(4, 3, strides=(2, 1), padding="same")(inp),
+        L.Maximum()([inp, -inp * 0.5]), L.Minimum()([inp, inp * 0.3]),
+        L.Average()([inp, inp * 2]), L.Multiply()([inp, inp]), L.Subtract()([inp, inp * 0.1]),
+    ]
+    r = L.Reshape((48, 4))(inp)
+    outs += [L.Conv1D(6, 3, padding="causal", dilation_rate=2)(r), L.UpSampling1D(2)(r),
+             L.Cropping1D((3, 5))(r), L.ZeroPadding1D(2)(r), L.RepeatVector(3)(L.Flatten()(r)),
+             L.DepthwiseConv1D(3, padding="same")(r), L.SeparableConv1D(5, 3, strides=2)(r),
+             L.Dot(axes=(2, 2))([r, r]), L.AveragePooling1D(3, strides=2)(r),
+             L.Conv1DTranspose(3, 4, strides=2)(r), L.GlobalAveragePooling1D(keepdims=True)(r)]
+    v = L.Reshape((2, 3, 8, 4))(inp)
+    outs += [L.UpSampling3D((1, 2, 1))(v), L.ZeroPadding3D(1)(v),
+             L.Cropping3D(((0, 1), (1, 1), (2, 2)))(v), L.Conv3DTranspose(2, 2, strides=2)(v)]
+    return keras.Model(inp, L.Concatenate()([L.Flatten()(o) for o in outs]),
+                       name="keras_shape_layers")
+
 def build_recurrent():
     keras = _keras()
     L = keras.layers
@@ -582,6 +637,12 @@ MODELS: dict[str, ModelSpec] = {
                  "space-to-batch/batch-to-space"),
                 ("matmul_fc", build_matmul_fc,
                  "FULLY_CONNECTED with keep_num_dims, BATCH_MATMUL (run-time and constant)"),
+                ("keras_activations_norms", build_keras_activations_norms,
+                 "every Keras activation by name, ReLU options, Softmax(axis), Unit/Group/Layer/"
+                 "Batch normalization, Rescaling, Normalization"),
+                ("keras_shape_layers", build_keras_shape_layers,
+                 "cropping/padding/upsampling 1-3D, Permute, grouped and causal convs, "
+                 "Conv1D/3D transpose, merge layers, Dot, RepeatVector, Resizing, CenterCrop"),
                 ("recurrent", build_recurrent,
                  "Keras 3 Bidirectional(LSTM) -> GRU -> SimpleRNN (unroll=False: WHILE loops)"),
             ]
