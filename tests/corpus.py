@@ -620,29 +620,29 @@ MODELS: dict[str, ModelSpec] = {
             for n, fn, d in [
                 ("conv3d", build_conv3d, "Conv3D (same/valid/strided), global 3-D pools"),
                 ("dilated_conv_pools", build_dilated_conv_pools,
-                 "dilated Conv2D/SeparableConv2D, BatchNorm, ELU, LeakyReLU, hard-swish, "
-                 "max/avg/global pools in 2-D and 1-D"),
+                 ("dilated Conv2D/SeparableConv2D, BatchNorm, ELU, LeakyReLU, hard-swish, "
+                  "max/avg/global pools in 2-D and 1-D")),
                 ("resize_modes", build_resize_modes,
                  "bilinear/nearest resize: align_corners, half_pixel_centers, legacy; UpSampling"),
                 ("elementwise_math", build_elementwise_math,
-                 "exp/log/sqrt/rsqrt/pow/square/abs/sign/floor/ceil/round/sin/cos, min/max, "
-                 "squared difference, div/floor-div/mod, (log-)softmax, GELU, cumsum"),
+                 ("exp/log/sqrt/rsqrt/pow/square/abs/sign/floor/ceil/round/sin/cos, min/max, "
+                  "squared difference, div/floor-div/mod, (log-)softmax, GELU, cumsum")),
                 ("logic_select", build_logic_select,
                  "comparisons, logical ops, select/where, cast, any/all"),
                 ("reductions_indexing", build_reductions_indexing,
                  "sum/mean/max/min/prod, argmax/argmin, top-k, gather/gather_nd/scatter_nd"),
                 ("shape_ops", build_shape_ops,
-                 "pad/mirror-pad/padv2, transpose, reshape/squeeze/expand, split/split_v, "
-                 "pack/unpack, slice/strided slice, reverse, tile, broadcast, depth/space, "
-                 "space-to-batch/batch-to-space"),
+                 ("pad/mirror-pad/padv2, transpose, reshape/squeeze/expand, split/split_v, "
+                  "pack/unpack, slice/strided slice, reverse, tile, broadcast, depth/space, "
+                  "space-to-batch/batch-to-space")),
                 ("matmul_fc", build_matmul_fc,
                  "FULLY_CONNECTED with keep_num_dims, BATCH_MATMUL (run-time and constant)"),
                 ("keras_activations_norms", build_keras_activations_norms,
-                 "every Keras activation by name, ReLU options, Softmax(axis), Unit/Group/Layer/"
-                 "Batch normalization, Rescaling, Normalization"),
+                 ("every Keras activation by name, ReLU options, Softmax(axis), Unit/Group/Layer/"
+                  "Batch normalization, Rescaling, Normalization")),
                 ("keras_shape_layers", build_keras_shape_layers,
-                 "cropping/padding/upsampling 1-3D, Permute, grouped and causal convs, "
-                 "Conv1D/3D transpose, merge layers, Dot, RepeatVector, Resizing, CenterCrop"),
+                 ("cropping/padding/upsampling 1-3D, Permute, grouped and causal convs, "
+                  "Conv1D/3D transpose, merge layers, Dot, RepeatVector, Resizing, CenterCrop")),
                 ("recurrent", build_recurrent,
                  "Keras 3 Bidirectional(LSTM) -> GRU -> SimpleRNN (unroll=False: WHILE loops)"),
             ]

@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 
 import workbench as wb
+from tests.kernels.test_elementwise import Const, one_op
+from tests.kernels.test_elementwise import run_litert as _lrt
+from tests.kernels.test_elementwise import run_ours as _ours
 from tests.litert_oracle import litert_interpreter
 from workbench.errors import ModelError, UnsupportedOpError
 from workbench.ir.graph import QuantParams
@@ -662,10 +665,6 @@ def test_empty_batch(tf, case):
 # --- NON_MAX_SUPPRESSION_V4 / V5 -----------------------------------------------------------------
 # One-op models (tests/kernels/test_elementwise.py's helper) fed boxes with many equal scores
 # (the heap order decides), degenerate boxes (no area: IoU 0), and every threshold regime.
-
-from tests.kernels.test_elementwise import Const, one_op  # noqa: E402
-from tests.kernels.test_elementwise import run_litert as _lrt  # noqa: E402
-from tests.kernels.test_elementwise import run_ours as _ours  # noqa: E402
 
 
 def _nms_inputs(seed: int, n: int, ties: bool, degenerate: bool):

@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 
 import workbench as wb
+from tests.kernels.test_elementwise import Const, check_op, one_op
 from tests.litert_oracle import litert_interpreter, random_inputs
 from workbench.errors import InputError, ModelError, UnsupportedOpError
 from workbench.interpreter import Interpreter
+from workbench.ir import ops as O
 from workbench.ir.graph import Buffer, Operator, QuantParams
-from workbench.ir.ops import ActivationFunctionType, Op, ReshapeOptions, TensorType, \
-    tensor_type_of
+from workbench.ir.ops import ActivationFunctionType, Op, ReshapeOptions, TensorType, tensor_type_of
 
 _CACHE: dict[str, bytes] = {}
 
@@ -883,10 +884,6 @@ def test_inconsistent_concatenation_of_static_shapes_fails_at_allocate(tf):
 # --- ONE_HOT, WHERE, segment reductions, REVERSE_SEQUENCE, MATRIX_(SET_)DIAG ---------------------
 # One-op models built in the IR (tests/kernels/test_elementwise.py's helpers) reach the options,
 # dtypes and edge values; converted models prove what the converter emits.
-
-from tests.kernels.test_elementwise import Const, check_op, one_op  # noqa: E402
-
-O = __import__("workbench.ir.ops", fromlist=["ops"])
 
 
 def _allocate(content):
