@@ -9,10 +9,10 @@ Candidates are the boxes scoring strictly above ``score_threshold``, taken highe
 from a binary max-heap that reproduces ``std::priority_queue`` (libstdc++'s push/pop), so equal
 scores come out in LiteRT's order. A candidate is dropped when its IoU with a box selected since
 it was last examined is ``>= iou_threshold``; with ``sigma > 0`` each such comparison first
-multiplies its score by ``exp(-0.5 / sigma * iou^2)`` (float32), and a decayed candidate goes
-back into the heap while it scores above the threshold (a selected one too, as in LiteRT). IoU is computed in float32 in LiteRT's
-operation order (0 when either box has no area). int8/int16 (quantized) NMS is not supported
-yet."""
+multiplies its score by ``exp(-0.5 / sigma * iou^2)`` (float32), and a candidate goes back into
+the heap while it scores above the threshold (a selected one too, as in LiteRT). IoU is
+computed in float32 in LiteRT's operation order (0 when either box has no area). int8/int16
+(quantized) NMS is not supported yet."""
 
 from __future__ import annotations
 

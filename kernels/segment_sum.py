@@ -1,8 +1,8 @@
 """SEGMENT_SUM: inputs (data, segment_ids int32 vector of length ``data.shape[0]``); ``out[s]`` is
 the sum of the rows of ``data`` whose id is ``s``, for ``s = 0 .. segment_ids[-1]``. float32 or
 int32; rows are added in index order. As LiteRT, the ids must start at 0 and grow by 0 or 1
-from one row to the next (no empty segment); other ids fail (at prepare when constant). The output shape depends on
-the ids' values: with run-time ids it is known at eval."""
+from one row to the next (no empty segment); other ids fail (at prepare when constant). The
+output shape depends on the ids' values: with run-time ids it is known at eval."""
 
 from __future__ import annotations
 
