@@ -89,8 +89,20 @@ class _MaxHeap:
         return len(self.c)
 
 
-def non_max_suppression(boxes, scores, max_out: int, iou_thr, score_thr, sigma):
-    """(selected indices, their scores) as LiteRT's float reference kernel selects them."""
+def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, max_out: int,
+                        iou_thr: np.float32, score_thr: np.float32, sigma: np.float32
+                        ) -> tuple[list[int], list[np.float32]]:
+    """(selected indices, their scores) as LiteRT's float reference kernel selects them.
+
+    Parameters
+    ----------
+    boxes, scores
+        float32 ``[N, 4]`` corners and ``[N]`` scores.
+    max_out
+        The most boxes to select.
+    iou_thr, score_thr, sigma
+        float32 thresholds and the soft-NMS sigma (0: hard NMS).
+    """
     heap = _MaxHeap()
     for i in np.flatnonzero(scores > score_thr):
         heap.push((scores[i], int(i), 0))
