@@ -28,6 +28,8 @@ from workbench.ir.ops import TensorType as T
 SMALL = ("mixed", "conv1d", "separable_conv", "conv2d_transpose", "attention_layernorm",
          "embedding", "prelu", "bilinear_upsampling")
 MODES = ("int8", "int16x8", "dynamic", "weight_only", "float16")
+#: Float-only corpus models (no TF baseline in quantized modes): more op families.
+FLOAT_ONLY = tuple(n for n, s in corpus.MODELS.items() if not s.big and s.modes == ("float32",))
 CALIBRATION = corpus.CALIBRATION_SAMPLES  # the samples TF's converter calibrated with
 
 _KNOWN: dict[tuple[str, str], str] = {}
@@ -101,13 +103,25 @@ def _float_outputs(name: str, xs) -> list[np.ndarray]:
 # ------------------------------------------------------------------------------------------
 # Every model, every mode: LiteRT runs it, and our interpreter agrees with LiteRT
 # ------------------------------------------------------------------------------------------
-def _compare_with_litert(content: bytes, xs, mode: str, float_ops: bool = False) -> int:
+def _compare_with_litert(content: bytes, xs, mode: str, float_ops: bool | None = None) -> int:
     """Run ``content`` in LiteRT and ours on ``xs``; integer tensors must be identical.
 
     ``float_ops``: the model keeps float ops between integer ones (denylist). Float kernels
     agree with LiteRT only to ~1e-6 (summation order), so a value on a rounding boundary may
     QUANTIZE one step apart, and that step travels on: then integer tensors may differ by at
-    most 2 steps on at most 1% of their elements."""
+    most 2 steps on at most 1% of their elements. None: decided from the model (an integer
+    mode whose file keeps float ops other than QUANTIZE/DEQUANTIZE).
+
+    Outputs of WHILE ops are not compared: LiteRT does not keep the final values of loop
+    variables that pass through unchanged (its preserved tensors hold stale data there)."""
+    model = wb.load(content)
+    if float_ops is None:
+        float_ops = mode in ("int8", "int16x8") and any(
+            op.code not in (B.QUANTIZE, B.DEQUANTIZE) and op.outputs and
+            op.outputs[0] is not None and op.outputs[0].dtype == T.FLOAT32
+            for op in model.main.operators)
+    loop_outputs = {k for k, t in enumerate(model.main.tensors) for op in model.main.operators
+                    if op.code == B.WHILE and any(o is t for o in op.outputs)}
     ref = litert_interpreter(content, preserve_all=True)
     ref.allocate_tensors()
     ours = Interpreter(model_content=content)
@@ -123,6 +137,8 @@ def _compare_with_litert(content: bytes, xs, mode: str, float_ops: bool = False)
         try:
             expected = ref.get_tensor(d["index"])
         except ValueError:  # LiteRT keeps no data for some tensors (WHILE plumbing)
+            continue
+        if d["index"] in loop_outputs and d["index"] not in outputs:
             continue
         got = ours.get_tensor(d["index"])
         compared.add(d["index"])
@@ -149,8 +165,8 @@ def _compare_with_litert(content: bytes, xs, mode: str, float_ops: bool = False)
     return n
 
 
-@pytest.mark.parametrize("name,mode", _cases(SMALL + ("mobilenet_v2", "mobilenet_v3_small"),
-                                              MODES))
+@pytest.mark.parametrize("name,mode", _cases(SMALL + FLOAT_ONLY +
+                                              ("mobilenet_v2", "mobilenet_v3_small"), MODES))
 def test_litert_runs_it_and_integer_tensors_are_bit_identical(name, mode):
     content = _quantized(name, mode)
     xs = corpus.sample_inputs(name, 1, seed=1)[0]
@@ -696,3 +712,67 @@ def test_rnn_layers_in_while_loops(mode):
                                                 T.FLOAT16)
         else:
             assert w.dtype == T.FLOAT32 and w.is_constant
+
+
+_PREPARE_IN_LITERT = """
+import sys
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+it = Interpreter(model_content=open(sys.argv[1], "rb").read(),
+                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+it.allocate_tensors()
+"""
+
+
+@pytest.mark.parametrize("code,dtype,scales", [
+    (B.ADD, T.INT16, (1.0, 1e-4, 3e-4)), (B.ADD, T.INT16, (1e-4, 1e-4, 3e-4)),
+    (B.ADD, T.INT16, (1.0, 1e-4, 3e-5)), (B.SUB, T.INT8, (1.0, 0.01, 1e-7)),
+    (B.SUB, T.INT16, (1.0, 1e-4, 3e-5)), (B.SUB, T.INT16, (1.0, 1e-4, 1e-6)),
+    (B.ADD, T.INT8, (1.0, 0.01, 1e-7)),
+    (B.ADD, T.INT8, (1.0, 0.01, 0.02)), (B.HARD_SWISH, T.INT8, (1.0, 1e-3)),
+    (B.HARD_SWISH, T.INT8, (0.05, 0.04)),
+])
+def test_multiplier_limits_are_litert_aborts(code, dtype, scales, tmp_path):
+    """rules.multiplier_limit refuses exactly the parameters on which LiteRT's Prepare aborts
+    the process (run in a child process); the quantizer keeps such ops float."""
+    import subprocess
+    import sys
+
+    from workbench.ir.graph import Model, Operator, QuantParams, Subgraph
+    from workbench.ir.ops import options_from_dict
+    from workbench.quantize import rules
+
+    m = Model()
+    sg = Subgraph(name="main")
+    m.subgraphs.append(sg)
+    zp = 0 if dtype == T.INT16 else -1
+    ts = [sg.new_tensor(f"t{k}", (1, 4), dtype, quantization=QuantParams(scale=[s],
+                                                                        zero_point=[zp]))
+          for k, s in enumerate(scales)]
+    sg.inputs, sg.outputs = ts[:-1], ts[-1:]
+    options = None
+    if code in (B.ADD, B.SUB):
+        name = "AddOptions" if code == B.ADD else "SubOptions"
+        options = options_from_dict(name, {"pot_scale_int16": False})
+    op = sg.add_operator(Operator(m.opcode(code), ts[:-1], ts[-1:], options=options))
+    refused = rules.multiplier_limit(op) is not None
+    path = tmp_path / "one_op.tflite"
+    path.write_bytes(m.to_bytes())
+    rc = subprocess.run([sys.executable, "-c", _PREPARE_IN_LITERT, str(path)],
+                        capture_output=True, check=False).returncode
+    assert (rc != 0) == refused, (rc, refused)
+
+
+def test_float16_keeps_constants_float16_cannot_hold():
+    """A float32 constant beyond float16's range (a clip bound such as 3e38) would turn to inf:
+    it stays float32, every other float constant becomes float16."""
+    name = "keras_activations_norms"
+    if name not in corpus.MODELS:
+        pytest.skip("corpus model not present")
+    float_model = wb.load(_float_path(name))
+    big = {t.name for t in float_model.main.tensors if t.is_constant and
+           t.dtype == T.FLOAT32 and np.max(np.abs(t.data), initial=0) > 65504}
+    assert big
+    q = wb.load(_quantized(name, "float16"))
+    for t in q.main.tensors:
+        if t.is_constant and t.dtype in (T.FLOAT32, T.FLOAT16):
+            assert (t.dtype == T.FLOAT32) == (t.name in big), t.name

@@ -425,13 +425,18 @@ class _IntegerPass:
         lo, hi = self.ranges[t.name]
         return params_from_range(lo, hi, self.act)
 
-    def get_q(self, t: Tensor, want: QuantParams | None = None) -> Tensor:
-        """The quantized (activation-type) version of ``t``, requantized to ``want``."""
+    def get_q(self, t: Tensor, want: QuantParams | None = None,
+              like: QuantParams | None = None) -> Tensor:
+        """The quantized (activation-type) version of ``t``, requantized to ``want``; an
+        all-zero constant takes the parameters ``like`` (of another input of its op), so an
+        arbitrary scale of its own cannot upset the op's multipliers."""
         if t.is_constant:
+            data = np.asarray(t.data, np.float64)
+            if want is None and not np.any(data) and like is not None:
+                want = like  # all zeros: any scale is exact; take a neighbour's
             key = (id(t), None if want is None else (float(want.scale[0]),
                                                      int(want.zero_point[0])))
             if key not in self.consts:
-                data = np.asarray(t.data, np.float64)
                 q = want or params_from_range(np.min(data, initial=0), np.max(data, initial=0),
                                               self.act)
                 c = self.b.replacement(t, self.act, q, quantize_array(data, q, self.act))
@@ -572,8 +577,10 @@ class _IntegerPass:
             for i in acts:
                 ins[i] = self.get_q(ins[i], out_q)
         else:
-            for i in acts:
-                ins[i] = self.get_q(ins[i])
+            for i in sorted(acts, key=lambda i: ins[i].is_constant):  # constants last
+                others = [ins[j] for j in acts if j != i and ins[j] is not None and
+                          ins[j].quantization is not None and ins[j].dtype == self.act]
+                ins[i] = self.get_q(ins[i], like=others[0].quantization if others else None)
         s_in = float(ins[acts[0]].quantization.scale[0])
         for i, axis in rule.weights.items():
             w = np.asarray(ins[i].data, np.float64)
@@ -629,13 +636,31 @@ class _IntegerPass:
             # Declared as TF's converter does: LiteRT's 16x8 FULLY_CONNECTED rounds differently
             # without it (measured: one step off on some elements against our interpreter).
             op.options = dataclasses.replace(op.options, quantized_bias_type=T.INT64)
+        limit = rules.multiplier_limit(op)
+        if limit is not None:
+            raise _Refused(self.changed[id(op)], limit)
         self.emit(op)
         self.b.versions[id(op)] = max(op.opcode.version, rules.op_version(op))
+
+
+class _Refused(Exception):
+    """An op found unfit for its quantized form mid-pass: redo the pass with it in float."""
+
+    def __init__(self, key: tuple[int, int], reason: str):
+        super().__init__(reason)
+        self.key, self.reason = key, reason
 
 
 def _float_constant(t: Tensor) -> bool:
     """A dense float32 constant (sparse ones hold their non-zeros only: left as they are)."""
     return t.is_constant and t.dtype == T.FLOAT32 and t.sparsity is None
+
+
+def _fits_float16(x: np.ndarray) -> bool:
+    """Whether every finite value stays finite in float16 (a clip bound of 3e38 would become
+    inf, and inf * 0 is nan): such constants stay float32."""
+    finite = np.asarray(x)[np.isfinite(x)]
+    return not finite.size or float(np.max(np.abs(finite))) <= float(np.finfo(np.float16).max)
 
 
 def _same_params(a: QuantParams, b: QuantParams) -> bool:
@@ -745,6 +770,9 @@ def _float16(m: Model, deny: set[int], rec: _Recorder) -> dict[int, int]:
             for i, t in enumerate(ins):
                 if t is None or not _float_constant(t):
                     continue
+                if id(t) not in done and not _fits_float16(t.data):
+                    log.info("constant %r kept in float32: outside float16's range", t.name)
+                    done[id(t)] = t
                 if id(t) not in done:
                     h = b.replacement(t, T.FLOAT16, None,
                                       np.asarray(t.data, np.float32).astype(np.float16))
@@ -886,7 +914,11 @@ def quantize(model: Model | str | os.PathLike | bytes, mode: str = "int8",
         rec = _Recorder(mode)
         if mode in ("int8", "int16x8"):
             p = _IntegerPass(m, act, ranges, calibration, per_channel, deny, rec, forced)
-            p.run(in_type, out_type)
+            try:
+                p.run(in_type, out_type)
+            except _Refused as e:
+                forced[e.key] = e.reason
+                continue
             versions, changed = p.b.versions, p.changed
         elif mode in ("dynamic", "weight_only"):
             versions, changed = _dynamic(m, per_channel, mode == "weight_only",
