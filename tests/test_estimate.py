@@ -152,6 +152,13 @@ def test_bad_arguments():
         estimate(FLOAT, device="pixel4", delegate="cpu", precision="int4")
     with pytest.raises(InputError, match="subgraph"):
         estimate(FLOAT, device="pixel4", subgraph=3)
+    with pytest.raises(InputError, match="delegate must be a name"):
+        estimate(FLOAT, device="pixel4", delegate=None)
+    with pytest.raises(DeviceProfileError, match="device must be a name"):
+        estimate(FLOAT, device=3)
+    with pytest.raises(InputError, match="unknown option"):
+        estimate(FLOAT, device={**toy_profile(), "delegates": {"cpu": "cpu", "gpu": "acc"}},
+                 delegate="gpu", not_an_option=1)
 
 
 # --- the cost model against hand computation -------------------------------------------------
@@ -315,6 +322,11 @@ def test_gpu_precision_option_changes_the_dtype():
     f32 = cost.op_seconds(acc, ops, precision="float32")
     assert set(f16["run_dtype"]) == {"float16"} and set(f32["run_dtype"]) == {"float32"}
     assert (f32["compute"] >= f16["compute"]).all()
+    # the GPU rule option of the same meaning selects it too
+    r = estimate(m, device=d, delegate="gpu", precision_loss_allowed=False)
+    assert set(r.df.loc[r.df["delegated"], "run_dtype"]) == {"float32"}
+    r = estimate(m, device=d, delegate="gpu")
+    assert set(r.df.loc[r.df["delegated"], "run_dtype"]) == {"float16"}
 
 
 # --- calibration ----------------------------------------------------------------------------

@@ -241,7 +241,8 @@ def estimate(model, device: str | DeviceProfile | dict = "pixel4", delegate: str
         CPU threads for the ops the CPU runs. None: all big cores of the device's CPU profile
         (TFLite's published benchmarks use 4 on Android, 2 on iOS).
     precision
-        GPU only: ``"float16"`` (default, ``allow_precision_loss``) or ``"float32"``.
+        GPU only: ``"float16"`` (default, ``allow_precision_loss``) or ``"float32"``; also
+        set by the GPU rule option ``precision_loss_allowed=True/False``.
     **delegate_options
         ``min_nodes_per_partition``, ``max_delegated_partitions`` and the delegate's op-rule
         options (e.g. ``android_api=29``), passed to the partitioner.
@@ -252,6 +253,8 @@ def estimate(model, device: str | DeviceProfile | dict = "pixel4", delegate: str
     """
     from workbench.analysis._result import load_model
 
+    if not isinstance(delegate, str):
+        raise InputError(f"delegate must be a name such as 'gpu', got {delegate!r}")
     dev = load_device(device)
     dproc = dev.processor_for(delegate)
     cpu = dev.cpu
@@ -259,6 +262,9 @@ def estimate(model, device: str | DeviceProfile | dict = "pixel4", delegate: str
         threads = cpu.cores
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise InputError(f"threads must be a positive integer, got {threads!r}")
+    if precision is None and "precision_loss_allowed" in delegate_options:
+        # the GPU rule option of the same meaning (TFLite's allow_precision_loss)
+        precision = "float16" if delegate_options["precision_loss_allowed"] else "float32"
     if precision is not None and precision not in _PRECISIONS:
         raise InputError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
     m = load_model(model)

@@ -334,6 +334,9 @@ def load_device(name_or_path: str | os.PathLike | DeviceProfile | dict) -> Devic
         return name_or_path
     if isinstance(name_or_path, dict):
         return profile_from_dict(name_or_path)
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise DeviceProfileError(f"device must be a name, a JSON path, a dict or a "
+                                 f"DeviceProfile, got {type(name_or_path).__name__}")
     s = os.fspath(name_or_path)
     if s.endswith(".json") or os.sep in s:
         return _read(Path(s))
