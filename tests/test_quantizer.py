@@ -729,6 +729,8 @@ it.allocate_tensors()
     (B.SUB, T.INT16, (1.0, 1e-4, 3e-5)), (B.SUB, T.INT16, (1.0, 1e-4, 1e-6)),
     (B.ADD, T.INT8, (1.0, 0.01, 1e-7)),
     (B.ADD, T.INT8, (1.0, 0.01, 0.02)), (B.HARD_SWISH, T.INT8, (1.0, 1e-3)),
+    (B.SQUARED_DIFFERENCE, T.INT8, (100.0, 1e-3, 1.0)),
+    (B.SQUARED_DIFFERENCE, T.INT8, (1.0, 1e-3, 1e-3)),
     (B.HARD_SWISH, T.INT8, (0.05, 0.04)),
 ])
 def test_multiplier_limits_are_litert_aborts(code, dtype, scales, tmp_path):
@@ -753,6 +755,8 @@ def test_multiplier_limits_are_litert_aborts(code, dtype, scales, tmp_path):
     if code in (B.ADD, B.SUB):
         name = "AddOptions" if code == B.ADD else "SubOptions"
         options = options_from_dict(name, {"pot_scale_int16": False})
+    if code == B.SQUARED_DIFFERENCE:
+        options = options_from_dict("SquaredDifferenceOptions", {})
     op = sg.add_operator(Operator(m.opcode(code), ts[:-1], ts[-1:], options=options))
     refused = rules.multiplier_limit(op) is not None
     path = tmp_path / "one_op.tflite"

@@ -244,7 +244,8 @@ def multiplier_limit(op: Operator) -> str | None:
     """Why LiteRT would abort preparing the quantized ``op`` (its Prepare computes some
     multipliers with ``QuantizeMultiplierSmallerThanOneExp``, a hard CHECK that the real
     multiplier is below 1), or None. ADD: ``2 * max(s1, s2) / (2**left_shift * s_out)`` with
-    left_shift 20 (int8) or 15 (int16); HARD_SWISH: ``(s_in / 128) / s_out``. (SUB computes
+    left_shift 20 (int8) or 15 (int16); SQUARED_DIFFERENCE: ``(2 * max(s1, s2))**2 /
+    (2**14 * s_out)``; HARD_SWISH: ``(s_in / 128) / s_out``. (SUB computes
     the same ADD-like multiplier but LiteRT 2.3 does not abort on it: measured.) A tensor
     whose calibrated range is empty (scale 1) can break these."""
     def s(t) -> float:
@@ -256,6 +257,10 @@ def multiplier_limit(op: Operator) -> str | None:
         if not m < 1:
             return (f"LiteRT needs 2 * max(input scales) < 2**{shift} * output scale "
                     f"(multiplier {m:.3g}; an input with an empty calibrated range?)")
+    if op.code == B.SQUARED_DIFFERENCE and len(op.inputs) == 2:
+        m = (2 * max(s(op.inputs[0]), s(op.inputs[1]))) ** 2 / (2**14 * s(op.outputs[0]))
+        if not m < 1:
+            return f"LiteRT needs (2 * max(input scales))**2 < 2**14 * output scale ({m:.3g})"
     if op.code == B.HARD_SWISH:
         m = s(op.inputs[0]) / 128 / s(op.outputs[0])
         if not m < 1:
