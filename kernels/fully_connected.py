@@ -93,6 +93,9 @@ class FullyConnected(Kernel):
                 raise node.fail("uint8 FULLY_CONNECTED needs per-tensor weights")
             mult = q.per_channel_multipliers(sx, q.channel_scales(node, w, units, 0), so)
             zw = 0  # per-channel weights are symmetric: LiteRT ignores their zero point
+        elif x.dtype == np.int16:  # measured: the double product, as for per-channel weights
+            mult = q.per_channel_multipliers(sx, sw_all[:1], so)
+            zw = int(zw_all[0])
         else:
             mult = [q.legacy_multiplier(sx, sw_all[0], so)]
             zw = int(zw_all[0])

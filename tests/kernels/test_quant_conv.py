@@ -527,6 +527,33 @@ def test_fully_connected(tf, mode, per_channel, bias):
     compare_all(_fc_model(tf, mode, per_channel=per_channel, bias=bias))
 
 
+def test_fully_connected_int16_per_tensor_multiplier(tf):
+    """16x8 FULLY_CONNECTED with per-tensor weights takes its multiplier as the double product
+    ``s_x * s_w / s_o`` (like per-channel weights), not the float32 product ``s_x * s_w`` that
+    the 8-bit per-tensor paths use. Output scales are chosen where the two differ after
+    quantization to a 31-bit multiplier, so a wrong choice shows up as one-step errors."""
+    from workbench.kernels import _qconv as q
+
+    content = _fc_model(tf, "int16x8", k=61, units=29, rows=64, per_channel=False)
+    fc = the_op(wb.load(content), "FULLY_CONNECTED")
+    sx = fc.inputs[0].quantization.scale[0]
+    sw = fc.inputs[1].quantization.scale[:1]
+    so0 = float(fc.outputs[0].quantization.scale[0])
+    differing = []
+    for f in np.linspace(0.9, 1.1, 41):
+        so = np.float32(so0 * f)
+        legacy = fp.quantize_multipliers(np.array([q.legacy_multiplier(sx, sw[0], so)]))[0]
+        double = fp.quantize_multipliers(q.per_channel_multipliers(sx, sw, so))[0]
+        if legacy[0] != double[0]:
+            differing.append(so)
+    assert len(differing) >= 3
+    for so in differing[:3]:
+        def rescale(m, so=so):
+            requantize_tensor(the_op(m, "FULLY_CONNECTED").outputs[0], scale=so)
+
+        compare_all(edit(content, rescale), seeds=range(6))
+
+
 @pytest.mark.parametrize("mode", ["int8", "int16x8"])
 @pytest.mark.parametrize("keep", [True, False])
 def test_fully_connected_keep_num_dims(tf, mode, keep):
