@@ -174,7 +174,7 @@ class DeviceProfile:
         p = Path(path)
         if p.exists() and not overwrite:
             raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
-        return atomic_write(p, json.dumps(self.to_dict(), indent=1) + "\n")
+        return atomic_write(p, json.dumps(self.to_dict(), indent=1) + "\n", overwrite=overwrite)
 
 
 # --- parsing and validation -----------------------------------------------------------------
