@@ -199,10 +199,6 @@ def test_state_must_be_a_variable():
         Interpreter(m).allocate_tensors()
 
 
-@pytest.mark.xfail(raises=wb.ModelError, strict=False,
-                   reason="the WHILE body's SLICE with run-time sizes keeps its recorded shape "
-                          "[1, 1, 1] at prepare and CONCATENATION rejects it (dynamic shapes, "
-                          "not the recurrent kernels)")
 @pytest.mark.parametrize("mode", ["float", "dynamic"])
 def test_keras_lstm_converts_to_a_while_loop_and_runs(mode):
     """What TF 2.21 + Keras 3 actually emit for an LSTM layer: a WHILE loop of FULLY_CONNECTED
