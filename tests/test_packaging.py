@@ -3,6 +3,9 @@ normal (non-editable) install ships all of them."""
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -23,3 +26,19 @@ def test_every_package_is_listed():
             found.add(".".join((name, *parts)))
     assert found <= listed, f"not in pyproject packages: {sorted(found - listed)}"
     assert listed <= found, f"listed but missing: {sorted(listed - found)}"
+
+
+def test_quantize_is_callable_and_its_modules_import_every_way():
+    code = (
+        "import workbench.quantize.fixed_point as fp\n"
+        "import workbench as wb\n"
+        "from workbench.quantize import calibrate\n"
+        "import workbench.quantize.rules as r\n"
+        "import inspect\n"
+        "assert callable(wb.quantize) and fp.__name__.endswith('fixed_point')\n"
+        "assert 'representative_dataset' in inspect.signature(wb.quantize).parameters\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    wb = importlib.import_module("workbench")
+    assert wb.quantize is sys.modules["workbench.quantize"]

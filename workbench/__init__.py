@@ -11,10 +11,9 @@ from .ir.ops import ActivationFunctionType, Op, Padding, TensorType
 
 from .interpreter import Interpreter
 
-# Bound eagerly (numpy only): importing the kernels already set ``workbench.quantize`` to the
-# subpackage, which a lazy ``__getattr__`` entry could never shadow. ``wb.quantize(...)`` is
-# the function; its modules stay importable as ``workbench.quantize.<module>``.
-from .quantize.quantizer import quantize
+# ``wb.quantize(...)`` calls the quantizer: the subpackage itself is callable (see its
+# docstring), so ``workbench.quantize.<module>`` stays importable every way.
+from . import quantize
 
 __version__ = "0.1.0"
 
