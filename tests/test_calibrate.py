@@ -412,6 +412,10 @@ def test_input_errors():
         collect(QUICKSTART, 3, progress=False)
     with pytest.raises(InputError, match="sample 1"):
         collect(QUICKSTART, [data[0], data[0][:, :8]], progress=False)
+    bad = data[0].copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="sample 1, input .*1 of 3072 values are NaN"):
+        collect(QUICKSTART, [data[0], bad], progress=False)
 
 
 def test_two_input_model_and_integer_input():

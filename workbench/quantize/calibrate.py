@@ -841,6 +841,10 @@ def _check_sample(model: Model, it: Interpreter, sample, k: int) -> list[np.ndar
             if not np.issubdtype(x.dtype, np.floating):
                 raise InputError(f"calibration sample {k}, input {t.name!r}: expected floating-"
                                  f"point data ({np.dtype(want).name}), got {x.dtype}")
+            if not np.all(np.isfinite(x)):  # ranges from NaN/inf data would be meaningless
+                bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+                raise InputError(f"calibration sample {k}, input {t.name!r}: {bad} of "
+                                 f"{np.size(x)} values are NaN or infinite")
         elif np.issubdtype(want, np.integer) and not np.issubdtype(x.dtype, np.integer) or \
                 want == np.bool_ and x.dtype != np.bool_:
             raise InputError(f"calibration sample {k}, input {t.name!r}: expected "
