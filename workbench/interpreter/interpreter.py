@@ -79,11 +79,48 @@ def _block_size(q) -> int:
     return int(q.details[1].get("block_size", 0))
 
 
+#: Kernels a plan keeps from run-time re-prepares; past this the cache starts over (a loop over
+#: a very long sequence would otherwise keep one kernel per node and step).
+_KERNEL_CACHE_LIMIT = 4096
+
+
 class _SubgraphPlan:
     def __init__(self, nodes: list[Node], kernels: list, shapes: dict[int, tuple]):
         self.nodes = nodes
         self.kernels = kernels
         self.shapes = shapes
+        #: Kernels prepared at run time, by (position, state of the inputs prepare reads):
+        #: a WHILE body whose TensorList-style tensors grow step by step sees the same shapes
+        #: on every invoke, so it re-prepares once and then reuses (see ``_reprepare``).
+        self.kernel_cache: dict[tuple, tuple] = {}
+
+
+def _input_state(node: Node) -> tuple:
+    """What a kernel's ``prepare`` reads of its inputs: shapes, the dynamic flag and values known
+    at prepare time (constants, or values published by upstream prepares). Two prepares that
+    see the same state compute the same kernel."""
+    state = []
+    for t in node.inputs:
+        if t is None:
+            state.append(None)
+            continue
+        d = t.data
+        if d is None:
+            value = None
+        elif t.tensor.is_constant:
+            value = True  # the model's buffer: fixed for the life of the plan
+        else:
+            value = (d.dtype.str, d.shape, d.tobytes())
+        state.append((t.shape, t.dynamic, value))
+    return tuple(state)
+
+
+def _same_value(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 class Interpreter:
@@ -133,6 +170,11 @@ class Interpreter:
         self._plans: dict[int, _SubgraphPlan] = {}
         self._sub_plans: dict[tuple, _SubgraphPlan] = {}
         self._values: dict[int, list[np.ndarray | None]] = {}
+        #: Per subgraph: the starting values of a run (constants, empty tensors) and the
+        #: indices of variables (copied afresh each run); built once per allocate.
+        self._templates: dict[int, tuple[list, list[int]]] = {}
+        #: Per subgraph: tensor index by id(tensor), input indices, output indices.
+        self._sg_index: dict[int, tuple[dict[int, int], list[int], list[int]]] = {}
         self._allocated = False
         self.use_arena = use_arena
         self.memory_plan = None
@@ -149,6 +191,8 @@ class Interpreter:
         """Prepare every operator of the main subgraph (shapes, kernels)."""
         self._plans = {}
         self._sub_plans = {}
+        self._templates = {}
+        self._sg_index = {}
         self._plans[0] = self._prepare(0, self._input_shapes)
         self._values[0] = self._fresh_values(0)
         self._arena_views = {}
@@ -206,16 +250,36 @@ class Interpreter:
         return _SubgraphPlan(nodes, kernels, shapes)
 
     def _fresh_values(self, si: int) -> list[np.ndarray | None]:
-        sg = self.model.subgraphs[si]
-        vals: list[np.ndarray | None] = []
-        for t in sg.tensors:
-            if t.is_variable:  # variables start from their data, or zeros as in LiteRT
-                vals.append(np.array(t.data) if t.data is not None else
-                            np.zeros(t.shape, t.numpy_dtype) if t.numpy_dtype is not None
-                            else None)
-            else:
-                vals.append(t.data if t.is_constant else _empty_constant(t, t.shape))
+        tpl = self._templates.get(si)
+        if tpl is None:
+            sg = self.model.subgraphs[si]
+            base: list[np.ndarray | None] = []
+            variables = []
+            for i, t in enumerate(sg.tensors):
+                if t.is_variable:
+                    variables.append(i)
+                    base.append(None)
+                else:
+                    base.append(t.data if t.is_constant else _empty_constant(t, t.shape))
+            tpl = self._templates[si] = (base, variables)
+        vals = list(tpl[0])
+        tensors = self.model.subgraphs[si].tensors
+        for i in tpl[1]:  # variables start from their data, or zeros as in LiteRT
+            t = tensors[i]
+            if t.data is not None:
+                vals[i] = np.array(t.data)
+            elif t.numpy_dtype is not None:
+                vals[i] = np.zeros(t.shape, t.numpy_dtype)
         return vals
+
+    def _subgraph_index(self, si: int) -> tuple[dict[int, int], list[int], list[int]]:
+        got = self._sg_index.get(si)
+        if got is None:
+            sg = self.model.subgraphs[si]
+            index = {id(t): i for i, t in enumerate(sg.tensors)}
+            got = self._sg_index[si] = (index, [index[id(t)] for t in sg.inputs],
+                                        [index[id(t)] for t in sg.outputs])
+        return got
 
     # -- running ---------------------------------------------------------------------------
     def invoke(self) -> None:
@@ -235,12 +299,10 @@ class Interpreter:
         """Run subgraph ``si`` on ``inputs`` (for control-flow kernels) and return its outputs.
 
         Plans are cached per input shapes, so a WHILE body is prepared once per shape."""
-        sg = self.model.subgraphs[si]
-        if len(inputs) != len(sg.inputs):
-            raise ModelError(f"subgraph {si} takes {len(sg.inputs)} inputs, got {len(inputs)}",
+        index, in_idx, out_idx = self._subgraph_index(si)
+        if len(inputs) != len(in_idx):
+            raise ModelError(f"subgraph {si} takes {len(in_idx)} inputs, got {len(inputs)}",
                              f"subgraphs[{si}]")
-        index = {id(t): i for i, t in enumerate(sg.tensors)}
-        in_idx = [index[id(t)] for t in sg.inputs]
         key = (si, tuple(tuple(x.shape) for x in inputs))
         plan = self._sub_plans.get(key)
         if plan is None:
@@ -251,33 +313,36 @@ class Interpreter:
             vals[i] = x
         self._run(si, vals, plan)
         self._values[si] = vals
-        return [vals[index[id(t)]] for t in sg.outputs]
+        return [vals[i] for i in out_idx]
 
     def _run(self, si: int, vals: list, plan: _SubgraphPlan | None = None) -> None:
         plan = plan or self._plans[si]
         hooks = self.hooks
+        arena = si == 0 and bool(self._arena_views) and plan is self._plans.get(0)
         for pos, node in enumerate(plan.nodes):
             kernel = plan.kernels[pos]  # read per step: a re-prepare may have replaced it
             ins = [None if i is None else vals[i.index] for i in node.inputs]
             for h in hooks:
                 h.before_op(node, ins)
             outs = kernel.eval(ins)
-            reshaped = False
+            reshaped = None
             for o, arr in zip(node.outputs, outs):
                 if o is None:
                     continue
                 if o.dtype is not None and arr.dtype != o.dtype:
                     raise ModelError(f"kernel produced {arr.dtype} for {o.name!r}, expected "
                                      f"{o.dtype}", node.path)
-                if tuple(arr.shape) != o.shape:
+                if arr.shape != o.shape:
                     # A dynamic tensor (its shape depends on values computed at run time, as
                     # for RANGE or a WHILE loop): adopt it and re-prepare what follows.
                     o.shape = tuple(arr.shape)
                     plan.shapes[o.index] = o.shape
                     if si == 0:
                         self._arena_views.pop(o.index, None)
-                    reshaped = True
-                if si == 0 and o.index in self._arena_views and plan is self._plans.get(0):
+                    if reshaped is None:
+                        reshaped = set()
+                    reshaped.add(o.index)
+                if arena and o.index in self._arena_views:
                     view = self._arena_views[o.index]
                     view[...] = arr
                     arr = view
@@ -285,38 +350,64 @@ class Interpreter:
             for h in hooks:
                 h.after_op(node, outs)
             if reshaped:
-                self._reprepare(plan, pos + 1)
+                self._reprepare(plan, pos + 1, reshaped)
 
-    def _reprepare(self, plan: _SubgraphPlan, start: int) -> None:
-        """Prepare nodes ``start..`` again after an upstream shape changed at run time."""
+    def _reprepare(self, plan: _SubgraphPlan, start: int, changed: set[int]) -> None:
+        """Prepare nodes ``start..`` again after the shapes of tensors ``changed`` changed at
+        run time, as TFLite prepares what follows a dynamic tensor.
+
+        Only nodes reading a changed tensor are prepared again, and their outputs join
+        ``changed`` only if what the next prepare reads of them (shape, dynamic flag, value
+        known at prepare) differs. Kernels are kept per input state, so a loop that meets the
+        same shapes on every invoke prepares each node once per shape, not once per step."""
+        cache = plan.kernel_cache
         for pos in range(start, len(plan.nodes)):
             node = plan.nodes[pos]
-            for o in node.outputs:
-                if o is not None and not o.tensor.is_constant:
-                    o.data = None
-            kernel = type(plan.kernels[pos])(node)
-            for o, s in zip(node.outputs, kernel.prepare()):
-                if o is not None:
-                    s = tuple(int(d) for d in s)
-                    if s != o.shape and o.index in self._arena_views:
-                        self._arena_views.pop(o.index)
-                    o.shape = s
-                    plan.shapes[o.index] = s
+            if not any(t is not None and t.index in changed for t in node.inputs):
+                continue
+            key = (pos, _input_state(node))
+            before = [None if o is None else (o.shape, o.dynamic, o.data) for o in node.outputs]
+            hit = cache.get(key)
+            if hit is None:
+                for o in node.outputs:
+                    if o is not None and not o.tensor.is_constant:
+                        o.data = None
+                kernel = type(plan.kernels[pos])(node)
+                for o, s in zip(node.outputs, kernel.prepare()):
+                    if o is not None:
+                        o.shape = tuple(int(d) for d in s)
+                if len(cache) >= _KERNEL_CACHE_LIMIT:
+                    cache.clear()
+                cache[key] = (kernel, [None if o is None else (o.shape, o.dynamic, o.data)
+                                       for o in node.outputs])
+            else:
+                kernel, states = hit
+                for o, st in zip(node.outputs, states):
+                    if o is not None:
+                        o.shape, o.dynamic, o.data = st
             plan.kernels[pos] = kernel
+            for o, old in zip(node.outputs, before):
+                if o is None:
+                    continue
+                if o.shape != old[0]:
+                    if o.index in self._arena_views:
+                        self._arena_views.pop(o.index)
+                    plan.shapes[o.index] = o.shape
+                    changed.add(o.index)
+                elif o.dynamic != old[1] or not _same_value(o.data, old[2]):
+                    changed.add(o.index)
 
     def prepare_subgraph(self, si: int, input_shapes: list[tuple[int, ...]]
                          ) -> list[tuple[int, ...]]:
         """Prepare subgraph ``si`` for these input shapes (cached, shared with
         :meth:`run_subgraph`) and return its output shapes; for control-flow kernels."""
-        sg = self.model.subgraphs[si]
-        index = {id(t): i for i, t in enumerate(sg.tensors)}
+        index, in_idx, out_idx = self._subgraph_index(si)
         key = (si, tuple(tuple(s) for s in input_shapes))
         plan = self._sub_plans.get(key)
         if plan is None:
-            plan = self._prepare(si, {index[id(t)]: tuple(s)
-                                      for t, s in zip(sg.inputs, input_shapes)})
+            plan = self._prepare(si, {i: tuple(s) for i, s in zip(in_idx, input_shapes)})
             self._sub_plans[key] = plan
-        return [plan.shapes[index[id(t)]] for t in sg.outputs]
+        return [plan.shapes[i] for i in out_idx]
 
     def run(self, inputs: Any) -> list[np.ndarray]:
         """Idiomatic path: set inputs (a list in input order, a dict by tensor or signature
