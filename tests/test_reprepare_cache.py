@@ -4,6 +4,8 @@ one invoke, loop lengths that change between invokes, and inputs resized between
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -113,7 +115,7 @@ def test_recurrent_corpus_model_reuses_kernels():
 
     path = str(model_path("recurrent", "float32"))
     ours = wb.Interpreter(model_path=path)
-    ref = litert_interpreter(open(path, "rb").read())
+    ref = litert_interpreter(Path(path).read_bytes())
     ref.allocate_tensors()
     shape = tuple(ours.get_input_details()[0]["shape"])
     rng = np.random.default_rng(2)

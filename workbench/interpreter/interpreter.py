@@ -299,7 +299,7 @@ class Interpreter:
         """Run subgraph ``si`` on ``inputs`` (for control-flow kernels) and return its outputs.
 
         Plans are cached per input shapes, so a WHILE body is prepared once per shape."""
-        index, in_idx, out_idx = self._subgraph_index(si)
+        _, in_idx, out_idx = self._subgraph_index(si)
         if len(inputs) != len(in_idx):
             raise ModelError(f"subgraph {si} takes {len(in_idx)} inputs, got {len(inputs)}",
                              f"subgraphs[{si}]")
@@ -401,7 +401,7 @@ class Interpreter:
                          ) -> list[tuple[int, ...]]:
         """Prepare subgraph ``si`` for these input shapes (cached, shared with
         :meth:`run_subgraph`) and return its output shapes; for control-flow kernels."""
-        index, in_idx, out_idx = self._subgraph_index(si)
+        _, in_idx, out_idx = self._subgraph_index(si)
         key = (si, tuple(tuple(s) for s in input_shapes))
         plan = self._sub_plans.get(key)
         if plan is None:
