@@ -72,8 +72,10 @@ def runtime_error(node, message: str) -> InputError:
 
 def as_compute(x: np.ndarray) -> np.ndarray:
     """float16/bfloat16 are computed in float32."""
-    return x.astype(np.float32) if x.dtype.kind == "f" and x.dtype.itemsize < 4 or \
-        x.dtype.name == "bfloat16" else x
+    dt = x.dtype  # cheap checks first: dtype.name is slow, and this runs on every element op
+    if dt.itemsize < 4 and (dt.kind == "f" or dt.kind == "V" and dt.name == "bfloat16"):
+        return x.astype(np.float32)
+    return x
 
 
 def finish(node, y, k: int = 0) -> np.ndarray:
