@@ -110,9 +110,9 @@ def default_corpus() -> list[Path]:
 
 def build_two_models(out: Path) -> list[Path]:
     """Two small models (float32 and full int8) converted with TensorFlow into ``out``."""
+    import keras
     import numpy as np
     import tensorflow as tf
-    import keras
 
     L = keras.layers
     keras.utils.set_random_seed(0)

@@ -40,9 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--calibration", default="minmax", help="our calibration method")
     args = ap.parse_args(argv)
 
-    from tests import corpus
-
     import workbench as wb
+    from tests import corpus
 
     path = corpus.model_path("mobilenet_v2", "float32")
     samples = corpus.sample_inputs("mobilenet_v2", args.samples, seed=0)

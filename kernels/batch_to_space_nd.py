@@ -12,7 +12,12 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    INDEX_DTYPES, ParamKernel, folds_constants, param_value, require_dense, require_same_dtype,
+    INDEX_DTYPES,
+    ParamKernel,
+    folds_constants,
+    param_value,
+    require_dense,
+    require_same_dtype,
 )
 from .registry import register
 from .space_to_batch_nd import block_and_pairs, check_block_quant

@@ -1,8 +1,8 @@
 """DEPTHWISE_CONV_2D: float32, int8 (per-channel int8 filter, int32 bias), uint8 (legacy,
 per-tensor, filter zero point) and int16x8 (int64 bias). Filter [1, KH, KW, C*M]; output
-channel c*M+m reads input channel c. Accumulated tap by tap over strided views (KH*KW
-vectorized multiply-adds; exact float32 or int32 accumulators on the quantized paths). Float input with integer
-weights (dynamic range) runs in ``_hybrid``."""
+channel c*M+m reads input channel c. The tap sum is ``_depthwise.tap_sum`` (exact float32,
+int32 or int64 accumulators on the quantized paths). Float input with integer weights
+(dynamic range) runs in ``_hybrid``."""
 
 from __future__ import annotations
 

@@ -9,8 +9,15 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    INDEX_DTYPES, ParamKernel, folds_constants, int_list, is_quantized, param_value, require_dense,
-    require_same_dtype, require_same_quant,
+    INDEX_DTYPES,
+    ParamKernel,
+    folds_constants,
+    int_list,
+    is_quantized,
+    param_value,
+    require_dense,
+    require_same_dtype,
+    require_same_quant,
 )
 from .registry import register
 

@@ -10,7 +10,12 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    INDEX_DTYPES, ParamKernel, folds_constants, param_value, require_dense, require_same_dtype,
+    INDEX_DTYPES,
+    ParamKernel,
+    folds_constants,
+    param_value,
+    require_dense,
+    require_same_dtype,
 )
 from .pad import pad_pairs
 from .registry import register

@@ -12,7 +12,13 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    ParamKernel, folds_constants, int_list, is_quantized, param_value, quant_of, require_dense,
+    ParamKernel,
+    folds_constants,
+    int_list,
+    is_quantized,
+    param_value,
+    quant_of,
+    require_dense,
     require_same_dtype,
 )
 from .registry import register

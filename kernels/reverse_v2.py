@@ -9,7 +9,13 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    INDEX_DTYPES, ParamKernel, folds_constants, int_list, norm_axis, param_value, require_dense,
+    INDEX_DTYPES,
+    ParamKernel,
+    folds_constants,
+    int_list,
+    norm_axis,
+    param_value,
+    require_dense,
     require_same_dtype,
 )
 from .registry import register

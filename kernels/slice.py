@@ -7,7 +7,12 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    ParamKernel, folds_constants, int_list, param_value, require_dense, require_same_dtype,
+    ParamKernel,
+    folds_constants,
+    int_list,
+    param_value,
+    require_dense,
+    require_same_dtype,
 )
 from .registry import register
 

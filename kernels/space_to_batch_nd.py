@@ -16,8 +16,15 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    INDEX_DTYPES, ParamKernel, folds_constants, int_list, param_value, quant_of, require_dense,
-    require_same_dtype, require_same_quant,
+    INDEX_DTYPES,
+    ParamKernel,
+    folds_constants,
+    int_list,
+    param_value,
+    quant_of,
+    require_dense,
+    require_same_dtype,
+    require_same_quant,
 )
 from .registry import register
 

@@ -10,7 +10,12 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    ParamKernel, folds_constants, int_list, norm_axis, param_value, require_dense,
+    ParamKernel,
+    folds_constants,
+    int_list,
+    norm_axis,
+    param_value,
+    require_dense,
     require_same_dtype,
 )
 from .registry import register

@@ -22,7 +22,12 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    folds_constants, int_list, mark_dynamic, param_value, require_dense, require_same_dtype,
+    folds_constants,
+    int_list,
+    mark_dynamic,
+    param_value,
+    require_dense,
+    require_same_dtype,
 )
 from .registry import register
 

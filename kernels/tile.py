@@ -9,7 +9,12 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    INDEX_DTYPES, ParamKernel, folds_constants, int_list, param_value, require_dense,
+    INDEX_DTYPES,
+    ParamKernel,
+    folds_constants,
+    int_list,
+    param_value,
+    require_dense,
     require_same_dtype,
 )
 from .registry import register

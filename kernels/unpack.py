@@ -9,7 +9,11 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    folds_constants, norm_axis, require_dense, require_same_dtype, require_same_quant,
+    folds_constants,
+    norm_axis,
+    require_dense,
+    require_same_dtype,
+    require_same_quant,
 )
 from .registry import register
 

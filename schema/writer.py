@@ -12,7 +12,6 @@ FlatBuffer and ``Buffer.offset``/``size`` locate them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import flatbuffers

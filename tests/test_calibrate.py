@@ -17,7 +17,13 @@ sys.path.insert(0, str(ROOT))
 import workbench as wb  # noqa: E402
 from workbench.errors import InputError  # noqa: E402
 from workbench.quantize.calibrate import (  # noqa: E402
-    METHODS, CalibrationStats, TensorStats, collect, expected_mse, scale_zero_point)
+    METHODS,
+    CalibrationStats,
+    TensorStats,
+    collect,
+    expected_mse,
+    scale_zero_point,
+)
 
 QUICKSTART = ROOT / "datasets" / "models" / "quickstart_cnn_float32.tflite"
 

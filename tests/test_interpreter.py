@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import workbench.kernels  # noqa: F401  (wb.kernels.Kernel)
 
 import workbench as wb
-import workbench.kernels  # noqa: F401  (wb.kernels.Kernel)
 from tests import corpus
 from tests.litert_oracle import litert_interpreter, random_inputs
 from workbench.errors import InputError, UnsupportedOpError

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from workbench.schema import writer
 
 import workbench as wb
+from tests.litert_oracle import litert_interpreter, random_inputs, run_litert
 from workbench.errors import ModelError
 from workbench.ir.graph import Buffer, Model, Operator, Subgraph, Tensor
 from workbench.ir.ops import BuiltinOperator, CallOnceOptions, TensorType
-from workbench.schema import writer
-from tests.litert_oracle import litert_interpreter, random_inputs, run_litert
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT = ROOT / "datasets" / "models" / "quickstart_cnn_float32.tflite"

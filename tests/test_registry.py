@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.ir.ops import BuiltinOperator
 from workbench.kernels import coverage
 from workbench.kernels.registry import KERNEL_MODULES, builtin_kernels
 from workbench.kernels.unsupported import UNSUPPORTED
+
+from workbench.ir.ops import BuiltinOperator
 
 ROOT = Path(__file__).resolve().parents[1]
 

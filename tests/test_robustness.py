@@ -39,11 +39,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from workbench.schema import schema_generated as gen
+from workbench.schema.fbs import SCALARS, load_schema
 
 import workbench as wb
 from workbench.errors import ModelError
-from workbench.schema import schema_generated as gen
-from workbench.schema.fbs import SCALARS, load_schema
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "robustness"

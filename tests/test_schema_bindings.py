@@ -28,7 +28,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
 from workbench.schema import schema_generated as ours
 
 # (package, path of the generated schema module inside it, strict?)

@@ -5,15 +5,13 @@ The core (``load``, the IR, the interpreter) imports without TensorFlow.
 
 from __future__ import annotations
 
-from .errors import InputError, ModelError, UnsupportedOpError, WorkbenchError
-from .ir.graph import Model, Operator, QuantParams, Subgraph, Tensor
-from .ir.ops import ActivationFunctionType, Op, Padding, TensorType
-
-from .interpreter import Interpreter
-
 # ``wb.quantize(...)`` calls the quantizer: the subpackage itself is callable (see its
 # docstring), so ``workbench.quantize.<module>`` stays importable every way.
 from . import quantize
+from .errors import InputError, ModelError, UnsupportedOpError, WorkbenchError
+from .interpreter import Interpreter
+from .ir.graph import Model, Operator, QuantParams, Subgraph, Tensor
+from .ir.ops import ActivationFunctionType, Op, Padding, TensorType
 
 __version__ = "0.1.0"
 
@@ -72,8 +70,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "profile", "memory_report", "diff", "quantize", "report", "estimate", "auto_mixed_precision",
-    "compare", "load", "Interpreter", "register_custom_op", "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType",
-    "Padding", "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError",
-    "InputError", "__version__",
+    "load", "Interpreter", "register_custom_op", "quantize", "auto_mixed_precision",
+    "profile", "memory_report", "diff", "report", "estimate", "compare",
+    "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType", "Padding",
+    "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError", "InputError",
+    "__version__",
 ]

@@ -12,7 +12,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from workbench.kernels import _depthwise as dw
 
 GEOMETRIES = [  # (n, h, w, c, kh, kw, sh, sw, dh, dw)
