@@ -131,6 +131,24 @@ def check_bias_type(node, bias, declared) -> None:
                         f"{np.dtype(numpy_dtype(declared))}")
 
 
+def check_operand_types(node, x, w, out, b, *, weights: str = "filter", outs=None,
+                        int16_bias=(np.int64, np.int32)) -> None:
+    """The integer operand types of conv / depthwise / transpose conv / fully connected: uint8
+    input with uint8 weights, int8 and int16 inputs with int8 weights, an output of ``outs``
+    (default: the input's type), and an int32 bias (``int16_bias`` types for int16 inputs) that
+    matches the options' declared ``quantized_bias_type`` when there is one."""
+    want_w = np.uint8 if x.dtype == np.uint8 else np.int8
+    if w.dtype != want_w or out.dtype not in (outs or (x.dtype,)):
+        raise UnsupportedOpError(node.op.name, node.path,
+                                 f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
+                                 f"{weights} and {out.dtype} output is not supported")
+    bias_types = int16_bias if x.dtype == np.int16 else (np.int32,)
+    if b is not None and b.dtype not in bias_types:
+        raise node.fail(f"bias must be {' or '.join(np.dtype(t).name for t in bias_types)}"
+                        f" for {x.dtype} input, got {b.dtype}")
+    check_bias_type(node, b, getattr(node.options, "quantized_bias_type", 0))
+
+
 def clamp_range(node, out_dtype, so, zo) -> tuple[int, int]:
     act = getattr(node.options, "fused_activation_function", 0) or 0
     return activation_range(act, np.float32(so), zo, out_dtype)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
 from . import _qconv as q
@@ -90,17 +89,8 @@ class Conv2D(Kernel):
         b = node.inputs[2] if len(node.inputs) > 2 else None
         if len(x.shape) != 4 or len(w.shape) != 4:
             raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 4-D")
-        want_w = np.uint8 if x.dtype == np.uint8 else np.int8
-        if w.dtype != want_w or out.dtype != x.dtype:
-            raise UnsupportedOpError(node.op.name, node.path,
-                                     f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
-                                     f"filter and {out.dtype} output is not supported")
-        bias_types = (np.int64, np.int32) if x.dtype == np.int16 else (np.int32,)
-        if b is not None and b.dtype not in bias_types:
-            raise node.fail(f"bias must be {' or '.join(np.dtype(t).name for t in bias_types)}"
-                            f" for {x.dtype} input, got {b.dtype}")
+        q.check_operand_types(node, x, w, out, b)
         o = node.options
-        q.check_bias_type(node, b, getattr(o, "quantized_bias_type", 0))
         n, h, wd, c = x.shape
         oc, kh, kw, ic = w.shape
         if ic == 0 or c % ic:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
 from . import _depthwise as dw
@@ -78,15 +77,7 @@ class DepthwiseConv2D(Kernel):
         b = node.inputs[2] if len(node.inputs) > 2 else None
         if len(x.shape) != 4 or len(w.shape) != 4:
             raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 4-D")
-        want_w = np.uint8 if x.dtype == np.uint8 else np.int8
-        if w.dtype != want_w or out.dtype != x.dtype:
-            raise UnsupportedOpError(node.op.name, node.path,
-                                     f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
-                                     f"filter and {out.dtype} output is not supported")
-        bias_t = np.int64 if x.dtype == np.int16 else np.int32
-        if b is not None and b.dtype != bias_t:
-            raise node.fail(f"bias must be {np.dtype(bias_t).name} for {x.dtype} input, "
-                            f"got {b.dtype}")
+        q.check_operand_types(node, x, w, out, b, int16_bias=(np.int64,))
         o = node.options
         n, h, wd, c = x.shape
         _, kh, kw, oc = w.shape

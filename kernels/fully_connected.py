@@ -73,18 +73,9 @@ class FullyConnected(Kernel):
         b = node.inputs[2] if len(node.inputs) > 2 else None
         outs = {np.dtype(np.int8): (np.int8,), np.dtype(np.uint8): (np.uint8, np.int16),
                 np.dtype(np.int16): (np.int16,)}[x.dtype]
-        want_w = np.uint8 if x.dtype == np.uint8 else np.int8
-        if w.dtype != want_w or out.dtype not in outs:
-            raise UnsupportedOpError(node.op.name, node.path,
-                                     f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
-                                     f"weights and {out.dtype} output is not supported")
-        bias_types = (np.int64, np.int32) if x.dtype == np.int16 else (np.int32,)
-        if b is not None and b.dtype not in bias_types:
-            raise node.fail(f"bias must be {' or '.join(np.dtype(t).name for t in bias_types)}"
-                            f" for {x.dtype} input, got {b.dtype}")
+        q.check_operand_types(node, x, w, out, b, weights="weights", outs=outs)
         if b is not None and math.prod(b.shape) != units:
             raise node.fail(f"bias {list(b.shape)} must have {units} elements")
-        q.check_bias_type(node, b, getattr(node.options, "quantized_bias_type", 0))
         sx, zx = q.scalar_qparams(node, x, "input")
         so, zo = q.scalar_qparams(node, out, "output")
         sw_all, zw_all = q.qparams(node, w, "weights")

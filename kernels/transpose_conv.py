@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
 from . import _qconv as q
@@ -84,22 +83,13 @@ class TransposeConv(Kernel):
     def _prepare_quantized(self) -> None:
         """Integer TRANSPOSE_CONV: exact accumulators, requantized per channel. LiteRT's int8
         (and int16 with an int32 bias) output stage vectorizes over blocks of 8 channels (ties
-        upward), the last oc % 8 channels round ties away from zero; uint8 rounds ties upward in blocks of 16 flat values
-        and away from zero in the leftover ones;
-        int16 with an int64 bias runs the reference kernel (int64 accumulators)."""
+        upward), the last oc % 8 channels round ties away from zero; uint8 rounds ties upward
+        in blocks of 16 flat values and away from zero in the leftover ones; int16 with an int64
+        bias runs the reference kernel (int64 accumulators)."""
         node = self.node
         w, x, out = node.inputs[1], node.inputs[2], node.outputs[0]
         b = node.inputs[3] if len(node.inputs) > 3 else None
-        want_w = np.uint8 if x.dtype == np.uint8 else np.int8
-        if w.dtype != want_w or out.dtype != x.dtype:
-            raise UnsupportedOpError(node.op.name, node.path,
-                                     f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
-                                     f"weights and {out.dtype} output is not supported")
-        bias_types = (np.int64, np.int32) if x.dtype == np.int16 else (np.int32,)
-        if b is not None and b.dtype not in bias_types:
-            raise node.fail(f"bias must be {' or '.join(np.dtype(t).name for t in bias_types)}"
-                            f" for {x.dtype} input, got {b.dtype}")
-        q.check_bias_type(node, b, getattr(node.options, "quantized_bias_type", 0))
+        q.check_operand_types(node, x, w, out, b, weights="weights")
         oc, _, _, ic = w.shape
         sx, zx = q.scalar_qparams(node, x, "input")
         so, zo = q.scalar_qparams(node, out, "output")

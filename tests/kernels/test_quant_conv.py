@@ -734,3 +734,36 @@ def test_fully_connected_runtime_weights_and_bias(tf):
     xs = full_range_inputs(ref.get_input_details(), 3)
     xs[2] = (xs[2] // 1000).astype(np.int32)  # a bias of plausible size
     compare_all(content, inputs=xs)
+
+
+def _retype_bias(m, name, dtype, tensor_type):
+    op = the_op(m, name)
+    b = op.inputs[2 if name != "TRANSPOSE_CONV" else 3]
+    b.buffer = Buffer(b.data.astype(dtype).tobytes())
+    b.dtype = tensor_type
+    if getattr(op.options, "quantized_bias_type", 0):
+        op.options = dataclasses.replace(op.options, quantized_bias_type=0)
+
+
+@pytest.mark.parametrize("name, mode, dtype, tensor_type, allowed", [
+    ("CONV_2D", "int8", np.int64, TensorType.INT64, "int32"),
+    ("CONV_2D", "int16x8", np.int16, TensorType.INT16, "int64 or int32"),
+    ("DEPTHWISE_CONV_2D", "int8", np.int64, TensorType.INT64, "int32"),
+    ("DEPTHWISE_CONV_2D", "int16x8", np.int32, TensorType.INT32, "int64"),  # no int32 here
+])
+def test_bias_of_the_wrong_type_is_a_model_error(tf, name, mode, dtype, tensor_type, allowed):
+    base = _conv_base(tf, mode) if name == "CONV_2D" else _dw_base(tf, mode)
+    content = edit(base, lambda m: _retype_bias(m, name, dtype, tensor_type))
+    with pytest.raises(ModelError, match=f"bias must be {allowed} for int"):
+        wb.Interpreter(model_content=content).allocate_tensors()
+
+
+def test_filter_of_the_wrong_type_is_unsupported(tf):
+    def to_int16_filter(m):
+        w = the_op(m, "CONV_2D").inputs[1]
+        w.buffer = Buffer(w.data.astype(np.int16).tobytes())
+        w.dtype = TensorType.INT16
+
+    content = edit(_conv_base(tf, "int8"), to_int16_filter)
+    with pytest.raises(wb.UnsupportedOpError, match="int8 input with int16 filter"):
+        wb.Interpreter(model_content=content).allocate_tensors()
