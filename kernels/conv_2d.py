@@ -50,6 +50,13 @@ class Conv2D(Kernel):
         if b is not None and int(np.prod(b.shape)) != oc:  # LiteRT checks the element count
             raise node.fail(f"bias {list(b.shape)} must have {oc} elements")
         self.bias_row = bias_row(b, ow)
+        # A constant bias rides in the GEMM as one more input column of ones (and one more
+        # weight row) whenever the GEMM's left operand is copied anyway (im2col), or is
+        # narrower than the output (expand convs): one more column then costs less than a
+        # pass over the output to add the bias. Float32 sums in another order: within contract.
+        self.wt_bias = None
+        if self.wt is not None and self.bias_row is not None and (not self.pointwise or ic < oc):
+            self.wt_bias = np.vstack([self.wt, b.data.reshape(1, oc)]).astype(np.float32)
         self.pad = PadBuffer(*self.pads)
         return [(n, oh, ow, oc)]
 
@@ -58,13 +65,22 @@ class Conv2D(Kernel):
         b = inputs[2] if len(inputs) > 2 else None
         kh, kw, sh, sw, dh, dw, oh, ow = self.geom
         if self.groups == 1:
-            wt = self.wt if self.wt is not None else w.reshape(w.shape[0], -1).T
+            n, k, oc = x.shape[0], kh * kw * x.shape[3], w.shape[0]
+            if self.wt_bias is not None:
+                cols2d = np.empty((n * oh * ow, k + 1), np.float32)
+                cols2d[:, k] = 1.0
+                lhs = cols2d[:, :k].reshape(n, oh, ow, kh, kw, x.shape[3])
+                lhs[...] = x.reshape(lhs.shape) if self.pointwise else patches(
+                    self.pad(x), kh, kw, sh, sw, dh, dw, oh, ow)
+                out = (cols2d @ self.wt_bias).reshape(n, oh, ow, oc)
+                return [fused_activation(out, self.node.options.fused_activation_function)]
+            wt = self.wt if self.wt is not None else w.reshape(oc, -1).T
             if self.pointwise:  # 1x1, stride 1: the input already is the im2col matrix
                 cols2d = x.reshape(-1, x.shape[3])
             else:
                 cols = patches(self.pad(x), kh, kw, sh, sw, dh, dw, oh, ow)
-                cols2d = cols.reshape(-1, kh * kw * x.shape[3])
-            out = (cols2d @ wt).reshape(x.shape[0], oh, ow, w.shape[0])
+                cols2d = cols.reshape(-1, k)
+            out = (cols2d @ wt).reshape(n, oh, ow, oc)
             add_bias(out, b, self.bias_row)
             return [fused_activation(out, self.node.options.fused_activation_function)]
         cols = patches(self.pad(x), kh, kw, sh, sw, dh, dw, oh, ow)  # N,OH,OW,KH,KW,C

@@ -41,7 +41,7 @@ class DepthwiseConv2D(Kernel):
         kh, kw, sh, sw, _, _, oh, ow = self.geom
         self.strategy = dw.choose(sh, sw, oh, ow)
         self.tiled = None
-        if w.data is not None and self.strategy == "taps":
+        if w.data is not None and self.strategy in ("taps", "rows"):
             self.tiled = dw.tile_weights(w.data.reshape(kh, kw, oc).astype(np.float32), ow)
         b = node.inputs[2] if len(node.inputs) > 2 else None
         if b is not None and int(np.prod(b.shape)) != oc:  # LiteRT checks the element count
@@ -123,7 +123,7 @@ class DepthwiseConv2D(Kernel):
         self.w_taps = None if taps is None else taps.astype(self.acc_dtype).reshape(kh, kw, oc)
         self.strategy = dw.choose(*self.geom[2:4], oh, ow)
         self.tiled = None
-        if self.w_taps is not None and self.strategy == "taps":
+        if self.w_taps is not None and self.strategy in ("taps", "rows"):
             self.tiled = dw.tile_weights(self.w_taps, ow)
         # Constant bias: the requantizer adds it (and may run its exact float64 path).
         self.static = taps is not None and (b is None or bias_val is not None)

@@ -1,4 +1,4 @@
-"""The two evaluations of the depthwise tap sum (``kernels/_depthwise.py``) are bit-identical.
+"""The three evaluations of the depthwise tap sum (``kernels/_depthwise.py``) are bit-identical.
 
 The kernel picks one by shape, for speed only; LiteRT conformance of DEPTHWISE_CONV_2D itself is
 tested in ``test_nn_ops.py`` / ``test_quant_conv.py``. Here the plain tap-by-tap sum (written
@@ -53,12 +53,25 @@ def test_strategies_match_plain_sum_bit_for_bit(g, dtype):
     ow = (w_ - (kw - 1) * dw_ - 1) // sw + 1
     geom = (kh, kw, sh, sw, dh, dw_, oh, ow)
     want = plain(xp, w, geom, dtype)
-    for strategy in ("taps", "einsum"):
+    tiled = dw.tile_weights(w, ow)
+    for strategy in ("taps", "einsum", "rows"):
         got = dw.tap_sum(xp, w, geom, dtype, strategy)
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, want, err_msg=strategy)
-    tiled = dw.tile_weights(w, ow)
-    np.testing.assert_array_equal(dw.tap_sum(xp, w, geom, dtype, "taps", tiled), want)
+        got = dw.tap_sum(xp, w, geom, dtype, strategy, tiled)
+        np.testing.assert_array_equal(got, want, err_msg=f"{strategy}, tiled")
+
+
+def test_rows_reads_a_non_contiguous_padded_input():
+    """"rows" views the padded input's rows as contiguous runs: a strided input (a slice of a
+    wider tensor) must give the same sums, not read past its rows."""
+    rng = np.random.default_rng(1)
+    wide = rng.standard_normal((1, 20, 30, 6)).astype(np.float32)
+    xp = wide[:, 2:18, 3:25, 1:5]
+    w = rng.standard_normal((3, 3, 4)).astype(np.float32)
+    geom = (3, 3, 1, 1, 1, 1, 14, 20)
+    np.testing.assert_array_equal(dw.tap_sum(xp, w, geom, np.float32, "rows"),
+                                  plain(xp, w, geom, np.float32))
 
 
 def test_finish_sees_every_output_block_once():
