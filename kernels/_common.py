@@ -196,22 +196,35 @@ class PadBuffer:
     allocation. This saves :func:`pad_nhwc`'s fresh allocation (and its page faults) and the
     fill of the whole buffer on every invoke. The returned array is a read-only view that the
     next call overwrites, so it must stay private to the kernel (never returned as an
-    output)."""
+    output).
 
-    def __init__(self, pads_h: tuple[int, int], pads_w: tuple[int, int], value=0):
+    ``dtype`` / ``minus`` (quantized kernels): the interior holds ``x - minus`` as ``dtype``,
+    converted in the same pass as the copy; with ``minus`` the input's zero point, the border
+    (``value``, normally 0) is what a padded tap contributes."""
+
+    def __init__(self, pads_h: tuple[int, int], pads_w: tuple[int, int], value=0, dtype=None,
+                 minus=0):
         self.pads_h, self.pads_w, self.value = pads_h, pads_w, value
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.minus = minus
         self.buf: np.ndarray | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         (pt, pb), (pl, pr) = self.pads_h, self.pads_w
-        if pt == pb == pl == pr == 0:
+        dt = x.dtype if self.dtype is None else self.dtype
+        plain = dt == x.dtype and not self.minus
+        if pt == pb == pl == pr == 0 and plain:
             return x
         n, h, w, c = x.shape
         shape = (n, h + pt + pb, w + pl + pr, c)
         buf = self.buf
-        if buf is None or buf.shape != shape or buf.dtype != x.dtype:
-            buf = self.buf = np.full(shape, self.value, x.dtype)
-        buf[:, pt:pt + h, pl:pl + w] = x
+        if buf is None or buf.shape != shape or buf.dtype != dt:
+            buf = self.buf = np.full(shape, self.value, dt)
+        inner = buf[:, pt:pt + h, pl:pl + w]
+        if plain:
+            inner[...] = x
+        else:  # convert and shift in one pass
+            np.subtract(x, dt.type(self.minus), out=inner, dtype=dt, casting="unsafe")
         view = buf.view()
         view.flags.writeable = False  # a write would corrupt the border of later calls
         return view

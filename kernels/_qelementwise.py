@@ -319,7 +319,29 @@ class PathCache:
             out_shape = np.broadcast_shapes(*key)
             paths = vector_paths(key[0], key[1], out_shape, *self.args)
             self.key, self.paths = key, paths if (paths != SCALAR).any() else None
+            self.offset_key = None
         return self.paths
+
+    def offsets(self, shape1, shape2, block: dict[int, int]):
+        """The paths as offsets ``block[path]`` into a table of per-path blocks: None when every
+        element takes the scalar formula, ``(n, offset)`` when the first ``n`` elements (flat)
+        take one path and the rest the scalar one (equal shapes), else an int32 array."""
+        paths = self(shape1, shape2)
+        if paths is None:
+            return None
+        if getattr(self, "offset_key", None) != self.key:
+            flat = paths.reshape(-1)
+            changes = np.flatnonzero(flat != flat[0])
+            n = int(changes[0]) if changes.size else flat.size
+            if (flat[n:] == SCALAR).all() and int(flat[0]) in block:
+                offset = (n, block[int(flat[0])])  # a prefix on one path, the rest scalar
+            else:
+                lut = np.zeros(max(max(block), int(flat.max())) + 1, np.int32)
+                for p, off in block.items():
+                    lut[p] = off
+                offset = lut[paths]
+            self.offset_key, self.offset = self.key, offset
+        return self.offset
 
 
 def neon_shift(x, shift: int) -> np.ndarray:
@@ -368,19 +390,34 @@ def binary_fn(dtype, formulas, paths_of=None, out_dtype=None):
 
     if np.dtype(dtype).itemsize == 1:
         v = np.arange(lo, lo + 256, dtype=np.int64)
-        tables = {p: np.broadcast_to(t, (256, 256)).astype(out_dtype).reshape(-1)
-                  for p, t in evaluate(v[:, None], v[None, :]).items()}
+        results = evaluate(v[:, None], v[None, :])
+        # Tables indexed by the inputs' raw bytes, ``(x byte << 8) | y byte``, one 64K block per
+        # path: eval builds a uint16 index in two passes and gathers once (no int64
+        # temporaries, no masked copies). The value with byte b sits at position b ^ 0x80 of
+        # ``v`` for int8 (two's complement), at b for uint8.
+        pos = np.arange(256) ^ (0x80 if lo < 0 else 0)
+        order = [SCALAR] + [p for p in (VEC_ELEMENTWISE, VEC_BROADCAST) if p in results]
+        table = np.concatenate([
+            np.broadcast_to(results[p], (256, 256)).astype(out_dtype)[pos][:, pos].reshape(-1)
+            for p in order])
+        block = {p: k << 16 for k, p in enumerate(order)}
 
         def fn(x, y):
-            idx = (x.astype(np.int64) - lo) * 256 + (y.astype(np.int64) - lo)
-            out = tables[SCALAR][idx]
-            paths = paths_of(x.shape, y.shape) if paths_of is not None else None
-            if paths is not None:
-                for p, t in tables.items():
-                    mask = paths == p
-                    if p != SCALAR and mask.any():
-                        out[mask] = t[idx[mask]]
-            return out
+            shape = np.broadcast_shapes(np.shape(x), np.shape(y))
+            idx = np.empty(shape, np.uint16)
+            np.left_shift(np.asarray(x).view(np.uint8), 8, out=idx, dtype=np.uint16)
+            np.bitwise_or(idx, np.asarray(y).view(np.uint8), out=idx, dtype=np.uint16)
+            paths = paths_of.offsets(x.shape, y.shape, block) if paths_of is not None else None
+            if paths is None:
+                return np.take(table, idx)  # the scalar block comes first
+            if isinstance(paths, tuple):
+                n, off = paths
+                flat = idx.reshape(-1)
+                out = np.empty(flat.size, table.dtype)
+                np.take(table[off:off + 65536], flat[:n], out=out[:n])
+                np.take(table, flat[n:], out=out[n:])
+                return out.reshape(shape)
+            return np.take(table, paths + idx)
 
         return fn
 
