@@ -122,10 +122,18 @@ def test_repeated_invokes_with_reused_buffers_match_litert(tf, kind, stride):
 
 
 @pytest.mark.parametrize("shape,axes", [((1, 7, 7, 1280), (1, 2)), ((3, 200), (0,)),
-                                        ((5, 4, 130), (0, 1)), ((1, 9, 9, 3), (1, 2))])
-def test_sequential_sum_row_by_row_is_the_running_sum(shape, axes):
+                                        ((5, 4, 130), (0, 1)), ((1, 9, 9, 3), (1, 2)),
+                                        ((1, 56, 56, 144), (1, 2)), ((2048, 1), (0,)),
+                                        ((300, 2), (0,)), ((6, 300, 2), (1,)),
+                                        ((40, 3, 50), (0, 2))])
+@pytest.mark.parametrize("strided", [False, True])
+def test_sequential_sum_row_by_row_is_the_running_sum(shape, axes, strided):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(shape) * 10 ** rng.uniform(-3, 3, shape)).astype(np.float32)
+    if strided:  # every other element of a wider array: no contiguous axis
+        wide = np.zeros((*shape[:-1], 2 * shape[-1]), np.float32)
+        wide[..., ::2] = x
+        x = wide[..., ::2]
     keep = [i for i in range(x.ndim) if i not in axes]
     rows = np.transpose(x, list(axes) + keep).reshape(-1, int(np.prod([shape[i]
                                                                           for i in keep])))
