@@ -121,7 +121,11 @@ class HardSwish(UnaryKernel):
     def fn(x):
         # LiteRT's order, in float32: (x * (1/6)) * relu6(x + 3); any other order differs in
         # the last bit, which a following int16 QUANTIZE turns into a whole step.
-        return (x * np.float32(1 / 6)) * np.clip(x + np.float32(3), 0, 6)
+        # In place after two fresh arrays (0-d ones too: ``out=`` keeps them arrays).
+        relu6 = np.add(x, np.float32(3), out=np.empty_like(x))
+        np.clip(relu6, 0, 6, out=relu6)
+        y = np.multiply(x, np.float32(1 / 6), out=np.empty_like(x))
+        return np.multiply(y, relu6, out=y)
 
     def prepare_quantized(self, x, out):
         return q.prepare_hard_swish(self.node, x, out)
