@@ -92,13 +92,14 @@ class BinaryKernel(Kernel):
         if self.qfn is not None:
             return [self.qfn(a, b)]
         self.check_values(a, b)
-        with np.errstate(all="ignore"):
-            y = np.asarray(self.fn(as_compute(a), as_compute(b)))
-            if self.range is not None:
-                # In place when fn made a fresh array: a second output-sized allocation costs
-                # more than the clamp itself on large tensors.
-                fresh = y.base is None and y.flags.writeable and y is not a and y is not b
-                y = np.clip(y, *self.range, out=y if fresh else None)
+        # (no errstate here: the interpreter runs every kernel under errstate(all="ignore"))
+        y = np.asarray(self.fn(as_compute(a), as_compute(b)))
+        if self.range is not None:
+            # In place when fn made a fresh array: a second output-sized allocation costs more
+            # than the clamp itself on large tensors.
+            fresh = y.base is None and y.flags.writeable and y is not a and y is not b
+            # (the method: np.clip's Python wrapper costs more than the clamp on small tensors)
+            y = y.clip(*self.range, out=y) if fresh else y.clip(*self.range)
         return [finish(self.node, y)]
 
 
@@ -119,5 +120,4 @@ class ComparisonKernel(BinaryKernel):
     def eval(self, inputs):
         if self.qfn is not None:
             return [self.qfn(*inputs)]
-        with np.errstate(all="ignore"):
-            return [np.asarray(self.fn(inputs[0], inputs[1]), dtype=np.bool_)]
+        return [np.asarray(self.fn(inputs[0], inputs[1]), dtype=np.bool_)]
