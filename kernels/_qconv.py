@@ -29,6 +29,8 @@ LiteRT's kernels round ``M`` in four ways (measured against LiteRT 2.x with
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from workbench.errors import UnsupportedOpError
@@ -56,6 +58,28 @@ def is_hybrid(x, w) -> bool:
     if w.dtype in _WEIGHT_INTS:
         return True
     return w.dtype is None and int(w.tensor.dtype) == TensorType.INT4
+
+
+def int4_weights_as_int8(node, index: int) -> None:
+    """LiteRT's int8 CONV_2D and FULLY_CONNECTED take constant INT4 weights (two per byte, low
+    nibble first) by unpacking them to int8 once in Prepare and then running their int8
+    arithmetic. Do the same: with an int8 input, the node's INT4 weight input ``index`` is
+    presented to the kernel as its int8 values (the model is unchanged)."""
+    x, w = node.inputs[0], node.inputs[index]
+    if x is None or w is None or x.dtype != np.int8 or w.dtype is not None \
+            or int(w.tensor.dtype) != TensorType.INT4:
+        return
+    if w.tensor.sparsity is not None:
+        raise UnsupportedOpError(node.op.name, node.path, "sparse int4 weights")
+    if w.data is None:
+        raise UnsupportedOpError(node.op.name, node.path, "int4 weights computed at run time")
+    from ._hybrid import unpack_int4
+
+    try:
+        values = unpack_int4(w.data, w.shape)
+    except ValueError as e:
+        raise node.fail(f"int4 weights {w.name!r}: {e}") from None
+    node.inputs[index] = dataclasses.replace(w, dtype=np.dtype(np.int8), data=values)
 
 
 def delegate(kernel, class_name: str, what: str):
@@ -140,7 +164,7 @@ def check_operand_types(node, x, w, out, b, *, weights: str = "filter", outs=Non
     want_w = np.uint8 if x.dtype == np.uint8 else np.int8
     if w.dtype != want_w or out.dtype not in (outs or (x.dtype,)):
         raise UnsupportedOpError(node.op.name, node.path,
-                                 f"{x.dtype} input with {w.dtype or w.tensor.dtype} "
+                                 f"{x.dtype} input with {w.dtype or w.tensor.type_name} "
                                  f"{weights} and {out.dtype} output is not supported")
     bias_types = int16_bias if x.dtype == np.int16 else (np.int32,)
     if b is not None and b.dtype not in bias_types:

@@ -1,8 +1,8 @@
-"""CONV_2D: float32, int8 (per-channel or per-tensor int8 weights, int32 bias), uint8 (legacy,
-per-tensor, weight zero point) and int16x8 (int64 or int32 bias). NHWC input, OHWI filter,
-optional bias; groups when the filter's input channels divide the input's. im2col as a strided
-view, then one BLAS matmul per group (exact integer GEMM on the quantized paths). Float input
-with integer weights (dynamic range) runs in ``_hybrid``."""
+"""CONV_2D: float32, int8 (per-channel or per-tensor int8 or packed int4 weights, int32 bias),
+uint8 (legacy, per-tensor, weight zero point) and int16x8 (int64 or int32 bias). NHWC input, OHWI
+filter, optional bias; groups when the filter's input channels divide the input's. im2col as a
+strided view, then one BLAS matmul per group (exact integer GEMM on the quantized paths). Float
+input with integer weights (dynamic range) runs in ``_hybrid``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class Conv2D(Kernel):
         if q.is_hybrid(x, w):
             return q.delegate(self, "HybridConv2D", "hybrid (float input, integer weights) CONV_2D")
         if x.dtype in q.INT_DTYPES:
+            q.int4_weights_as_int8(node, 1)
             return self._prepare_quantized()
         require_float(node)
         if len(x.shape) != 4 or len(w.shape) != 4:
@@ -168,7 +169,7 @@ class Conv2D(Kernel):
     def _eval_quantized(self, inputs):
         x, w = inputs[0], inputs[1]
         kh, kw, sh, sw, dh, dw, oh, ow = self.geom
-        n, c, oc = x.shape[0], x.shape[3], w.shape[0]
+        n, c, oc = x.shape[0], x.shape[3], self.node.inputs[1].shape[0]
         g = self.groups
         if self.static:
             gemms, corr = self.gemms, None  # the requantizer adds the offset

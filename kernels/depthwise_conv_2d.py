@@ -1,7 +1,7 @@
-"""DEPTHWISE_CONV_2D: float32, int8 (per-channel int8 filter, int32 bias), uint8 (legacy,
-per-tensor, filter zero point) and int16x8 (int64 bias). Filter [1, KH, KW, C*M]; output
-channel c*M+m reads input channel c. The tap sum is ``_depthwise.tap_sum`` (exact float32,
-int32 or int64 accumulators on the quantized paths). Float input with integer weights
+"""DEPTHWISE_CONV_2D: float32, int8 (per-channel int8 or packed int4 filter, int32 bias), uint8
+(legacy, per-tensor, filter zero point) and int16x8 (int64 bias). Filter [1, KH, KW, C*M];
+output channel c*M+m reads input channel c. The tap sum is ``_depthwise.tap_sum`` (exact
+float32, int32 or int64 accumulators on the quantized paths). Float input with integer weights
 (dynamic range) runs in ``_hybrid``."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class DepthwiseConv2D(Kernel):
             return q.delegate(self, "HybridDepthwiseConv2D",
                               "hybrid (float input, integer weights) DEPTHWISE_CONV_2D")
         if x.dtype in q.INT_DTYPES:
+            q.int4_weights_as_int8(node, 1)
             return self._prepare_quantized()
         require_float(node)
         if len(x.shape) != 4 or len(w.shape) != 4:
@@ -139,7 +140,7 @@ class DepthwiseConv2D(Kernel):
 
     def _eval_quantized(self, inputs):
         x, w = inputs[0], inputs[1]
-        kh, kw, oc = self.geom[0], self.geom[1], w.shape[3]
+        kh, kw, oc = self.geom[0], self.geom[1], self.node.inputs[1].shape[3]
         wt = self.w_taps
         if wt is None:
             wt = (w.reshape(kh, kw, oc).astype(np.int64) - self.zw).astype(self.acc_dtype)

@@ -1,6 +1,6 @@
-"""FULLY_CONNECTED: float32, int8 (int8 weights per-tensor or per-channel, int32 bias), uint8
-(legacy, per-tensor, weight zero point; uint8 or int16 output) and int16x8 (int64 or int32
-bias). Weights [units, in]; input flattened to [-1, in] (or kept as [..., in] with
+"""FULLY_CONNECTED: float32, int8 (int8 or packed int4 weights per-tensor or per-channel, int32
+bias), uint8 (legacy, per-tensor, weight zero point; uint8 or int16 output) and int16x8 (int64
+or int32 bias). Weights [units, in]; input flattened to [-1, in] (or kept as [..., in] with
 keep_num_dims); exact integer GEMM through BLAS on the quantized paths. Float input with
 integer (or sparse) weights runs in ``_hybrid``."""
 
@@ -31,7 +31,9 @@ class FullyConnected(Kernel):
             return q.delegate(self, "HybridFullyConnected",
                               "hybrid (float input, integer weights) FULLY_CONNECTED")
         quantized = x.dtype in q.INT_DTYPES
-        if not quantized:
+        if quantized:
+            q.int4_weights_as_int8(node, 1)
+        else:
             require_float(node)
         if getattr(node.options, "weights_format", 0):
             raise UnsupportedOpError(node.op.name, node.path,
