@@ -2,7 +2,8 @@
 
 For each model: median invoke time of ours, of LiteRT with XNNPACK on 1 thread (its default
 CPU path), and of LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``, timed in a child
-process so an abort there cannot take this script down), then the ratios.
+process so an abort there cannot take this script down), then the ratios. Ours and XNNPACK take
+turns in rounds of invokes, so a slow spell of a shared machine does not favour either.
 
     .venv/bin/python benchmarks/interpreter.py [--runs 10] [--modes float32] [names...]
 """
@@ -35,32 +36,62 @@ def _inputs(details, seed=0):
     return random_inputs(details, seed)
 
 
-def _median_invoke_ms(it, runs: int) -> float:
-    """Set seeded inputs, warm up once, then the median of ``runs`` timed invokes (ms)."""
+def _prepared(it):
+    """Allocate, set seeded inputs and warm up once."""
     it.allocate_tensors()
     for d, x in zip(it.get_input_details(), _inputs(it.get_input_details())):
         it.set_tensor(d["index"], x)
     it.invoke()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        it.invoke()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+    return it
+
+
+def _time_rounds(its: list, runs: int, rounds: int = 5) -> list[float]:
+    """Median invoke ms of each interpreter. They take turns in ``rounds`` blocks of
+    ``runs // rounds`` invokes (at least 2), so a slow spell of a shared machine falls on all of
+    them rather than on whichever ran first."""
+    per = max(2, runs // rounds)
+    times: list[list[float]] = [[] for _ in its]
+    for r in range(rounds):
+        order = range(len(its)) if r % 2 == 0 else reversed(range(len(its)))
+        for i in order:
+            it = its[i]
+            for _ in range(per):
+                t = time.perf_counter()
+                it.invoke()
+                times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) * 1e3 for t in times]
+
+
+def _median_invoke_ms(it, runs: int) -> float:
+    """Set seeded inputs, warm up once, then the median of ``runs`` timed invokes (ms)."""
+    return _time_rounds([_prepared(it)], runs, rounds=1)[0]
+
+
+def litert(path: str, resolver: str, threads: int = 1):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    return Interpreter(model_path=path, num_threads=threads,
+                       experimental_op_resolver_type=getattr(OpResolverType, resolver))
 
 
 def time_litert(path: str, runs: int, resolver: str, threads: int = 1) -> float:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    return _median_invoke_ms(Interpreter(
-        model_path=path, num_threads=threads,
-        experimental_op_resolver_type=getattr(OpResolverType, resolver)), runs)
+    return _median_invoke_ms(litert(path, resolver, threads), runs)
 
 
 def time_ours(path: str, runs: int) -> float:
     from workbench.interpreter import Interpreter
 
     return _median_invoke_ms(Interpreter(model_path=path), runs)
+
+
+def time_ours_and_xnnpack(path: str, runs: int) -> tuple[float, float]:
+    """Ours and LiteRT's default CPU path (XNNPACK) on 1 thread, timed in alternating rounds."""
+    from workbench.interpreter import Interpreter
+
+    ours = _prepared(Interpreter(model_path=path))
+    xnn = _prepared(litert(path, "AUTO", 1))
+    a, b = _time_rounds([ours, xnn], runs)
+    return a, b
 
 
 def time_ref_in_child(path: str, runs: int) -> float | None:
@@ -100,11 +131,10 @@ def main() -> None:
                 continue
             label = f"{name}/{mode}"
             try:
-                ours = time_ours(str(p), args.runs)
+                ours, xnn = time_ours_and_xnnpack(str(p), args.runs)
             except UnsupportedOpError as e:
                 print(f"{label:28s} unsupported: {e.op_name}")
                 continue
-            xnn = time_litert(str(p), args.runs, "AUTO", 1)
             ref = None if args.no_ref else time_ref_in_child(str(p), args.ref_runs)
             ref_s = f"{ref:9.2f}" if ref is not None else (
                 "        -" if args.no_ref else "    crash")
