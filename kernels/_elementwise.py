@@ -114,6 +114,13 @@ class UnaryKernel(Kernel):
             self.qfn = self.prepare_quantized(x, out)
             return [x.shape]
         check_types(node, self.dtypes, self.raw)
+        out = node.outputs[0] if node.outputs else None
+        if out is not None and out.dtype is not None and x is not None and \
+                x.dtype is not None and out.dtype != x.dtype:
+            # LiteRT's NEG silently retypes such an output to the input's type (and what reads
+            # it then sees raw values under the declared type's assumptions); others refuse.
+            raise node.fail(f"output {out.name!r} is declared {out.dtype} but the op computes "
+                            f"{x.dtype} (its input's type)")
         return [node.inputs[0].shape]
 
     def mixed_output_ok(self, x, out) -> bool:

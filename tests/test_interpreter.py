@@ -11,7 +11,12 @@ import workbench.kernels  # noqa: F401  (wb.kernels.Kernel)
 
 import workbench as wb
 from tests import corpus
-from tests.litert_oracle import litert_interpreter, random_inputs
+from tests.litert_oracle import (
+    assert_within_range,
+    litert_interpreter,
+    litert_values,
+    random_inputs,
+)
 from workbench.errors import InputError, UnsupportedOpError
 from workbench.interpreter import CaptureHook, Interpreter, TimingHook
 from workbench.ir.graph import Operator
@@ -32,57 +37,6 @@ def _structured(details, seed):
             x = np.zeros(shape)
         out.append(x.astype(dt) if dt.kind == "f" else np.zeros(shape, dt))
     return out
-
-
-def assert_within_range(got: np.ndarray, expected: np.ndarray, what: str) -> None:
-    """Float tensors: NaN and infinities at the same places, finite values within 1e-4 of the
-    finite values' dynamic range (a zero input can make rsqrt or log legitimately infinite);
-    complex ones part by part, within 1e-4 of the largest magnitude; other types bit-exact."""
-    assert got.shape == expected.shape and got.dtype == expected.dtype, what
-    if expected.dtype.kind == "c" and expected.size:  # e.g. RFFT2D outputs
-        tol = 1e-4 * max(float(np.max(np.abs(expected))), 1e-6) + 1e-6
-        for part in ("real", "imag"):
-            np.testing.assert_allclose(getattr(got, part), getattr(expected, part), rtol=0,
-                                       atol=tol, err_msg=f"{what} ({part})")
-        return
-    if expected.dtype.kind != "f" or not expected.size:
-        np.testing.assert_array_equal(got, expected, err_msg=what)
-        return
-    g, e = got.astype(np.float64), expected.astype(np.float64)
-    np.testing.assert_array_equal(np.isnan(g), np.isnan(e), err_msg=f"{what}: NaN positions")
-    inf = np.isinf(e)
-    np.testing.assert_array_equal(g[inf], e[inf], err_msg=f"{what}: infinities")
-    fin = np.isfinite(e)
-    if fin.any():
-        assert np.isfinite(g[fin]).all(), f"{what}: non-finite where LiteRT is finite"
-        tol = 1e-4 * max(float(e[fin].max() - e[fin].min()), 1e-6) + 1e-6
-        err = float(np.max(np.abs(g[fin] - e[fin])))
-        assert err <= tol, f"{what}: max error {err:g} > {tol:g}"
-
-
-def litert_values(ref, content: bytes) -> dict[str, np.ndarray]:
-    """Name -> value of every main-subgraph tensor whose value LiteRT keeps after an invoke.
-
-    Left out: tensors LiteRT holds no data for, and WHILE outputs that nothing reads (neither
-    an op nor the model's outputs). LiteRT does not keep those even with
-    ``experimental_preserve_all_tensors``: on the Keras 3 RNN corpus model the loop-invariant
-    pass-through of the input sequence is left unallocated (no data) or, in another loop, its
-    buffer holds other tensors' bytes (denormals and gate activations where the sequence should
-    be), while the loop's input, which it must equal, matches ours."""
-    sg = wb.load(content).main
-    read = {id(t) for op in sg.operators for t in op.inputs if t is not None}
-    read |= {id(t) for t in sg.outputs}
-    dead = {t.name for op in sg.operators if op.name == "WHILE" for t in op.outputs
-            if id(t) not in read}
-    values = {}
-    for d in ref.get_tensor_details():
-        if d["name"] in dead:
-            continue
-        try:
-            values[d["name"]] = ref.get_tensor(d["index"])
-        except ValueError:  # "Tensor data is null": LiteRT never allocated it
-            continue
-    return values
 
 
 def compare_with_litert(content: bytes, inputs_for) -> int:

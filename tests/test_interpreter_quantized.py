@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from tests import corpus
-from tests.litert_oracle import litert_interpreter, random_inputs
+from tests.litert_oracle import (
+    assert_within_range,
+    litert_interpreter,
+    litert_values,
+    random_inputs,
+)
 from workbench.errors import UnsupportedOpError
 from workbench.interpreter import Interpreter
 
@@ -17,6 +22,14 @@ INT_MODES = ("int8", "int8_float_io", "int16x8")
 # float16 weights are dequantized once, then everything runs in float32: the same float32
 # error amplification through EfficientNetB0's sigmoids as in tests/test_interpreter.py.
 _KNOWN = {("efficientnet_b0", "float16"): "float32 error amplification through sigmoids"}
+
+# TFLite has no integer CONV_3D: the quantized models run it in float32 between DEQUANTIZE and
+# QUANTIZE. Its float32 sums may differ from LiteRT's in the last bit (the float contract), and
+# a value at a rounding boundary then lands one int16 step away (16-bit steps are 256x finer
+# than int8's: seen in int16x8), which later requantizations carry on. For these, every op is
+# checked in isolation instead, fed LiteRT's own values of its inputs: integer outputs to the
+# bit, float ones within 1e-4 of their range.
+_ISOLATED = {("conv3d", "int16x8"): "float32 CONV_3D feeding QUANTIZE"}
 
 
 def _cases(modes):
@@ -48,10 +61,33 @@ def _run_both(content: bytes, seed: int):
         ours.set_tensor(d["index"], x)
     ref.invoke()
     ours.invoke()
-    names = {d["name"]: d["index"] for d in ref.get_tensor_details()}
+    values = litert_values(ref, content)  # what LiteRT keeps (see there)
     for d in ours.get_tensor_details():
-        if d["name"] in names:
-            yield d["name"], ours.get_tensor(d["index"]), ref.get_tensor(names[d["name"]])
+        if d["name"] in values:
+            yield d["name"], ours.get_tensor(d["index"]), values[d["name"]]
+
+
+def _assert_every_op_in_isolation(content: bytes, seed: int) -> None:
+    """Each kernel fed LiteRT's own values of its inputs gives LiteRT's output: integer and bool
+    outputs bit-identical, float ones within 1e-4 of their range."""
+    ref = litert_interpreter(content, preserve_all=True)
+    ref.allocate_tensors()
+    for d, x in zip(ref.get_input_details(), random_inputs(ref.get_input_details(), seed)):
+        ref.set_tensor(d["index"], x)
+    ref.invoke()
+    values = litert_values(ref, content)
+    ours = Interpreter(model_content=content)
+    ours.allocate_tensors()
+    plan = ours._plans[0]
+    checked = 0
+    for node, kernel in zip(plan.nodes, plan.kernels):
+        ins = [None if t is None else (t.data if t.data is not None else values[t.name])
+               for t in node.inputs]
+        for o, got in zip(node.outputs, kernel.eval(ins)):
+            if o is not None and o.name in values:
+                assert_within_range(np.asarray(got), values[o.name], f"{node.path} {o.name}")
+                checked += o.dtype.kind in "iu"
+    assert checked > 0
 
 
 def _assert_every_tensor(content: bytes, seed: int) -> None:
@@ -75,7 +111,10 @@ def test_integer_tensors_bit_identical(name, mode, seed):
     path = corpus.model_path(name, mode)
     if path is None:
         pytest.skip(corpus.unsupported_reason(name, mode) or "not built")
-    _assert_every_tensor(path.read_bytes(), seed)
+    if (name, mode) in _ISOLATED:
+        _assert_every_op_in_isolation(path.read_bytes(), seed)
+    else:
+        _assert_every_tensor(path.read_bytes(), seed)
 
 
 @pytest.mark.parametrize("name,mode", _cases(("float16",)))

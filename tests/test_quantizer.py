@@ -28,8 +28,8 @@ from workbench.ir.ops import TensorType as T
 SMALL = ("mixed", "conv1d", "separable_conv", "conv2d_transpose", "attention_layernorm",
          "embedding", "prelu", "bilinear_upsampling")
 MODES = ("int8", "int16x8", "dynamic", "weight_only", "float16")
-#: Float-only corpus models (no TF baseline in quantized modes): more op families.
-FLOAT_ONLY = tuple(n for n, s in corpus.MODELS.items() if not s.big and s.modes == ("float32",))
+#: The corpus's op-coverage models: more op families.
+COVERAGE = corpus.COVERAGE_MODELS
 CALIBRATION = corpus.CALIBRATION_SAMPLES  # the samples TF's converter calibrated with
 
 _KNOWN: dict[tuple[str, str], str] = {}
@@ -165,7 +165,7 @@ def _compare_with_litert(content: bytes, xs, mode: str, float_ops: bool | None =
     return n
 
 
-@pytest.mark.parametrize("name,mode", _cases(SMALL + FLOAT_ONLY +
+@pytest.mark.parametrize("name,mode", _cases(SMALL + COVERAGE +
                                               ("mobilenet_v2", "mobilenet_v3_small"), MODES))
 def test_litert_runs_it_and_integer_tensors_are_bit_identical(name, mode):
     content = _quantized(name, mode)

@@ -937,3 +937,15 @@ def test_mean_over_the_last_axis_is_bit_exact():
             out = shape[:-1] + ((1,) if keep else ())
             check_op(Op.MEAN, [x, Const(np.array([axis], I32))], [(out, F32)],
                      O.ReducerOptions(keep), f"MEAN last axis {shape}", exact=True)
+
+
+@pytest.mark.parametrize("op,in_dt,out_dt", [(O.BuiltinOperator.NEG, np.int16, np.float32),
+                                             (O.BuiltinOperator.ABS, np.float32, np.int32)])
+def test_unary_output_declared_with_another_type_is_refused(op, in_dt, out_dt):
+    """TF 2.21's converter can declare NEG's output FLOAT32 on an int16 input (16x8 models);
+    LiteRT's NEG then retypes the output silently and the next op reads raw int16 under float
+    assumptions. We refuse the inconsistent declaration, naming the op and the tensor."""
+    x = np.arange(12, dtype=in_dt).reshape(3, 4)
+    content = one_op(op, [x], [((3, 4), out_dt)])
+    with pytest.raises(ModelError, match=r"operators\[0\].*'out0' is declared"):
+        Interpreter(model_content=content).allocate_tensors()
