@@ -95,3 +95,34 @@ def assert_within_range(got: np.ndarray, expected: np.ndarray, what: str) -> Non
         tol = 1e-4 * max(float(e[fin].max() - e[fin].min()), 1e-6) + 1e-6
         err = float(np.max(np.abs(g[fin] - e[fin])))
         assert err <= tol, f"{what}: max error {err:g} > {tol:g}"
+
+
+def check_every_op_in_isolation(content: bytes, seed: int = 0) -> list:
+    """Each of our kernels, fed LiteRT's own values of its inputs (LiteRT run on
+    ``random_inputs(seed)``, every tensor preserved), gives LiteRT's output: integer and bool
+    outputs bit-identical, float ones within 1e-4 of their range (``assert_within_range``).
+    Every output must be a tensor LiteRT knows. Returns the outputs compared (TensorInfos)."""
+    from workbench.interpreter import Interpreter
+
+    ref = litert_interpreter(content, preserve_all=True)
+    ref.allocate_tensors()
+    for d, x in zip(ref.get_input_details(), random_inputs(ref.get_input_details(), seed)):
+        ref.set_tensor(d["index"], x)
+    ref.invoke()
+    values = litert_values(ref, content)
+    kept = {d["name"] for d in ref.get_tensor_details()}
+    ours = Interpreter(model_content=content)
+    ours.allocate_tensors()
+    plan = ours._plans[0]
+    compared = []
+    for node, kernel in zip(plan.nodes, plan.kernels):
+        ins = [None if t is None else (t.data if t.data is not None else values[t.name])
+               for t in node.inputs]
+        for o, got in zip(node.outputs, kernel.eval(ins)):
+            if o is None:
+                continue
+            assert o.name in kept, f"LiteRT has no tensor {o.name!r}"
+            if o.name in values:  # else a value LiteRT does not keep (see litert_values)
+                assert_within_range(np.asarray(got), values[o.name], f"{node.path} {o.name}")
+                compared.append(o)
+    return compared

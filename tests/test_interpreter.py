@@ -13,6 +13,7 @@ import workbench as wb
 from tests import corpus
 from tests.litert_oracle import (
     assert_within_range,
+    check_every_op_in_isolation,
     litert_interpreter,
     litert_values,
     random_inputs,
@@ -104,30 +105,7 @@ def test_float32_corpus_every_op_in_isolation(name):
     """Each of our kernels, fed LiteRT's own values of its inputs, reproduces LiteRT's output
     within 1e-4 of that output's dynamic range: the kernel contract, free of accumulation."""
     content = corpus.model_path(name, "float32").read_bytes()
-    ref = litert_interpreter(content, preserve_all=True)
-    ref.allocate_tensors()
-    for d, x in zip(ref.get_input_details(), random_inputs(ref.get_input_details(), 0)):
-        ref.set_tensor(d["index"], x)
-    ref.invoke()
-    values = litert_values(ref, content)
-    kept = {d["name"] for d in ref.get_tensor_details()}
-    ours = Interpreter(model_content=content)
-    ours.allocate_tensors()
-    plan = ours._plans[0]
-    checked = 0
-    for node, kernel in zip(plan.nodes, plan.kernels):
-        ins = [None if t is None else (t.data if t.data is not None else values[t.name])
-               for t in node.inputs]
-        outs = kernel.eval(ins)
-        for o, got in zip(node.outputs, outs):
-            if o is None:
-                continue
-            assert o.name in kept, f"LiteRT has no tensor {o.name!r}"
-            checked += 1
-            if o.name not in values:  # a value LiteRT does not keep (see litert_values)
-                continue
-            assert_within_range(np.asarray(got), values[o.name], f"{node.path} {o.name}")
-    assert checked == sum(o is not None for n in plan.nodes for o in n.outputs) > 0
+    assert check_every_op_in_isolation(content, 0)
 
 
 def test_quickstart_model_matches_litert():
