@@ -11,7 +11,8 @@ import numpy as np
 
 from workbench.quantize.fixed_point import activation_range
 
-from ._common import Kernel, pad_nhwc, patches, window_geometry
+from . import _depthwise as dw
+from ._common import Kernel, PadBuffer, pad_nhwc, patches, window_geometry
 from ._conv import fused_activation
 from ._float_only import require_float
 from ._qelementwise import QUANT_TYPES, qparams
@@ -43,11 +44,26 @@ class PoolKernel(Kernel):
         if self.pads != ((0, 0), (0, 0)):
             ones = np.ones((1, h, w, 1), np.float32)
             self.counts = patches(pad_nhwc(ones, *self.pads), *self.geom).sum(axis=(3, 4))
+        # Float paths: the padded input kept across invokes (fill: the op's neutral value).
+        self.pad = PadBuffer(*self.pads, value=self.pad_value)
         return [(n, oh, ow, c)]
+
+    #: Fill of the float padding (AVERAGE: 0, MAX: -inf).
+    pad_value = 0.0
 
     def windows(self, x: np.ndarray, pad_value) -> np.ndarray:
         """[N, OH, OW, FH, FW, C] view of the padded input."""
         return patches(pad_nhwc(x, *self.pads, value=pad_value), *self.geom)
+
+    def taps(self, x: np.ndarray):
+        """The padded float input, then each window tap ``(i, j)`` as a strided
+        ``[N, OH, OW, C]`` view of it, in row-major order."""
+        xp = self.pad(x)
+        fh, fw, sh, sw, dh, dw_, oh, ow = self.geom
+        for i in range(fh):
+            for j in range(fw):
+                yield xp[:, i * dh:i * dh + (oh - 1) * sh + 1:sh,
+                         j * dw_:j * dw_ + (ow - 1) * sw + 1:sw]
 
     def window_counts(self) -> np.ndarray | int:
         """Number of in-bounds elements of each window ([1, OH, OW, 1], or a scalar)."""

@@ -18,4 +18,12 @@ class MaxPool2D(PoolKernel):
         if self.qrange is not None:
             lowest = np.iinfo(x.dtype).min
             return self.finish_quantized(self.windows(x, lowest).max(axis=(3, 4)))
-        return self.finish(self.windows(x, -np.inf).max(axis=(3, 4)))
+        # Tap by tap (a running maximum over strided views of the padded input): a few ufunc
+        # passes instead of numpy's reduce over a 6-D window view (several times faster).
+        taps = self.taps(x)
+        out = np.array(next(taps), dtype=np.float32)
+        for tap in taps:
+            np.maximum(out, tap, out=out)
+        return self.finish(out)
+
+    pad_value = -np.inf
