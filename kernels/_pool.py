@@ -55,16 +55,6 @@ class PoolKernel(Kernel):
         """[N, OH, OW, FH, FW, C] view of the padded input."""
         return patches(pad_nhwc(x, *self.pads, value=pad_value), *self.geom)
 
-    def taps(self, x: np.ndarray):
-        """The padded float input, then each window tap ``(i, j)`` as a strided
-        ``[N, OH, OW, C]`` view of it, in row-major order."""
-        xp = self.pad(x)
-        fh, fw, sh, sw, dh, dw_, oh, ow = self.geom
-        for i in range(fh):
-            for j in range(fw):
-                yield xp[:, i * dh:i * dh + (oh - 1) * sh + 1:sh,
-                         j * dw_:j * dw_ + (ow - 1) * sw + 1:sw]
-
     def window_counts(self) -> np.ndarray | int:
         """Number of in-bounds elements of each window ([1, OH, OW, 1], or a scalar)."""
         if self.counts is None:

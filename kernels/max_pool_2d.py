@@ -7,6 +7,7 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
+from ._common import PadBuffer
 from ._pool import PoolKernel
 from .registry import register
 
@@ -15,15 +16,26 @@ from .registry import register
 class MaxPool2D(PoolKernel):
     def eval(self, inputs):
         x = inputs[0]
-        if self.qrange is not None:
-            lowest = np.iinfo(x.dtype).min
-            return self.finish_quantized(self.windows(x, lowest).max(axis=(3, 4)))
         # Tap by tap (a running maximum over strided views of the padded input): a few ufunc
         # passes instead of numpy's reduce over a 6-D window view (several times faster).
-        taps = self.taps(x)
-        out = np.array(next(taps), dtype=np.float32)
-        for tap in taps:
-            np.maximum(out, tap, out=out)
-        return self.finish(out)
+        if self.qrange is not None:
+            if self.qpad is None or self.qpad.value != np.iinfo(x.dtype).min:
+                self.qpad = PadBuffer(*self.pads, value=np.iinfo(x.dtype).min)
+            return self.finish_quantized(self._running_max(self.qpad(x), x.dtype))
+        return self.finish(self._running_max(self.pad(x), np.float32))
+
+    def _running_max(self, xp, dtype) -> np.ndarray:
+        fh, fw, sh, sw, dh, dw_, oh, ow = self.geom
+        out = None
+        for i in range(fh):
+            for j in range(fw):
+                tap = xp[:, i * dh:i * dh + (oh - 1) * sh + 1:sh,
+                         j * dw_:j * dw_ + (ow - 1) * sw + 1:sw]
+                if out is None:
+                    out = np.array(tap, dtype=dtype)
+                else:
+                    np.maximum(out, tap, out=out)
+        return out
 
     pad_value = -np.inf
+    qpad = None
