@@ -192,6 +192,8 @@ _EXACT = 2**52  # margin below 2**53: every float64 intermediate of the fast pat
 # of a rounding boundary was measured slower than this float64 path: finding those values
 # takes as many numpy passes as the halved width saves.)
 _TILE_ROW = 1024
+#: Accumulator arrays from this size on check the run-time bound (``Requantizer``).
+_RUN_TIME_CHECK_MIN = 4096
 
 
 def _squeeze(a):
@@ -256,22 +258,44 @@ class Requantizer:
         self.fix = bool(fix.reshape(-1)[0]) if fix.size and np.all(fix == fix.reshape(-1)[0]) \
             else fix
         self.fast = self._prepare_float(mul, total, add, bound)
+        #: With a proven bound too loose for the float64 path (``fast`` False), the largest
+        #: ``|acc|`` the float64 path is exact for: eval checks the actual float accumulators
+        #: against it (two reductions) before taking the slower int64 path.
+        self.run_time_limit = None
+        if not self.fast and bound is not None and self._float_ok(mul, total, add, 0, True):
+            good, bad = 0, 2**32  # bisect the largest bound _float_ok accepts
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                ok = self._float_ok(mul, total, add, mid, True)
+                good, bad = (mid, bad) if ok else (good, mid)
+            self._prepare_float(mul, total, add, good, run_time=True)
+            self.run_time_limit = good
 
-    def _prepare_float(self, mul, total, add, bound) -> bool:
-        if bound is None or self.wrap_acc:
+    def _float_ok(self, mul, total, add, bound: int, run_time: bool = False) -> bool:
+        """Whether the float64 path is exact for ``|acc| <= bound`` (the accumulator before the
+        offset). ``run_time``: the bound is checked on the actual accumulators, which then also
+        proves the int32 wrap C++ could do (``wrap_acc``) does not happen."""
+        offset = np.asarray(self.offset if self.offset is not None else 0, np.int64)
+        a_max = int(bound) + int(np.abs(offset).max(initial=0))
+        if self.wrap_acc and (not run_time or a_max >= 2**31):
+            return False
+        if a_max * 2 ** int(np.max(self.left)) >= 2**31 and np.any(self.left):
+            return False  # C++ wraps the left-shifted accumulator
+        mul_eff = np.asarray(mul, object) * (2 ** np.asarray(self.left, np.int64)).astype(object)
+        num = a_max * int(np.max(mul_eff)) + int(np.max(np.abs(add)))
+        if num >= _EXACT:
+            return False
+        return not (self.wrap_out and num // 2 ** int(np.min(total)) >= 2**31 - 1)
+
+    def _prepare_float(self, mul, total, add, bound, run_time: bool = False) -> bool:
+        if bound is None or not self._float_ok(mul, total, add, bound, run_time):
             return False
         offset = np.asarray(self.offset if self.offset is not None else 0, np.int64)
         a_max = int(bound) + int(np.abs(offset).max(initial=0))
         mul_eff = np.asarray(mul, object) * (2 ** np.asarray(self.left, np.int64)).astype(object)
-        if a_max * 2 ** int(np.max(self.left)) >= 2**31 and np.any(self.left):
-            return False  # C++ wraps the left-shifted accumulator
         num = a_max * int(np.max(mul_eff)) + int(np.max(np.abs(add)))
         zp_part = abs(self.zero_point - self.lo) * 2 ** int(np.max(total))
-        if num >= _EXACT:
-            return False
         self.zp_inside = num + zp_part < _EXACT
-        if self.wrap_out and num // 2 ** int(np.min(total)) >= 2**31 - 1:
-            return False
         scale = np.ldexp(1.0, -np.asarray(total, np.int64))
         mul_f = np.asarray(mul_eff, np.float64)  # exact: < 2**53
         self.a_f = mul_f * scale
@@ -325,6 +349,11 @@ class Requantizer:
         """``acc``: exact integers (int64, or float32/float64 from an exact GEMM); an int64
         ``acc`` may be overwritten."""
         if self.fast:
+            return self._call_float(acc)
+        limit = self.run_time_limit
+        # (Small tensors: the two reductions cost about what the int64 path would.)
+        if limit is not None and acc.dtype.kind == "f" and acc.size >= _RUN_TIME_CHECK_MIN and \
+                max(-float(acc.min()), float(acc.max())) <= limit:
             return self._call_float(acc)
         return self._call_int(acc)
 

@@ -132,3 +132,37 @@ def test_random_large_arrays_float_path_equals_integer_path():
             qm, sh = fp.quantize_multipliers(mults)
             np.testing.assert_array_equal(
                 fast(acc), _expected(acc, qm, sh, rounding, offset, 3, -128, 127))
+
+
+@pytest.mark.parametrize("rounding", [q.UPWARD, q.GEMMLOWP, q.INT64, q.SINGLE])
+@pytest.mark.parametrize("wrap_acc", [False, True])
+def test_run_time_bound_takes_the_float_path_only_when_exact(rounding, wrap_acc):
+    """A proven bound too loose for the float64 path (as for wide convs, whose worst case
+    assumes every input at +-128) leaves a run-time limit: accumulators within it take the
+    float64 path, larger ones the int64 path; both equal the fixed-point reference, at every
+    rounding boundary and at the limit itself."""
+    rng = np.random.default_rng(11)
+    channels = 16
+    mults = _multipliers(rng, channels)
+    qm, sh = fp.quantize_multipliers(mults)
+    offset = rng.integers(-3000, 3000, channels)
+    r = q.Requantizer(mults, rounding, -3, -128, 127, np.int8, offset=offset, bound=2**40,
+                      wrap_acc=wrap_acc)
+    assert not r.fast and r.run_time_limit is not None
+    limit = r.run_time_limit
+    assert limit < 2**40
+    small = _boundary_accs(qm, sh, offset, min(limit, 2**23), 600, rng)  # >= 4096 values
+    calls = []
+    real_float, real_int = r._call_float, r._call_int
+    r._call_float = lambda a: calls.append("float") or real_float(a)
+    r._call_int = lambda a: calls.append("int") or real_int(a)
+    for acc, path in ((small, "float"), (np.vstack([small, np.full((1, channels), limit)]),
+                                         "float")):
+        want = _expected(acc, qm, sh, rounding, offset, -3, -128, 127).astype(np.int8)
+        np.testing.assert_array_equal(r(acc.astype(np.float64)), want)
+        assert calls[-1] == path
+    if limit + 1 < 2**31:  # beyond the limit (and inside int32): the int64 path, still exact
+        acc = np.vstack([small, np.full((1, channels), limit + 1)])
+        want = _expected(acc, qm, sh, rounding, offset, -3, -128, 127).astype(np.int8)
+        np.testing.assert_array_equal(r(acc.astype(np.float64)), want)
+        assert calls[-1] == "int"
