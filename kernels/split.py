@@ -53,4 +53,11 @@ class Split(ParamKernel, Kernel):
 
     def run(self, p, inputs):
         axis, n = p
-        return [np.ascontiguousarray(a) for a in np.split(inputs[1], n, axis=axis)]
+        x = inputs[1]
+        size = x.shape[axis] // n
+        index = [slice(None)] * x.ndim
+        outs = []
+        for k in range(n):  # plain slices: np.split's Python wrapper costs ~10 us per call
+            index[axis] = slice(k * size, (k + 1) * size)
+            outs.append(np.ascontiguousarray(x[tuple(index)]))
+        return outs
