@@ -3,6 +3,8 @@ a size of -1 takes everything from begin to the end. Any dtype."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from workbench.ir.ops import Op
 
 from ._common import Kernel
@@ -40,6 +42,18 @@ class Slice(ParamKernel, Kernel):
                 raise node.fail(f"slice [{b0}, {b0}+{s0}) is outside dimension {d} of size {n}")
             out.append((b0, s0))
         return tuple(out)
+
+    def eval(self, inputs):
+        if self._p is not None:
+            return self.run(self._p, inputs)
+        # Run-time begin/size (a loop counter in a Keras RNN body): decode once per distinct
+        # (shape, begin, size), as params depends on nothing else.
+        key = (inputs[0].shape, np.asarray(inputs[1]).tobytes(), np.asarray(inputs[2]).tobytes(),
+               np.asarray(inputs[1]).dtype.char, np.asarray(inputs[2]).dtype.char)
+        memo = self.__dict__.get("_memo")
+        if memo is None or memo[0] != key:
+            memo = self._memo = (key, self.params(inputs))
+        return self.run(memo[1], inputs)
 
     def shapes(self, p):
         return [tuple(s for _, s in p)]
