@@ -19,6 +19,10 @@ from ._shape import (
 from .registry import register
 
 
+#: Distinct run-time (shape, begin, size) a SLICE node remembers before starting over.
+_MEMO_LIMIT = 256
+
+
 @register(Op.SLICE)
 @folds_constants
 class Slice(ParamKernel, Kernel):
@@ -46,14 +50,18 @@ class Slice(ParamKernel, Kernel):
     def eval(self, inputs):
         if self._p is not None:
             return self.run(self._p, inputs)
-        # Run-time begin/size (a loop counter in a Keras RNN body): decode once per distinct
-        # (shape, begin, size), as params depends on nothing else.
-        key = (inputs[0].shape, np.asarray(inputs[1]).tobytes(), np.asarray(inputs[2]).tobytes(),
-               np.asarray(inputs[1]).dtype.char, np.asarray(inputs[2]).dtype.char)
-        memo = self.__dict__.get("_memo")
-        if memo is None or memo[0] != key:
-            memo = self._memo = (key, self.params(inputs))
-        return self.run(memo[1], inputs)
+        # Run-time begin/size (a loop counter in a Keras RNN body, one value per step): decode
+        # once per distinct (shape, begin, size), as params depends on nothing else; a small
+        # memo, so every step of the next invoke hits it too.
+        b, sz = np.asarray(inputs[1]), np.asarray(inputs[2])
+        key = (inputs[0].shape, b.dtype.char, b.tobytes(), sz.dtype.char, sz.tobytes())
+        memo = self.__dict__.setdefault("_memo", {})
+        p = memo.get(key)
+        if p is None:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            p = memo[key] = self.params(inputs)
+        return self.run(p, inputs)
 
     def shapes(self, p):
         return [tuple(s for _, s in p)]
