@@ -57,6 +57,7 @@ class AveragePool2D(PoolKernel):
 
     def prepare(self):
         shapes = super().prepare()
+        self.ones = None  # depends on the geometry: rebuilt on the next eval
         # Quantized inputs: padded and converted to float32 in one copy (exact integers).
         self.qpad = PadBuffer(*self.pads, value=0, dtype=np.float32)
         return shapes
