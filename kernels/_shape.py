@@ -117,18 +117,43 @@ class ParamKernel:
     inputs (``inputs`` None during prepare, when constants are read from the node) or None if a
     needed value is not known, ``shapes(self, p)`` -> output shapes, and ``run(self, p, inputs)``
     -> output arrays. Constant parameters are decoded once, in prepare.
+
+    Run-time parameters (a loop counter in a Keras RNN body, one value per step) are decoded
+    once per distinct value when the subclass declares ``param_inputs``: the indices of the
+    inputs whose *values* ``params`` reads (it may read any input's shape). Up to
+    ``PARAM_MEMO_LIMIT`` decodings are kept, so every step of the next invoke hits them too.
     """
+
+    #: Inputs whose values ``params`` reads (None: no memo, decode on every eval).
+    param_inputs: tuple[int, ...] | None = None
 
     def prepare(self):
         self._p = self.params(None)
+        self._memo = {}
         if self._p is None:
             mark_dynamic(self.node)
             return [o.shape if o is not None else () for o in self.node.outputs]
         return self.shapes(self._p)
 
     def eval(self, inputs):
-        p = self._p if self._p is not None else self.params(inputs)
+        p = self._p
+        if p is None:
+            if self.param_inputs is None:
+                p = self.params(inputs)
+            else:
+                key = (tuple(None if x is None else np.shape(x) for x in inputs),
+                       *((np.asarray(inputs[i]).dtype.char, np.asarray(inputs[i]).tobytes())
+                         for i in self.param_inputs))
+                p = self._memo.get(key)
+                if p is None:
+                    if len(self._memo) >= PARAM_MEMO_LIMIT:
+                        self._memo.clear()
+                    p = self._memo[key] = self.params(inputs)
         return self.run(p, inputs)
+
+
+#: Run-time parameter decodings a ``ParamKernel`` node keeps before starting over.
+PARAM_MEMO_LIMIT = 256
 
 
 #: Largest output (in elements) computed at prepare time by :func:`folds_constants`.

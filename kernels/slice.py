@@ -3,8 +3,6 @@ a size of -1 takes everything from begin to the end. Any dtype."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from workbench.ir.ops import Op
 
 from ._common import Kernel
@@ -19,13 +17,11 @@ from ._shape import (
 from .registry import register
 
 
-#: Distinct run-time (shape, begin, size) a SLICE node remembers before starting over.
-_MEMO_LIMIT = 256
-
-
 @register(Op.SLICE)
 @folds_constants
 class Slice(ParamKernel, Kernel):
+    param_inputs = (1, 2)  # begin, size (and the input's shape)
+
     def params(self, inputs):
         node = self.node
         require_dense(node, 0)
@@ -46,22 +42,6 @@ class Slice(ParamKernel, Kernel):
                 raise node.fail(f"slice [{b0}, {b0}+{s0}) is outside dimension {d} of size {n}")
             out.append((b0, s0))
         return tuple(out)
-
-    def eval(self, inputs):
-        if self._p is not None:
-            return self.run(self._p, inputs)
-        # Run-time begin/size (a loop counter in a Keras RNN body, one value per step): decode
-        # once per distinct (shape, begin, size), as params depends on nothing else; a small
-        # memo, so every step of the next invoke hits it too.
-        b, sz = np.asarray(inputs[1]), np.asarray(inputs[2])
-        key = (inputs[0].shape, b.dtype.char, b.tobytes(), sz.dtype.char, sz.tobytes())
-        memo = self.__dict__.setdefault("_memo", {})
-        p = memo.get(key)
-        if p is None:
-            if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
-            p = memo[key] = self.params(inputs)
-        return self.run(p, inputs)
 
     def shapes(self, p):
         return [tuple(s for _, s in p)]
