@@ -11,7 +11,6 @@ import numpy as np
 
 from workbench.quantize.fixed_point import activation_range
 
-from . import _depthwise as dw
 from ._common import Kernel, PadBuffer, pad_nhwc, patches, window_geometry
 from ._conv import fused_activation
 from ._float_only import require_float
@@ -44,12 +43,13 @@ class PoolKernel(Kernel):
         if self.pads != ((0, 0), (0, 0)):
             ones = np.ones((1, h, w, 1), np.float32)
             self.counts = patches(pad_nhwc(ones, *self.pads), *self.geom).sum(axis=(3, 4))
-        # Float paths: the padded input kept across invokes (fill: the op's neutral value).
-        self.pad = PadBuffer(*self.pads, value=self.pad_value)
+        self.pad = self.pad_buffer(x.dtype)
         return [(n, oh, ow, c)]
 
-    #: Fill of the float padding (AVERAGE: 0, MAX: -inf).
-    pad_value = 0.0
+    def pad_buffer(self, dtype) -> PadBuffer:
+        """The padded input kept across invokes, filled with the op's neutral value (what
+        ``eval`` reads through ``self.pad``); AVERAGE: 0."""
+        return PadBuffer(*self.pads, value=0)
 
     def windows(self, x: np.ndarray, pad_value) -> np.ndarray:
         """[N, OH, OW, FH, FW, C] view of the padded input."""

@@ -29,7 +29,7 @@ class AveragePool2D(PoolKernel):
                 # Window sums are exact in float32 (|sum| < 2**24); then (sum +- half) / count
                 # in float64 is within 2**-28 of the true quotient, which is an integer or at
                 # least 1/count (>= 2**-9) away from one: its truncation is C's division.
-                num = self._window_sums(x, self.qpad).astype(np.float64)
+                num = self._window_sums(x).astype(np.float64)
                 num += np.copysign(np.asarray(half, np.float64), num)
                 num /= np.asarray(count, np.float64)
                 return self.finish_quantized(np.trunc(num, out=num))
@@ -38,11 +38,11 @@ class AveragePool2D(PoolKernel):
             q = np.abs(num) // count * np.sign(num)  # C division truncates toward zero
             return self.finish_quantized(q)
         fh, fw = self.geom[0], self.geom[1]
-        s = self._window_sums(x, self.pad)
+        s = self._window_sums(x)
         s /= np.float32(fh * fw) if self.counts is None else self.counts
         return self.finish(s)
 
-    def _window_sums(self, x, pad) -> np.ndarray:
+    def _window_sums(self, x) -> np.ndarray:
         """float32 sums of each window's in-bounds values: a depthwise tap sum with unit
         weights over the zero-padded input (one einsum over contiguous tap rows for unit width
         stride: 3-10x numpy's reduce over a 6-D window view)."""
@@ -53,14 +53,18 @@ class AveragePool2D(PoolKernel):
             tiled = dw.tile_weights(unit, self.geom[7]) if strategy in ("taps", "rows") else None
             self.ones = (c, strategy, unit, tiled)
         _, strategy, unit, tiled = self.ones
-        return dw.tap_sum(pad(x), unit, self.geom, np.float32, strategy, tiled)
+        return dw.tap_sum(self.pad(x), unit, self.geom, np.float32, strategy, tiled)
 
     def prepare(self):
         shapes = super().prepare()
         self.ones = None  # depends on the geometry: rebuilt on the next eval
-        # Quantized inputs: padded and converted to float32 in one copy (exact integers).
-        self.qpad = PadBuffer(*self.pads, value=0, dtype=np.float32)
         return shapes
+
+    def pad_buffer(self, dtype) -> PadBuffer:
+        """Zeros around; quantized inputs are converted to float32 in the same copy (exact
+        integers, for the float32 window sums)."""
+        return PadBuffer(*self.pads, value=0, dtype=np.float32 if self.qrange is not None
+                         else None)
 
     #: (channels, strategy, unit weights, tiled unit weights) of the window sums.
     ones = None

@@ -19,10 +19,13 @@ class MaxPool2D(PoolKernel):
         # Tap by tap (a running maximum over strided views of the padded input): a few ufunc
         # passes instead of numpy's reduce over a 6-D window view (several times faster).
         if self.qrange is not None:
-            if self.qpad is None or self.qpad.value != np.iinfo(x.dtype).min:
-                self.qpad = PadBuffer(*self.pads, value=np.iinfo(x.dtype).min)
-            return self.finish_quantized(self._running_max(self.qpad(x), x.dtype))
+            return self.finish_quantized(self._running_max(self.pad(x), x.dtype))
         return self.finish(self._running_max(self.pad(x), np.float32))
+
+    def pad_buffer(self, dtype) -> PadBuffer:
+        """Padding never wins a maximum: the type's lowest value, -inf for floats."""
+        low = np.iinfo(dtype).min if self.qrange is not None else -np.inf
+        return PadBuffer(*self.pads, value=low)
 
     def _running_max(self, xp, dtype) -> np.ndarray:
         fh, fw, sh, sw, dh, dw_, oh, ow = self.geom
@@ -37,5 +40,3 @@ class MaxPool2D(PoolKernel):
                     np.maximum(out, tap, out=out)
         return out
 
-    pad_value = -np.inf
-    qpad = None
