@@ -262,38 +262,39 @@ class Requantizer:
         #: ``|acc|`` the float64 path is exact for: eval checks the actual float accumulators
         #: against it (two reductions) before taking the slower int64 path.
         self.run_time_limit = None
-        if not self.fast and bound is not None and self._float_ok(mul, total, add, 0, True):
-            good, bad = 0, 2**32  # bisect the largest bound _float_ok accepts
+        if not self.fast and bound is not None and \
+                self._float_num(mul, total, add, 0, True) is not None:
+            good, bad = 0, 2**32  # bisect the largest bound _float_num accepts
             while bad - good > 1:
                 mid = (good + bad) // 2
-                ok = self._float_ok(mul, total, add, mid, True)
+                ok = self._float_num(mul, total, add, mid, True) is not None
                 good, bad = (mid, bad) if ok else (good, mid)
             self._prepare_float(mul, total, add, good, run_time=True)
             self.run_time_limit = good
 
-    def _float_ok(self, mul, total, add, bound: int, run_time: bool = False) -> bool:
-        """Whether the float64 path is exact for ``|acc| <= bound`` (the accumulator before the
-        offset). ``run_time``: the bound is checked on the actual accumulators, which then also
-        proves the int32 wrap C++ could do (``wrap_acc``) does not happen."""
+    def _float_num(self, mul, total, add, bound: int, run_time: bool = False) -> int | None:
+        """The largest numerator ``|a * mul| + |add|`` of the float64 path for ``|acc| <=
+        bound`` (the accumulator before the offset), or None when that path is not exact there.
+        ``run_time``: the bound is checked on the actual accumulators, which then also proves
+        the int32 wrap C++ could do (``wrap_acc``) does not happen."""
         offset = np.asarray(self.offset if self.offset is not None else 0, np.int64)
         a_max = int(bound) + int(np.abs(offset).max(initial=0))
         if self.wrap_acc and (not run_time or a_max >= 2**31):
-            return False
+            return None
         if a_max * 2 ** int(np.max(self.left)) >= 2**31 and np.any(self.left):
-            return False  # C++ wraps the left-shifted accumulator
+            return None  # C++ wraps the left-shifted accumulator
         mul_eff = np.asarray(mul, object) * (2 ** np.asarray(self.left, np.int64)).astype(object)
         num = a_max * int(np.max(mul_eff)) + int(np.max(np.abs(add)))
-        if num >= _EXACT:
-            return False
-        return not (self.wrap_out and num // 2 ** int(np.min(total)) >= 2**31 - 1)
+        if num >= _EXACT or self.wrap_out and num // 2 ** int(np.min(total)) >= 2**31 - 1:
+            return None
+        return num
 
     def _prepare_float(self, mul, total, add, bound, run_time: bool = False) -> bool:
-        if bound is None or not self._float_ok(mul, total, add, bound, run_time):
+        num = None if bound is None else self._float_num(mul, total, add, bound, run_time)
+        if num is None:
             return False
         offset = np.asarray(self.offset if self.offset is not None else 0, np.int64)
-        a_max = int(bound) + int(np.abs(offset).max(initial=0))
         mul_eff = np.asarray(mul, object) * (2 ** np.asarray(self.left, np.int64)).astype(object)
-        num = a_max * int(np.max(mul_eff)) + int(np.max(np.abs(add)))
         zp_part = abs(self.zero_point - self.lo) * 2 ** int(np.max(total))
         self.zp_inside = num + zp_part < _EXACT
         scale = np.ldexp(1.0, -np.asarray(total, np.int64))
