@@ -141,7 +141,13 @@ def same_or_valid(padding: int, size: int, filt: int, stride: int, dilation: int
         out = (size - eff + stride) // stride
     out = max(out, 0)
     total = max((out - 1) * stride + eff - size, 0)
+    if eff > _INT32_MAX or size + total > _INT32_MAX:
+        raise ModelError(f"filter {filt} with dilation {dilation} spans {eff} positions; padded "
+                         f"to {size + total}, beyond TFLite's int32 dimensions")
     return out, total // 2, total - total // 2
+
+
+_INT32_MAX = 2**31 - 1
 
 
 def window_geometry(options, h: int, w: int, kh: int, kw: int):

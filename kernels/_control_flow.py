@@ -27,6 +27,51 @@ def subgraph_output_shapes(runtime, si: int, shapes: list[tuple[int, ...]]
     return [plan.shapes[index[id(t)]] for t in sg.outputs]
 
 
+def called_subgraphs(node, *fields: str) -> list[int]:
+    """The subgraph indices ``fields`` of the node's options (e.g. WHILE's cond and body), each
+    checked to name a subgraph of the model. A missing options table is a malformed model: the
+    schema's zero default would call subgraph 0, the caller."""
+    o = node.options
+    n = len(node.runtime.model.subgraphs)
+    out = []
+    for f in fields:
+        si = getattr(o, f, None) if o is not None else None
+        if si is None:
+            raise node.fail(f"{node.op.name} has no options giving {f}")
+        si = int(si)
+        if not 0 <= si < n:
+            raise node.fail(f"{f} {si} is not a subgraph (the model has {n})")
+        out.append(si)
+    return out
+
+
+#: Operators with effects beyond their outputs (or unknown effects): a loop whose body or
+#: condition reaches one may make progress that its loop-carried values do not show.
+_EFFECTFUL = {Op.ASSIGN_VARIABLE, Op.CALL_ONCE, Op.CUSTOM}
+
+
+def pure_subgraphs(model, roots: list[int]) -> bool:
+    """Whether subgraphs ``roots`` and every subgraph they call are free of side effects (no
+    variable writes, CALL_ONCE, custom or random ops), so that running them twice on the same
+    inputs gives the same outputs."""
+    seen, todo = set(), list(roots)
+    while todo:
+        si = todo.pop()
+        if si in seen:
+            continue
+        seen.add(si)
+        for op in model.subgraphs[si].operators:
+            if op.code in _EFFECTFUL or "RANDOM" in op.name or op.opcode.custom_code:
+                return False
+            o = op.options
+            for f in ("cond_subgraph_index", "body_subgraph_index", "then_subgraph_index",
+                      "else_subgraph_index", "init_subgraph_index"):
+                v = getattr(o, f, None) if o is not None else None
+                if isinstance(v, int) and 0 <= v < len(model.subgraphs):
+                    todo.append(v)
+    return True
+
+
 def check_signature(node, si: int, dtypes: list, what: str) -> None:
     """The subgraph's inputs must take ``dtypes`` (None entries are not checked)."""
     sg = node.runtime.model.subgraphs[si]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from workbench.ir.ops import Op
 
 from ._common import Kernel
+from ._control_flow import called_subgraphs
 from .registry import register
 
 
@@ -13,7 +14,7 @@ from .registry import register
 class CallOnce(Kernel):
     def prepare(self):
         node = self.node
-        self.init = node.options.init_subgraph_index
+        (self.init,) = called_subgraphs(node, "init_subgraph_index")
         sg = node.runtime.model.subgraphs[self.init]
         if sg.inputs or sg.outputs:
             raise node.fail(f"init subgraph {self.init} must have no inputs or outputs")

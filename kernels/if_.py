@@ -11,7 +11,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._control_flow import check_signature, subgraph_output_shapes
+from ._control_flow import called_subgraphs, check_signature, subgraph_output_shapes
 from .registry import register
 
 
@@ -19,8 +19,8 @@ from .registry import register
 class If(Kernel):
     def prepare(self):
         node = self.node
-        o = node.options
-        self.then, self.else_ = o.then_subgraph_index, o.else_subgraph_index
+        self.then, self.else_ = called_subgraphs(node, "then_subgraph_index",
+                                                 "else_subgraph_index")
         if not node.inputs or node.inputs[0] is None:
             raise node.fail("IF needs a condition input")
         c = node.inputs[0]

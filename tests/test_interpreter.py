@@ -18,9 +18,10 @@ from tests.litert_oracle import (
     litert_values,
     random_inputs,
 )
-from workbench.errors import InputError, UnsupportedOpError
+from workbench.errors import InputError, OpError, UnsupportedOpError
 from workbench.interpreter import CaptureHook, Interpreter, TimingHook
 from workbench.ir.graph import Operator
+from workbench.ir.ops import Op
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT = ROOT / "datasets" / "models" / "quickstart_cnn_float32.tflite"
@@ -193,6 +194,65 @@ def test_unknown_custom_op_is_named():
                                          op.outputs))
     with pytest.raises(UnsupportedOpError, match="MyFancyOp.*register_custom_op"):
         Interpreter(m).allocate_tensors()
+
+
+def test_unforeseen_kernel_failure_is_one_op_error_naming_the_op():
+    """A kernel exception that is not a WorkbenchError (a missing check) surfaces as one
+    ``OpError`` naming the subgraph and op, with the original chained, from prepare or eval."""
+    m = wb.load(FLOAT)
+    op = m.main.operators[-1]
+    m.main.replace_operator(op, Operator(m.opcode(custom_code="BrokenTest"), op.inputs,
+                                         op.outputs))
+    index = len(m.main.operators) - 1
+
+    class Broken(wb.kernels.Kernel):
+        fail_in = "eval"
+
+        def prepare(self):
+            if self.fail_in == "prepare":
+                raise MemoryError("Unable to allocate 2.00 TiB")
+            return [self.node.inputs[0].shape]
+
+        def eval(self, inputs):
+            return [inputs[0][(0,) * 9]]  # IndexError: too many indices
+
+    wb.register_custom_op("BrokenTest", Broken)
+    with pytest.raises(OpError, match=rf"subgraphs\[0\]\.operators\[{index}\] \(BrokenTest\): "
+                       "eval failed: IndexError") as info:
+        Interpreter(m).run(np.ones((1, 32, 32, 3), np.float32))
+    assert isinstance(info.value.__cause__, IndexError)
+    assert info.value.path == f"subgraphs[0].operators[{index}] (BrokenTest)"
+    Broken.fail_in = "prepare"
+    with pytest.raises(OpError, match="prepare failed: out of memory: Unable to allocate"):
+        Interpreter(m).allocate_tensors()
+
+
+def test_empty_recorded_shape_does_not_fold_a_stale_value():
+    """A produced tensor recorded with a zero dimension looks like a known (empty) value until
+    its kernel computes the real shape; ops downstream must not fold that stale value."""
+    m = wb.load(FLOAT)
+    sg = m.main
+    fc = next(o for o in sg.operators if o.name == "FULLY_CONNECTED")
+    logits = fc.outputs[0]
+    n = logits.shape[-1]
+    # FULLY_CONNECTED -> RESHAPE [1, n] -> [n, 1] -> RESHAPE back -> SOFTMAX; RESHAPE folds
+    # constant (or known-empty) inputs at prepare.
+    mid = sg.new_tensor("mid", (n, 1))
+    back = sg.new_tensor("back", (1, n))
+    for k, (src, dst, shape) in enumerate(((logits, mid, (n, 1)), (mid, back, (1, n)))):
+        target = sg.new_tensor(f"target{k}", (2,), np.int32, data=np.array(shape, np.int32))
+        sg.add_operator(Operator(m.opcode(Op.RESHAPE), [src, target], [dst]),
+                        sg.index_of(fc) + 1 + k)
+    softmax = sg.operators[-1]
+    softmax.inputs[0] = back
+    x = np.random.default_rng(0).standard_normal((1, 32, 32, 3)).astype(np.float32)
+    (want,) = Interpreter(m).run(x)
+    assert [o.name for o in sg.operators][-4:] == ["FULLY_CONNECTED", "RESHAPE", "RESHAPE",
+                                                   "SOFTMAX"]
+    logits.shape = (1, 0)
+    mid.shape = (0, 1)
+    (got,) = Interpreter(m).run(x)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_hooks_time_and_capture_every_op():

@@ -1,4 +1,5 @@
-"""Robustness of loading: mutated models load cleanly or raise one ``ModelError``.
+"""Robustness of loading and running: mutated models load cleanly or raise one ``ModelError``,
+and those that load run or raise one ``WorkbenchError``.
 
 Issue requirement: loading validates the whole file before anything can run and raises one
 :class:`~workbench.errors.ModelError` naming the path at fault, never ``struct.error``,
@@ -43,7 +44,7 @@ from workbench.schema import schema_generated as gen
 from workbench.schema.fbs import SCALARS, load_schema
 
 import workbench as wb
-from workbench.errors import ModelError
+from workbench.errors import ModelError, OpError, WorkbenchError
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "robustness"
@@ -670,6 +671,71 @@ def test_harness_reports_foreign_exceptions(monkeypatch, seeds):
     monkeypatch.undo()
     out = attempt(seeds["float32"], measure_memory=True)
     assert out.result == "ok" and out.peak is not None and out.peak > 0
+
+
+def run_outcome(data: bytes, rng) -> str | None:
+    """Allocate and invoke a mutated model that loaded, on small random inputs: None when it runs
+    or raises a ``WorkbenchError`` other than an ``OpError`` (the interpreter's net for checks a
+    kernel lacks; accepted only for running out of memory), else a description of what went
+    wrong (another exception, or a hang). Inputs the file declares huge are not tried."""
+    try:
+        with _alarm(10 * TIME_LIMIT):
+            it = wb.Interpreter(model_content=data)
+            it.allocate_tensors()
+            for d in it.get_input_details():
+                shape = [max(1, int(v)) for v in d["shape"]]
+                if math.prod(shape) > 1 << 20:
+                    return None
+                dt = np.dtype(d["dtype"])
+                x = (rng.standard_normal(shape) if dt.kind == "f"
+                     else rng.integers(0, 3, shape)).astype(dt)
+                it.set_tensor(d["index"], x)
+            it.invoke()
+            for d in it.get_output_details():
+                it.get_tensor(d["index"])
+    except OpError as e:  # a kernel check is missing, unless memory ran out on a huge shape
+        if isinstance(e.__cause__, MemoryError):
+            return None
+        return f"allocate/invoke: {e}"
+    except WorkbenchError:
+        return None
+    except _Hang:
+        return "allocate/invoke: hang (> 10 s)"
+    except Exception as e:  # noqa: BLE001 - every other exception is the failure we look for
+        return f"allocate/invoke: {type(e).__name__}: {str(e)[:200]}{_where(e)}"
+    return None
+
+
+@pytest.mark.parametrize("kind", list(KIND_COUNTS))
+def test_mutations_that_load_run_or_raise_one_typed_error(kind, seeds):
+    """Every mutated model that loads either runs or fails with one ``WorkbenchError`` at
+    allocate/invoke, never another exception, an ``OpError`` from a missing check, or a hang:
+    an endless WHILE is refused (see ``kernels/while_.py``)."""
+    rng = np.random.default_rng(zlib.crc32(kind.encode()))
+    failures, ran = [], 0
+    for desc, data in mutations(kind, seeds):
+        try:
+            wb.load(data)
+        except ModelError:
+            continue
+        ran += 1
+        bad = run_outcome(data, rng)
+        if bad:
+            failures.append(f"{desc}\n      -> {bad}")
+    print(f"\n{kind}: {ran} loaded mutations allocated and invoked")
+    assert not failures, f"{len(failures)} of {ran}; first 10:\n  " + "\n  ".join(failures[:10])
+
+
+def test_run_harness_reports_foreign_exceptions(seeds, monkeypatch):
+    """Self-test: an exception other than a WorkbenchError out of invoke is reported."""
+    def bad_invoke(self):
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(wb.Interpreter, "invoke", bad_invoke)
+    bad = run_outcome(seeds["float32"], np.random.default_rng(0))
+    assert bad and "IndexError" in bad
+    monkeypatch.undo()
+    assert run_outcome(seeds["float32"], np.random.default_rng(0)) is None
 
 
 def test_mutations_through_files(tmp_path, seeds):

@@ -8,7 +8,7 @@ from __future__ import annotations
 # ``wb.quantize(...)`` calls the quantizer: the subpackage itself is callable (see its
 # docstring), so ``workbench.quantize.<module>`` stays importable every way.
 from . import quantize
-from .errors import InputError, ModelError, UnsupportedOpError, WorkbenchError
+from .errors import InputError, ModelError, OpError, UnsupportedOpError, WorkbenchError
 from .interpreter import Interpreter
 from .ir.graph import Model, Operator, QuantParams, Subgraph, Tensor
 from .ir.ops import ActivationFunctionType, Op, Padding, TensorType
@@ -74,5 +74,6 @@ __all__ = [
     "profile", "memory_report", "diff", "report", "estimate", "compare",
     "Model", "Subgraph", "Tensor", "Operator", "QuantParams", "Op", "TensorType", "Padding",
     "ActivationFunctionType", "WorkbenchError", "ModelError", "UnsupportedOpError", "InputError",
+    "OpError",
     "__version__",
 ]

@@ -44,5 +44,29 @@ class UnsupportedOpError(WorkbenchError, NotImplementedError):
         )
 
 
+class OpError(WorkbenchError, RuntimeError):
+    """An operator failed while preparing or running in a way its own checks did not foresee
+    (for example running out of memory on an absurd shape). The message names the operator;
+    the original exception is chained as ``__cause__``.
+
+    Parameters
+    ----------
+    message
+        What went wrong.
+    path
+        The operator, e.g. ``subgraphs[0].operators[4] (CONV_2D)``.
+    """
+
+    def __init__(self, message: str, path: str = ""):
+        self.path = str(path)
+        self.reason = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+    @classmethod
+    def wrap(cls, exc: BaseException, path: str, stage: str) -> "OpError":
+        what = "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
+        return cls(f"{stage} failed: {what}: {exc}", path)
+
+
 class InputError(WorkbenchError, ValueError):
     """A wrong input given by the user (shape, dtype, index, name)."""

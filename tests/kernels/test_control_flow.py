@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import workbench as wb
+from workbench.kernels._control_flow import pure_subgraphs
 from tests.litert_oracle import litert_interpreter
 from workbench.errors import ModelError, UnsupportedOpError
 
@@ -142,13 +143,17 @@ def test_while_with_growing_values(tf):
 
 
 # -- IF ----------------------------------------------------------------------------------------
-def test_if_both_branches(tf):
+def _if_model(tf):
     @tf.function(input_signature=[tf.TensorSpec([], tf.bool), tf.TensorSpec([2, 3]),
                                   tf.TensorSpec([3])])
     def branch(p, x, y):
         return tf.cond(p, lambda: x * 2.0 + y, lambda: x + y * 3.0)
 
-    content = convert(tf, "if_bool", (branch, None))
+    return convert(tf, "if_bool", (branch, None))
+
+
+def test_if_both_branches(tf):
+    content = _if_model(tf)
     assert "IF" in all_ops(content)
     compare_invokes(content, [[np.array(c), f32(2, 3, seed=k), f32(3, seed=k + 9)]
                               for k, c in enumerate([True, False, False, True])])
@@ -239,3 +244,64 @@ def test_read_before_assign_is_an_error(tf):
     it = wb.Interpreter(m)
     with pytest.raises(ModelError, match="before it is assigned"):
         it.run([f32(2, 3)])
+
+
+# -- loops that never end, malformed control flow -------------------------------------------------
+def _stepped_loop(tf):
+    @tf.function(input_signature=[tf.TensorSpec([3]), tf.TensorSpec([], tf.int32)])
+    def loop(x, step):
+        return tf.while_loop(lambda i, x: i < 10, lambda i, x: (i + step, tf.abs(x)),
+                             [tf.constant(0), x])
+
+    return convert(tf, "while_stepped", (loop, None))
+
+
+def test_while_that_never_ends_is_refused_not_hung(tf):
+    """With step 0 the body leaves every loop value as it was (after the first abs) while the
+    condition holds: LiteRT would spin forever; we name the WHILE instead."""
+    content = _stepped_loop(tf)
+    compare_invokes(content, [[f32(3), np.array(s, np.int32)] for s in (1, 3, 10)])
+    it = ours_or_skip(content)
+    with pytest.raises(ModelError, match=r"WHILE.*never ends: iteration 2 of body"):
+        it.run([f32(3), np.array(0, np.int32)])
+    it.run([f32(3), np.array(2, np.int32)])  # the interpreter is still usable
+
+
+def test_while_fixed_point_check_skips_loops_with_side_effects(tf):
+    """A body that writes a resource variable can make progress its loop values do not show,
+    so the fixed-point check stands aside there (the loop ends through the variable)."""
+    class Counter(tf.Module):
+        def __init__(self):
+            self.v = tf.Variable(0)
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+        def __call__(self, n):
+            def body(i):
+                self.v.assign_add(1)
+                return (i,)
+            self.v.assign(0)
+            tf.while_loop(lambda i: self.v < n, body, [tf.constant(7)])
+            return self.v.read_value()
+
+    m = Counter()
+    content = convert(tf, "while_variable", (m.__call__, m), resource_variables=True)
+    model = wb.load(content)
+    (loop,) = [o for o in model.main.operators if o.name == "WHILE"]
+    body = loop.options.body_subgraph_index
+    assert "ASSIGN_VARIABLE" in [o.name for o in model.subgraphs[body].operators]
+    assert not pure_subgraphs(model, [loop.options.cond_subgraph_index, body])
+    stepped = wb.load(_stepped_loop(tf))
+    (loop,) = [o for o in stepped.main.operators if o.name == "WHILE"]
+    assert pure_subgraphs(stepped, [loop.options.cond_subgraph_index,
+                                    loop.options.body_subgraph_index])
+    compare_invokes(content, [[np.array(n, np.int32)] for n in (3, 5)])
+
+
+@pytest.mark.parametrize("op_name", ["WHILE", "IF"])
+def test_control_flow_without_options_is_a_model_error(tf, op_name):
+    content = _counter_loop(tf) if op_name == "WHILE" else _if_model(tf)
+    m = wb.load(content)
+    op = next(o for o in m.main.operators if o.name == op_name)
+    op.options = None
+    with pytest.raises(ModelError, match=rf"operators\[\d+\] \({op_name}\).*has no options"):
+        wb.Interpreter(m).allocate_tensors()

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from workbench.errors import InputError, ModelError
+from workbench.errors import InputError, ModelError, OpError, WorkbenchError
 from workbench.ir.graph import Model, Tensor
 from workbench.ir.ops import numpy_dtype, type_name
 from workbench.kernels._common import Node, TensorInfo
@@ -70,6 +70,17 @@ def _empty_constant(t: Tensor, shape) -> np.ndarray | None:
     if t.numpy_dtype is None or t.is_variable or 0 not in tuple(shape):
         return None
     return np.zeros(shape, t.numpy_dtype)
+
+
+def _op_failure(e: Exception, path: str, stage: str) -> Exception:
+    """What to raise for exception ``e`` out of a kernel's ``prepare``/``eval``: a
+    ``WorkbenchError`` as it is (a ``ModelError`` from a helper that could not know the op gets
+    the op's path), anything else as one ``OpError`` naming the op."""
+    if isinstance(e, ModelError) and not e.path:
+        return ModelError(e.reason, path)
+    if isinstance(e, WorkbenchError):
+        return e
+    return OpError.wrap(e, path, stage)
 
 
 def _block_size(q) -> int:
@@ -238,13 +249,24 @@ class Interpreter:
             node = Node(op, si, oi, [info(t) for t in op.inputs], [], runtime=self)
             node.outputs = [info(t) for t in op.outputs]
             cls = lookup(op.code, op.opcode.custom_code, op.name, node.path)
-            kernel = cls(node)
-            out_shapes = kernel.prepare()
+            try:
+                kernel = cls(node)
+                out_shapes = kernel.prepare()
+            except Exception as e:  # noqa: BLE001 - one typed error naming the op
+                err = _op_failure(e, node.path, "prepare")
+                if err is e:
+                    raise
+                raise err from e
             for o, s in zip(node.outputs, out_shapes):
                 if o is not None:
                     s = tuple(int(d) for d in s)
                     shapes[o.index] = s
                     o.shape = s
+                    if o.data is not None and tuple(o.data.shape) != s \
+                            and not o.tensor.is_constant:
+                        # The recorded shape was empty (so its value looked known) but the
+                        # kernel computes another: the value is not known after all.
+                        o.data = _empty_constant(o.tensor, s)
             nodes.append(node)
             kernels.append(kernel)
         return _SubgraphPlan(nodes, kernels, shapes)
@@ -328,7 +350,13 @@ class Interpreter:
             if hooks:
                 for h in hooks:
                     h.before_op(node, ins)
-            outs = kernel.eval(ins)
+            try:
+                outs = kernel.eval(ins)
+            except Exception as e:  # noqa: BLE001 - one typed error naming the op
+                err = _op_failure(e, node.path, "eval")
+                if err is e:
+                    raise
+                raise err from e
             reshaped = None
             for o, arr in zip(node.outputs, outs):
                 if o is None:
@@ -377,8 +405,15 @@ class Interpreter:
                 for o in node.outputs:
                     if o is not None and not o.tensor.is_constant:
                         o.data = None
-                kernel = type(plan.kernels[pos])(node)
-                for o, s in zip(node.outputs, kernel.prepare()):
+                try:
+                    kernel = type(plan.kernels[pos])(node)
+                    shapes = kernel.prepare()
+                except Exception as e:  # noqa: BLE001 - one typed error naming the op
+                    err = _op_failure(e, node.path, "prepare")
+                    if err is e:
+                        raise
+                    raise err from e
+                for o, s in zip(node.outputs, shapes):
                     if o is not None:
                         o.shape = tuple(int(d) for d in s)
                 if len(cache) >= _KERNEL_CACHE_LIMIT:
