@@ -14,7 +14,7 @@ import numpy as np
 
 from workbench.errors import ModelError
 from workbench.ir.graph import Operator, Tensor
-from workbench.ir.ops import ActivationFunctionType, Padding
+from workbench.ir.ops import ActivationFunctionType, Padding, default_options
 
 
 @dataclass
@@ -55,7 +55,11 @@ class Node:
 
     @property
     def options(self):
-        return self.op.options
+        """The op's options; an op stored without them gets the schema's defaults, as
+        LiteRT's zero-initialized parameters (e.g. SOFTMAX's beta 0, STRIDED_SLICE's masks 0).
+        ``op.options`` is None in that case."""
+        o = self.op.options
+        return o if o is not None else default_options(self.op.code)
 
     @property
     def path(self) -> str:

@@ -174,14 +174,14 @@ class ReduceKernel(Kernel):
                      and x.quantization.scale.size > 0):
             if node.outputs[0].dtype != x.dtype:
                 raise node.fail(f"input {x.dtype} and output {node.outputs[0].dtype} differ")
-            self.keep = bool(node.options.keep_dims) if node.options is not None else False
+            self.keep = bool(node.options.keep_dims)
             self.qfn = self.prepare_quantized(x, node.outputs[0])
         else:
             check_types(node, self.dtypes, self.raw)
         ax = node.inputs[1]
         if ax is None or ax.dtype not in (np.int32, np.int64):
             raise node.fail("axes must be an int32 or int64 tensor")
-        self.keep = bool(node.options.keep_dims) if node.options is not None else False
+        self.keep = bool(node.options.keep_dims)
         self.axes = None
         value = ax.data
         if value is None and 0 in ax.shape:  # no buffer, but its (empty) value is known

@@ -387,7 +387,7 @@ def _fc_output_shape(node, x, k: int, units: int):
     total = math.prod(x.shape)
     if k == 0 or total % k:
         raise node.fail(f"input {list(x.shape)} does not flatten into rows of {k}")
-    if node.options is not None and node.options.keep_num_dims:
+    if node.options.keep_num_dims:
         if x.shape[-1] != k:
             raise node.fail(f"last input dimension {x.shape[-1]} != weights' {k}")
         return tuple(x.shape[:-1]) + (units,)

@@ -17,6 +17,21 @@ from ._float_only import require_float
 from ._qelementwise import QUANT_TYPES, qparams
 
 
+def clip_window(size: int, f: int, s: int, out: int, before: int) -> tuple[int, int, int]:
+    """``(filter, pad before, pad after)`` of one dimension, with a window larger than needed
+    cut down to what can reach the input. TFLite pools each output over the in-bounds part
+    ``[max(0, o*s - before), min(size, o*s - before + f))`` of its window; padding that every
+    window starts in (more than ``(out - 1) * s`` before) or ends in (a window reaching past
+    the input from its first position) changes none of those parts, so it is dropped with the
+    taps it adds. Exact; a filter far beyond the input (up to 2**31) then costs at most two
+    input sizes of taps instead of hanging on the padding."""
+    if out == 0:
+        return max(1, min(f, size)), 0, 0
+    pb = min(before, (out - 1) * s)
+    f = min(f - (before - pb), size + pb)
+    return f, pb, max(0, (out - 1) * s - pb + f - size)
+
+
 class PoolKernel(Kernel):
     #: Whether the op has quantized kernels in LiteRT (MAX and AVERAGE do, L2 does not).
     has_quantized = True
@@ -37,8 +52,11 @@ class PoolKernel(Kernel):
             raise node.fail(f"input {list(x.shape)} must be 4-D NHWC")
         o = node.options
         n, h, w, c = x.shape
-        self.geom, self.pads = window_geometry(o, h, w, o.filter_height, o.filter_width)
-        oh, ow = self.geom[6], self.geom[7]
+        geom, pads = window_geometry(o, h, w, o.filter_height, o.filter_width)
+        kh, kw, sh, sw, dh, dw, oh, ow = geom
+        kh, *pads_h = clip_window(h, kh, sh, oh, pads[0][0])
+        kw, *pads_w = clip_window(w, kw, sw, ow, pads[1][0])
+        self.geom, self.pads = (kh, kw, sh, sw, dh, dw, oh, ow), (tuple(pads_h), tuple(pads_w))
         self.counts = None
         if self.pads != ((0, 0), (0, 0)):
             ones = np.ones((1, h, w, 1), np.float32)

@@ -148,8 +148,10 @@ def check_bias_type(node, bias, declared) -> None:
     """The options' ``quantized_bias_type`` (0 = unset), when set, must be the bias's type."""
     if bias is None or not declared:
         return
-    from workbench.ir.ops import numpy_dtype
+    from workbench.ir.ops import TensorType, numpy_dtype, type_name
 
+    if declared not in (TensorType.INT32, TensorType.INT64):
+        raise node.fail(f"quantized_bias_type {type_name(declared)} is not INT32 or INT64")
     if np.dtype(numpy_dtype(declared)) != bias.dtype:
         raise node.fail(f"bias is {bias.dtype} but the options declare "
                         f"{np.dtype(numpy_dtype(declared))}")

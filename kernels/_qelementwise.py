@@ -447,6 +447,9 @@ def prepare_add_sub(node, a, b, out, subtract: bool):
     high multiply; int8 scalar broadcast and uint8: the input's right shift applied as a
     flooring shift after it), and narrow 8-bit results through wrapping int16 arithmetic. SUB
     runs the reference formula everywhere."""
+    if out.dtype != a.dtype:
+        raise node.fail(f"output type {out.tensor.type_name} differs from the quantized input "
+                        f"type {a.tensor.type_name}")
     _require_scales(node, a, b, out)
     (s1, z1), (s2, z2), (so, zo) = qparams(a), qparams(b), qparams(out)
     lo, hi = fused_range(node, out)
@@ -532,18 +535,19 @@ def prepare_mul(node, a, b, out):
     int16 (saturating; the uint8 scalar-broadcast loop wrapping) before adding the output zero
     point in int16 arithmetic: different from the scalar formula only when the product
     overflows int16."""
+    dt = out.dtype
+    if dt != a.dtype and not (a.dtype == np.int16 and dt in (np.int8, np.uint8)):
+        raise node.fail(f"{a.tensor.type_name} inputs cannot give a {out.tensor.type_name} "
+                        "output")
     _require_scales(node, a, b, out)
     (s1, z1), (s2, z2), (so, zo) = qparams(a), qparams(b), qparams(out)
     lo, hi = fused_range(node, out)
-    dt = out.dtype
     if a.dtype == np.int16 and dt != np.int16:
         def fn16(x, y):
             r = rdbp(srdhm16(x, y), 8)
             return (np.clip(r, lo - zo, hi - zo) + zo).astype(dt)
 
         return fn16
-    if a.dtype != dt:
-        raise node.fail(f"unsupported input/output types {a.dtype}/{dt}")
     if dt == np.int16 and (z1 or z2 or zo):
         raise node.fail("int16 inputs and output must have zero point 0")
     m, sh = multiplier(float(f32(s1) * f32(s2) / f32(so)))

@@ -23,7 +23,7 @@ class Bucketize(Kernel):
         check_types(node, (np.float32, np.float64, np.int32, np.int64))
         if node.outputs[0].dtype != np.int32:
             raise node.fail(f"output must be int32, got {node.outputs[0].tensor.type_name}")
-        b = node.options.boundaries if node.options is not None else None
+        b = node.options.boundaries
         self.bounds = np.asarray(b if b is not None else (), np.float32)
         if np.any(self.bounds[1:] < self.bounds[:-1]):
             raise node.fail(f"boundaries {self.bounds.tolist()} are not sorted")

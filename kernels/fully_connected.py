@@ -44,14 +44,19 @@ class FullyConnected(Kernel):
         total = math.prod(x.shape)
         if k == 0 or total % k:
             raise node.fail(f"input {list(x.shape)} does not flatten into rows of {k}")
-        if node.options is not None and node.options.keep_num_dims:
+        if node.options.keep_num_dims:
             if x.shape[-1] != k:
                 raise node.fail(f"last input dimension {x.shape[-1]} != weights' {k}")
             shape = tuple(x.shape[:-1]) + (units,)
         else:
             shape = (total // k, units)
+        b = node.inputs[2] if len(node.inputs) > 2 else None
+        if b is not None and math.prod(b.shape) != units:
+            raise node.fail(f"bias {list(b.shape)} must have {units} elements")
         if quantized:
             self._prepare_quantized(units, k)
+        elif b is not None and b.dtype != np.float32:
+            raise node.fail(f"bias must be FLOAT32 with a float input, got {b.tensor.type_name}")
         return [shape]
 
     def eval(self, inputs):

@@ -18,13 +18,13 @@ class Pack(Kernel):
     def prepare(self):
         node = self.node
         ins, out = node.inputs, node.outputs[0]
-        count = int(node.options.values_count) if node.options is not None else len(ins)
+        count = int(node.options.values_count)
         if count != len(ins) or count == 0 or any(t is None for t in ins):
             raise node.fail(f"values_count {count} does not match the {len(ins)} inputs")
         require_dense(node, *range(len(ins)))
         t0 = ins[0]
         rank = len(t0.shape) + 1
-        axis = int(node.options.axis) if node.options is not None else 0
+        axis = int(node.options.axis)
         if not -rank <= axis < rank:
             raise node.fail(f"axis {axis} is outside [{-rank}, {rank})")
         self.axis = axis % rank

@@ -72,7 +72,7 @@ class Reshape(Kernel):
                 mark_dynamic(node)
                 return [node.outputs[0].shape]
         else:
-            opt = node.options.new_shape if node.options is not None else None
+            opt = node.options.new_shape
             t = list(opt) if opt is not None else []
             if t == [0]:  # legacy encoding of a scalar
                 t = []

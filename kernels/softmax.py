@@ -19,8 +19,10 @@ class Softmax(Kernel):
     def prepare(self):
         node = self.node
         x, out = node.inputs[0], node.outputs[0]
-        self.beta = np.float32(node.options.beta if node.options is not None else 1.0)
+        self.beta = np.float32(node.options.beta)
         self.qfn = None
+        if x.dtype in (np.int8, np.uint8, np.int16) and not np.isfinite(self.beta):
+            raise node.fail(f"beta {float(self.beta)} is not finite")
         if x.dtype in (np.int8, np.uint8):
             self.qfn = q.prepare_softmax_8bit(node, x, out, float(self.beta))
         elif x.dtype == np.int16:

@@ -39,7 +39,7 @@ class Split(ParamKernel, Kernel):
         if len(vals) != 1:
             raise node.fail(f"axis must hold one value, got {vals}")
         axis = norm_axis(node, vals[0], len(shape))
-        n = int(node.options.num_splits) if node.options is not None else len(node.outputs)
+        n = int(node.options.num_splits)
         if n != len(node.outputs) or n <= 0 or shape[axis] % n:
             raise node.fail(f"cannot split dimension {shape[axis]} (axis {axis}) into "
                             f"{len(node.outputs)} outputs (num_splits {n})")

@@ -18,7 +18,7 @@ class Squeeze(Kernel):
         x = node.inputs[0]
         require_dense(node, 0)
         require_same_dtype(node, x, node.outputs[0])
-        dims = node.options.squeeze_dims if node.options is not None else None
+        dims = node.options.squeeze_dims
         rank = len(x.shape)
         if dims:
             drop = {norm_axis(node, d, rank, "squeeze dimension") for d in dims}

@@ -31,7 +31,7 @@ class Unique(Kernel):
         vals, idx = node.outputs
         if vals.dtype != x.dtype:
             raise node.fail("the values output must have the input's type")
-        want = node.options.idx_out_type if node.options is not None else TensorType.INT32
+        want = node.options.idx_out_type
         want = np.dtype(np.int64 if want == TensorType.INT64 else np.int32)
         if idx.dtype not in INDEX_DTYPES or idx.dtype != want:
             raise node.fail(f"index output must be {want.name} (idx_out_type), got "

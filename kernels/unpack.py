@@ -25,8 +25,8 @@ class Unpack(Kernel):
         node = self.node
         x = node.inputs[0]
         require_dense(node, 0)
-        num = int(node.options.num) if node.options is not None else len(node.outputs)
-        axis = int(node.options.axis) if node.options is not None else 0
+        num = int(node.options.num)
+        axis = int(node.options.axis)
         if len(x.shape) == 0:
             raise node.fail("cannot unpack a scalar")
         self.axis = norm_axis(node, axis, len(x.shape))

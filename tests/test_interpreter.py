@@ -255,6 +255,28 @@ def test_empty_recorded_shape_does_not_fold_a_stale_value():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("mode", ["float32", "dynamic", "int8"])
+def test_empty_batch_gives_empty_outputs_through_every_op(mode):
+    """Every op of a model fed an empty batch yields its empty output without running (as
+    TFLite's kernels return early); the hybrid convolutions used to fail reshaping empties.
+    (LiteRT agrees for float32 and int8; its hybrid depthwise refuses batch 0.)"""
+    path = corpus.model_path("separable_conv", mode)
+    it = Interpreter(model_path=str(path))
+    d = it.get_input_details()[0]
+    shape = (0, *d["shape"][1:])
+    it.resize_tensor_input(d["index"], shape)
+    (out,) = it.run(np.zeros(shape, d["dtype"]))
+    want = it.get_output_details()[0]
+    assert out.shape == (0, *want["shape"][1:]) and out.dtype == want["dtype"]
+    if mode != "dynamic":
+        ref = litert_interpreter(path.read_bytes())
+        ref.resize_tensor_input(d["index"], shape)
+        ref.allocate_tensors()
+        ref.set_tensor(d["index"], np.zeros(shape, d["dtype"]))
+        ref.invoke()
+        assert ref.get_tensor(want["index"]).shape == out.shape
+
+
 def test_hooks_time_and_capture_every_op():
     it = Interpreter(model_path=str(FLOAT))
     timing, capture = TimingHook(), CaptureHook()

@@ -23,12 +23,14 @@ message names the right place (``test_targeted_*``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib.metadata
 import inspect
 import io
 import math
 import os
+import re
 import signal
 import struct
 import threading
@@ -45,6 +47,7 @@ from workbench.schema.fbs import SCALARS, load_schema
 
 import workbench as wb
 from workbench.errors import ModelError, OpError, WorkbenchError
+from workbench.ir.ops import TensorType
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "robustness"
@@ -1078,3 +1081,67 @@ def test_shared_offsets_do_not_amplify(n_subgraphs, n_ops, n_tensors, name_len):
     # Python object of a few hundred bytes, so the bound is linear in the file with a larger
     # factor. What matters is that nothing is allocated from *declared* sizes.
     assert out.peak <= 64 * len(data) + ALLOC_SLACK, out.peak
+
+
+# --------------------------------------------------------------------------------------------
+# Targeted faults that load but cannot run: one ModelError naming the op
+# --------------------------------------------------------------------------------------------
+
+def _ir_op(model, name: str):
+    k = next(k for k, o in enumerate(model.main.operators) if o.name == name)
+    return k, model.main.operators[k]
+
+
+def _run_error(model) -> ModelError:
+    it = wb.Interpreter(model)
+    with pytest.raises(ModelError) as info:
+        it.allocate_tensors()
+        it.run([np.zeros(d["shape"], d["dtype"]) for d in it.get_input_details()])
+    return info.value
+
+
+def _corpus(name: str, mode: str):
+    from tests import corpus
+
+    return wb.load(corpus.model_path(name, mode))
+
+
+@pytest.mark.parametrize("op_name,edit,message", [
+    ("ADD", "output_type", r"output type FLOAT16 differs from the quantized input type INT8"),
+    ("MUL", "output_type", r"INT8 inputs cannot give a FLOAT16 output"),
+    ("RELU", "tiny_scale", r"multiplier inf is not finite"),
+    ("SOFTMAX", "beta", r"beta inf is not finite"),
+])
+def test_targeted_quantized_op_faults(op_name, edit, message):
+    m = _corpus("keras_activations_norms", "int8")
+    k, op = _ir_op(m, op_name)
+    if edit == "output_type":
+        op.outputs[0].dtype = TensorType.FLOAT16
+    elif edit == "tiny_scale":
+        op.outputs[0].quantization.scale = np.array([1e-45], np.float32)
+    else:
+        op.options = dataclasses.replace(op.options, beta=float("inf"))
+    err = _run_error(m)
+    assert err.path == f"subgraphs[0].operators[{k}] ({op_name})"
+    assert re.search(message, str(err)), str(err)
+
+
+def test_targeted_quantized_bias_type_must_be_int32_or_int64():
+    m = _corpus("mixed", "int16x8")
+    k, op = _ir_op(m, "CONV_2D")
+    op.options = dataclasses.replace(op.options, quantized_bias_type=TensorType.STRING)
+    err = _run_error(m)
+    assert err.path == f"subgraphs[0].operators[{k}] (CONV_2D)"
+    assert "quantized_bias_type STRING is not INT32 or INT64" in str(err)
+
+
+def test_targeted_fully_connected_bias_size():
+    m = _corpus("mixed", "float32")
+    k, op = _ir_op(m, "FULLY_CONNECTED")
+    units = op.inputs[1].shape[0]
+    other = next(t for t in m.main.tensors if t.is_constant and t.dtype == TensorType.FLOAT32
+                 and len(t.shape) == 1 and t.shape[0] not in (units, 0))
+    op.inputs[2:] = [other]
+    err = _run_error(m)
+    assert err.path == f"subgraphs[0].operators[{k}] (FULLY_CONNECTED)"
+    assert f"must have {units} elements" in str(err)

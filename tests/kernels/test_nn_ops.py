@@ -574,6 +574,59 @@ def test_pool_2d(tf, kind, x_shape, k, strides, padding, act):
     compare(edit(content, fix))
 
 
+def _pool_by_definition(x, kind, filt, strides):
+    """SAME pooling by TFLite's definition: each output over the in-bounds part of its window."""
+    n, h, w, c = x.shape
+    out = []
+    for size, f, st in zip((h, w), filt, strides):
+        o = -(-size // st)
+        pad = max((o - 1) * st + f - size, 0) // 2
+        out.append((o, [(max(0, i * st - pad), min(size, i * st - pad + f)) for i in range(o)]))
+    y = np.zeros((n, out[0][0], out[1][0], c), np.float32)
+    for i, (h0, h1) in enumerate(out[0][1]):
+        for j, (w0, w1) in enumerate(out[1][1]):
+            win = x[:, h0:h1, w0:w1, :].astype(np.float64)
+            y[:, i, j] = {"max": lambda v: v.max(axis=(1, 2)),
+                          "avg": lambda v: v.mean(axis=(1, 2)),
+                          "l2": lambda v: np.sqrt((v * v).mean(axis=(1, 2)))}[kind](win)
+    return y
+
+
+@pytest.mark.parametrize("filt,strides", [((2**30, 7), (1, 2)), ((40, 3), (2, 1)),
+                                          ((3, 2**31 - 1), (3, 1))])
+@pytest.mark.parametrize("kind", ["max", "avg", "l2"])
+def test_pool_2d_window_far_beyond_the_input(tf, kind, filt, strides):
+    """SAME pooling with a window far wider than the input (up to 2**31 - 1): each output pools
+    the in-bounds part of its window, without building or looping over the padding. LiteRT
+    agrees where it accepts the window (40 here); it refuses to prepare windows of 2**30, so
+    those are checked against the definition. Padding past int32 is a ModelError."""
+    x_shape = POOLS[-1][0]
+    content = _pool(tf, "max" if kind == "l2" else kind, *POOLS[-1])
+    name = {"max": "MAX_POOL_2D", "avg": "AVERAGE_POOL_2D"}.get(kind, "MAX_POOL_2D")
+
+    def fix(m):
+        op = the_op(m, name)
+        op.options = dataclasses.replace(op.options, filter_height=filt[0], filter_width=filt[1],
+                                         stride_h=strides[0], stride_w=strides[1])
+        if kind == "l2":
+            op.opcode = m.opcode(Op.L2_POOL_2D)
+        m.operator_codes[:] = [oc for oc in m.operator_codes
+                               if any(o.opcode is oc for _, _, o in m.iter_ops())]
+
+    content = edit(content, fix)
+    x = seeded(x_shape)
+    if max(filt) == 2**31 - 1:  # padded beyond int32: refused, naming the op
+        op = "L2_POOL_2D" if kind == "l2" else name
+        with pytest.raises(ModelError, match=rf"operators\[0\] \({op}\): filter 2147483647 "):
+            wb.Interpreter(model_content=content).allocate_tensors()
+        return
+    if max(filt) < 2**20:
+        compare(content, [x])
+    (got,) = wb.Interpreter(model_content=content).run([x])
+    np.testing.assert_allclose(got, _pool_by_definition(x, kind, filt, strides), rtol=1e-6,
+                               atol=1e-6)
+
+
 # -- L2_NORMALIZATION / LOCAL_RESPONSE_NORMALIZATION -------------------------------------------
 @pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), (2, 2, 3, 6), (2, 3, 1)])
 def test_l2_normalization(tf, shape):

@@ -15,7 +15,7 @@ import numpy as np
 
 from workbench.errors import InputError, ModelError, OpError, WorkbenchError
 from workbench.ir.graph import Model, Tensor
-from workbench.ir.ops import numpy_dtype, type_name
+from workbench.ir.ops import Op, numpy_dtype, type_name
 from workbench.kernels._common import Node, TensorInfo
 from workbench.kernels.registry import lookup
 
@@ -69,7 +69,28 @@ def _empty_constant(t: Tensor, shape) -> np.ndarray | None:
     is nevertheless known (empty). Produced tensors are not constants, whatever their size."""
     if t.numpy_dtype is None or t.is_variable or 0 not in tuple(shape):
         return None
-    return np.zeros(shape, t.numpy_dtype)
+    try:
+        return np.zeros(shape, t.numpy_dtype)
+    except ValueError as e:  # numpy refuses even empty arrays whose other dims overflow
+        raise ModelError(f"tensor {t.name!r} of shape {list(shape)} cannot be an array: {e}"
+                         ) from e
+
+
+#: Ops whose run matters beyond their outputs: never skipped for having empty outputs.
+_EFFECTFUL_OPS = frozenset({Op.WHILE, Op.IF, Op.CALL_ONCE, Op.ASSIGN_VARIABLE, Op.READ_VARIABLE,
+                            Op.VAR_HANDLE, Op.CUSTOM})
+
+
+def _skip_if_empty(node: Node, kernel) -> None:
+    """A node whose outputs all have zero elements (shapes fixed at prepare) has one possible
+    result, the empty arrays, so its eval is not run (as TFLite's kernels return early on an
+    empty output); that spares every kernel its reshape(-1) and reduction corner cases."""
+    outs = node.outputs
+    if not outs or node.op.code in _EFFECTFUL_OPS or any(
+            o is None or o.dtype is None or o.dynamic or 0 not in o.shape for o in outs):
+        return
+    empties = [np.zeros(o.shape, o.dtype) for o in outs]
+    kernel.eval = lambda inputs, _out=empties: list(_out)
 
 
 def _op_failure(e: Exception, path: str, stage: str) -> Exception:
@@ -204,7 +225,8 @@ class Interpreter:
         self._sub_plans = {}
         self._templates = {}
         self._sg_index = {}
-        self._plans[0] = self._prepare(0, self._input_shapes)
+        with np.errstate(all="ignore"):  # as in invoke: a kernel's checks report, not numpy
+            self._plans[0] = self._prepare(0, self._input_shapes)
         self._values[0] = self._fresh_values(0)
         self._arena_views = {}
         if self.use_arena:
@@ -267,6 +289,7 @@ class Interpreter:
                         # The recorded shape was empty (so its value looked known) but the
                         # kernel computes another: the value is not known after all.
                         o.data = _empty_constant(o.tensor, s)
+            _skip_if_empty(node, kernel)
             nodes.append(node)
             kernels.append(kernel)
         return _SubgraphPlan(nodes, kernels, shapes)
@@ -416,6 +439,7 @@ class Interpreter:
                 for o, s in zip(node.outputs, shapes):
                     if o is not None:
                         o.shape = tuple(int(d) for d in s)
+                _skip_if_empty(node, kernel)
                 if len(cache) >= _KERNEL_CACHE_LIMIT:
                     cache.clear()
                 cache[key] = (kernel, [None if o is None else (o.shape, o.dynamic, o.data)

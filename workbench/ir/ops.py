@@ -241,3 +241,17 @@ def expected_options(code: int) -> str | None:
         return t if t in OPTIONS else None
     camel = "".join(p[:1] + p[1:].lower() for p in name.split("_")) + "Options"
     return camel if camel in OPTIONS else None
+
+
+_DEFAULT_OPTIONS: dict[int, Any] = {}
+
+
+def default_options(code: int) -> Any:
+    """The options an operator of this code has when its file carries none: the schema's
+    defaults for every field (what LiteRT's parsers leave in their zero-initialized params),
+    or None for operators without an options table."""
+    code = int(code)
+    if code not in _DEFAULT_OPTIONS:
+        name = expected_options(code)
+        _DEFAULT_OPTIONS[code] = OPTIONS[name]() if name is not None else None
+    return _DEFAULT_OPTIONS[code]

@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 
+from workbench.errors import ModelError
+
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
@@ -44,6 +46,9 @@ def quantize_multiplier(m: float) -> tuple[int, int]:
     m = float(m)
     if m == 0.0:
         return 0, 0
+    if not math.isfinite(m):
+        raise ModelError(f"requantization multiplier {m} is not finite (a quantization scale "
+                         "is zero, denormal, infinite or NaN)")
     frac, shift = math.frexp(m)
     q = math.floor(abs(frac) * 2**31 + 0.5)  # std::round: half away from zero
     q = q if frac >= 0 else -q
