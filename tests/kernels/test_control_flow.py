@@ -305,3 +305,72 @@ def test_control_flow_without_options_is_a_model_error(tf, op_name):
     op.options = None
     with pytest.raises(ModelError, match=rf"operators\[\d+\] \({op_name}\).*has no options"):
         wb.Interpreter(m).allocate_tensors()
+
+
+# -- signatures of other subgraphs (on-device training) -------------------------------------------
+def _trainable(tf):
+    class Trainable(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(tf.reshape(tf.range(6, dtype=tf.float32) / 6.0 - 0.4, [3, 2]))
+            self.b = tf.Variable(tf.zeros([2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+        def infer(self, x):
+            return {"y": tf.nn.relu(x @ self.w + self.b)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32),
+                                      tf.TensorSpec([None, 2], tf.float32)])
+        def train(self, x, t):
+            err = x @ self.w + self.b - t
+            self.w.assign_sub(0.1 * tf.transpose(x) @ err / tf.cast(tf.shape(x)[0], tf.float32))
+            self.b.assign_sub(0.1 * tf.reduce_mean(err, 0))
+            return {"loss": tf.reduce_mean(err * err)}
+
+        @tf.function(input_signature=[])
+        def weights(self):
+            return {"w": self.w.read_value(), "b": self.b.read_value()}
+
+    m = Trainable()
+    fns = [m.infer.get_concrete_function(), m.train.get_concrete_function(),
+           m.weights.get_concrete_function()]
+    key = "trainable"
+    if key not in _CACHE:
+        conv = tf.lite.TFLiteConverter.from_concrete_functions(fns, m)
+        conv.experimental_enable_resource_variables = True
+        _CACHE[key] = conv.convert()
+    return _CACHE[key]
+
+
+def test_signatures_of_every_subgraph_run_and_share_variables(tf):
+    """A train/infer/weights model (one subgraph per signature, variables shared): every
+    signature runs as in LiteRT, calls in sequence see each other's variable updates, and each
+    call takes its inputs at their own batch size."""
+    content = _trainable(tf)
+    model = wb.load(content)
+    assert sorted(model.subgraphs.index(sd.subgraph) for sd in model.signature_defs) == [0, 1, 2]
+    ref = litert_interpreter(content)
+    ours = wb.Interpreter(model_content=content)
+    assert ours.get_signature_list() == ref.get_signature_list()
+    rng = np.random.default_rng(3)
+    calls = [("weights", {})]
+    for batch in (4, 4, 2, 7):
+        x = rng.standard_normal((batch, 3)).astype(np.float32)
+        calls += [("infer", {"x": x}),
+                  ("train", {"x": x, "t": rng.standard_normal((batch, 2)).astype(np.float32)}),
+                  ("weights", {})]
+    for key, inputs in calls:
+        want = ref.get_signature_runner(key)(**inputs)
+        runner = ours.get_signature_runner(key)
+        got = runner(**inputs)
+        assert sorted(got) == sorted(want), key
+        for name in want:
+            assert_matches(got[name], want[name], f"{key}:{name}")
+        r = ref.get_signature_runner(key)
+        for mine, theirs in ((runner.get_input_details(), r.get_input_details()),
+                             (runner.get_output_details(), r.get_output_details())):
+            assert sorted(mine) == sorted(theirs)
+            for name in theirs:
+                for field in ("name", "dtype", "shape_signature"):
+                    assert np.array_equal(mine[name][field], theirs[name][field]), (key, field)
+    with pytest.raises(wb.InputError, match="expected float32"):
+        ours.get_signature_runner("infer")(x=np.zeros((1, 3), np.int32))

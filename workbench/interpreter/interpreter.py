@@ -517,6 +517,13 @@ class Interpreter:
             raise InputError(f"tensor index {i} is out of range (0..{len(tensors) - 1})")
         return tensors[i]
 
+    def _sub_shape(self, si: int, i: int) -> tuple[int, ...]:
+        """Shape of tensor ``i`` of subgraph ``si`` (> 0): from its last run, else recorded."""
+        v = self._values.get(si)
+        if v is not None and v[i] is not None:
+            return tuple(np.shape(v[i]))
+        return tuple(self.model.subgraphs[si].tensors[i].shape)
+
     def _shape(self, i: int) -> tuple[int, ...]:
         if self._allocated:
             return self._plans[0].shapes[i]
@@ -590,15 +597,16 @@ class Interpreter:
         self._allocated = False
 
     # -- details -----------------------------------------------------------------------------
-    def _details(self, i: int) -> dict:
-        t = self.model.main.tensors[i]
+    def _details(self, i: int, si: int = 0) -> dict:
+        t = self.model.subgraphs[si].tensors[i]
         q = t.quantization
         scales = q.scale if q is not None else np.zeros(0, np.float32)
         zps = q.zero_point.astype(np.int32) if q is not None else np.zeros(0, np.int32)
         return {
             "name": t.name,
             "index": i,
-            "shape": np.array(self._shape(i), dtype=np.int32),
+            "shape": np.array(self._shape(i) if si == 0 else self._sub_shape(si, i),
+                              dtype=np.int32),
             "shape_signature": np.array(t.shape_signature if t.shape_signature else t.shape,
                                         dtype=np.int32),
             "dtype": _np_type(t),
@@ -648,20 +656,26 @@ class Interpreter:
 
 
 class SignatureRunner:
-    """``interpreter.get_signature_runner(key)(**inputs) -> {output name: array}``."""
+    """``interpreter.get_signature_runner(key)(**inputs) -> {output name: array}``.
+
+    As in LiteRT, a signature may be any subgraph (e.g. a model with ``train`` and ``infer``
+    signatures sharing resource variables): each call takes its inputs at their own shapes,
+    runs that subgraph and returns copies of its outputs. Signatures of subgraph 0 run through
+    the main interpreter (so ``get_tensor`` sees their tensors)."""
 
     def __init__(self, interp: Interpreter, sig):
-        if sig.subgraph is not interp.model.main:
-            raise NotImplementedError("signatures of subgraphs other than 0 are not runnable yet")
         self._it = interp
         self._sig = sig
+        self._si = next(k for k, sg in enumerate(interp.model.subgraphs) if sg is sig.subgraph)
+        index = {id(t): i for i, t in enumerate(sig.subgraph.tensors)}
+        self._in = {n: index[id(t)] for n, t in sig.inputs.items()}
+        self._out = {n: index[id(t)] for n, t in sig.outputs.items()}
 
     def get_input_details(self) -> dict[str, dict]:
-        return {n: self._it._details(self._it._index[id(t)]) for n, t in self._sig.inputs.items()}
+        return {n: self._it._details(i, self._si) for n, i in self._in.items()}
 
     def get_output_details(self) -> dict[str, dict]:
-        return {n: self._it._details(self._it._index[id(t)])
-                for n, t in self._sig.outputs.items()}
+        return {n: self._it._details(i, self._si) for n, i in self._out.items()}
 
     def __call__(self, **kwargs) -> dict[str, np.ndarray]:
         missing = set(self._sig.inputs) - set(kwargs)
@@ -671,5 +685,27 @@ class SignatureRunner:
                              f"{sorted(self._sig.inputs)}; missing {sorted(missing)}, "
                              f"unexpected {sorted(extra)}")
         it = self._it
-        it.run({name: kwargs[name] for name in self._sig.inputs})
-        return {n: it.get_tensor(it._index[id(t)]) for n, t in self._sig.outputs.items()}
+        if self._si == 0:
+            it.run({name: kwargs[name] for name in self._sig.inputs})
+            return {n: it.get_tensor(i) for n, i in self._out.items()}
+        sg = self._sig.subgraph
+        by_index = {i: n for n, i in self._in.items()}
+        index = {id(t): i for i, t in enumerate(sg.tensors)}
+        values = []
+        for t in sg.inputs:
+            name = by_index.get(index[id(t)])
+            if name is None:
+                raise InputError(f"signature {self._sig.key!r} does not name subgraph "
+                                 f"{self._si}'s input {t.name!r}")
+            v = np.asarray(kwargs[name])
+            want = t.numpy_dtype
+            if want is not None and v.dtype != want:
+                raise InputError(f"signature {self._sig.key!r} input {name!r}: got {v.dtype}, "
+                                 f"expected {np.dtype(want)}")
+            values.append(v)
+        with blas_threads(it.num_threads), np.errstate(all="ignore"):
+            outs = it.run_subgraph(self._si, values)
+        pos = {index[id(t)]: k for k, t in enumerate(sg.outputs)}
+        vals = it._values[self._si]
+        return {n: np.array(outs[pos[i]] if i in pos else vals[i], copy=True)
+                for n, i in self._out.items()}
