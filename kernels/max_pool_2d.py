@@ -28,14 +28,21 @@ class MaxPool2D(PoolKernel):
         return PadBuffer(*self.pads, value=low)
 
     def _running_max(self, xp, dtype) -> np.ndarray:
+        """LiteRT's running maximum: floats start from the type's lowest finite value and take
+        each in-bounds value that compares greater, so NaNs never win (``fmax``) and a window
+        of NaNs or -infs gives the lowest float, not NaN or -inf."""
         fh, fw, sh, sw, dh, dw_, oh, ow = self.geom
+        floats = np.dtype(dtype).kind == "f"
         out = None
         for i in range(fh):
             for j in range(fw):
                 tap = xp[:, i * dh:i * dh + (oh - 1) * sh + 1:sh,
                          j * dw_:j * dw_ + (ow - 1) * sw + 1:sw]
                 if out is None:
-                    out = np.array(tap, dtype=dtype)
+                    out = np.fmax(tap, np.finfo(dtype).min, dtype=dtype) if floats else \
+                        np.array(tap, dtype=dtype)
+                elif floats:
+                    np.fmax(out, tap, out=out)
                 else:
                     np.maximum(out, tap, out=out)
         return out

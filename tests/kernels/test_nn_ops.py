@@ -574,6 +574,20 @@ def test_pool_2d(tf, kind, x_shape, k, strides, padding, act):
     compare(edit(content, fix))
 
 
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_max_pool_nan_and_infinities_as_litert(tf, padding):
+    """LiteRT's running maximum starts from the lowest float and takes greater values: a NaN
+    never wins, and a window of only NaNs or -infs gives the lowest float."""
+    content = _pool(tf, "max", (1, 6, 6, 2), (2, 2), (2, 2), padding)
+    x = seeded((1, 6, 6, 2))
+    x[0, 0, 0, 0] = np.nan                      # with finite neighbours
+    x[0, 2:4, 2:4, 0] = np.nan                  # a whole window
+    x[0, 4:6, 0:2, 1] = -np.inf                 # a whole window of -inf
+    x[0, 4, 4, 0], x[0, 5, 5, 1] = np.inf, np.nan
+    (got,) = compare(content, [x])
+    assert not np.isnan(got).any() and got[0, 1, 1, 0] == np.finfo(np.float32).min
+
+
 def _pool_by_definition(x, kind, filt, strides):
     """SAME pooling by TFLite's definition: each output over the in-bounds part of its window."""
     n, h, w, c = x.shape
