@@ -7,12 +7,13 @@ options, output shapes and any precomputation) and ``eval(self, inputs) -> list[
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from workbench.errors import ModelError
+from workbench.errors import InputError, ModelError
 from workbench.ir.graph import Operator, Tensor
 from workbench.ir.ops import ActivationFunctionType, Padding, default_options
 
@@ -245,3 +246,48 @@ def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...], node: Node) -> tuple
         return tuple(np.broadcast_shapes(a, b))
     except ValueError:
         raise node.fail(f"shapes {list(a)} and {list(b)} do not broadcast") from None
+
+
+def available_memory() -> int:
+    """Bytes of memory the system reports available now (``MemAvailable``), else physical
+    memory; a ceiling for any one allocation."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+#: Outputs smaller than this are never checked against the available memory (the check reads
+#: /proc/meminfo).
+_CHECK_FROM_BYTES = 1 << 28
+
+
+def check_allocation(node, shapes, runtime: bool) -> None:
+    """Refuse output shapes computed from values (FILL's dims, TILE's multiples, a runtime
+    resize...) whose arrays would not fit in the memory available: numpy would otherwise get
+    the pages from the kernel's overcommit and the process be killed while filling them.
+    ``runtime``: the values were fed at run time (an ``InputError``), else they are the model's
+    constants (a ``ModelError``)."""
+    for o, shape in zip(node.outputs, shapes):
+        if o is None or o.dtype is None:
+            continue
+        n = 1
+        for d in shape:
+            n *= max(int(d), 0)
+        nbytes = n * np.dtype(o.dtype).itemsize
+        if nbytes < _CHECK_FROM_BYTES:
+            continue
+        avail = available_memory()
+        if nbytes > avail:
+            msg = (f"output {o.name!r} of shape {[int(d) for d in shape]} would need "
+                   f"{nbytes / 2**30:.1f} GiB; {avail / 2**30:.1f} GiB of memory is available")
+            if runtime:
+                raise InputError(f"{node.path}: {msg}")
+            raise node.fail(msg)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import Kernel
+from ._common import Kernel, check_allocation
 
 F32 = np.float32
 
@@ -45,6 +45,7 @@ class ResizeKernel(Kernel):
             rec = node.outputs[0].shape
             return [(x.shape[0], *(rec[1:3] if len(rec) == 4 else (1, 1)), x.shape[3])]
         oh, ow = self.out_size(size.data)
+        check_allocation(node, [(x.shape[0], oh, ow, x.shape[3])], runtime=False)
         self.cached = ((oh, ow), self.plan(x.shape[1], x.shape[2], oh, ow))
         return [(x.shape[0], oh, ow, x.shape[3])]
 
@@ -63,6 +64,7 @@ class ResizeKernel(Kernel):
             _, plan = self.cached
         else:
             oh, ow = self.out_size(inputs[1])
+            check_allocation(self.node, [(x.shape[0], oh, ow, x.shape[3])], runtime=True)
             plan = self.plan(x.shape[1], x.shape[2], oh, ow)
         return [self.resize(x, plan)]
 

@@ -21,6 +21,8 @@ import numpy as np
 
 from workbench.errors import UnsupportedOpError
 
+from ._common import check_allocation
+
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
 
@@ -133,13 +135,15 @@ class ParamKernel:
         if self._p is None:
             mark_dynamic(self.node)
             return [o.shape if o is not None else () for o in self.node.outputs]
-        return self.shapes(self._p)
+        shapes = self.shapes(self._p)
+        check_allocation(self.node, shapes, runtime=False)
+        return shapes
 
     def eval(self, inputs):
         p = self._p
         if p is None:
             if self.param_inputs is None:
-                p = self.params(inputs)
+                p = self._decoded(inputs)
             else:
                 key = (tuple(None if x is None else np.shape(x) for x in inputs),
                        *((np.asarray(inputs[i]).dtype.char, np.asarray(inputs[i]).tobytes())
@@ -148,8 +152,14 @@ class ParamKernel:
                 if p is None:
                     if len(self._memo) >= PARAM_MEMO_LIMIT:
                         self._memo.clear()
-                    p = self._memo[key] = self.params(inputs)
+                    p = self._memo[key] = self._decoded(inputs)
         return self.run(p, inputs)
+
+    def _decoded(self, inputs):
+        """Run-time parameters, with the outputs they ask for checked to fit in memory."""
+        p = self.params(inputs)
+        check_allocation(self.node, self.shapes(p), runtime=True)
+        return p
 
 
 #: Run-time parameter decodings a ``ParamKernel`` node keeps before starting over.

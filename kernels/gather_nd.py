@@ -1,7 +1,8 @@
 """GATHER_ND: slices of ``params`` addressed by the last dimension of ``indices``
 (int16/int32/int64); output shape ``indices.shape[:-1] + params.shape[indices.shape[-1]:]``.
-Any params dtype. As TFLite, an index is checked as a flat offset (negative values or a slice
-running past the end of params are errors)."""
+Any params dtype. As LiteRT, every index component is checked against its dimension (a
+negative or too large component is an error, even where the flat offset would fall inside
+params)."""
 
 from __future__ import annotations
 
@@ -19,17 +20,20 @@ from .registry import register
 
 def flat_rows(node, idx: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
     """Row numbers (in units of the slice size) of each index vector into ``shape``, checked
-    the way TFLite checks them: every component >= 0 and the slice within the flat buffer."""
+    the way LiteRT checks them: every component in ``[0, shape[j])``."""
     nd = idx.shape[-1]
     idx = idx.reshape(-1, nd).astype(np.int64)
     if idx.size and idx.min() < 0:
         raise node.fail(f"{what} has a negative index")
+    if idx.size:
+        over = idx >= np.asarray(shape[:nd], np.int64)
+        if over.any():
+            k, j = (int(v) for v in np.argwhere(over)[0])
+            raise node.fail(f"{what} index out of bounds: index vector {k} "
+                            f"{idx[k].tolist()} has {int(idx[k, j])} in dimension {j} of size "
+                            f"{shape[j]}")
     rows_per = [math.prod(shape[j + 1:nd]) for j in range(nd)]
-    rows = idx @ np.asarray(rows_per, np.int64) if nd else np.zeros(idx.shape[0], np.int64)
-    total_rows = math.prod(shape[:nd])
-    if rows.size and rows.max() >= total_rows:
-        raise node.fail(f"{what} index out of bounds")
-    return rows
+    return idx @ np.asarray(rows_per, np.int64) if nd else np.zeros(idx.shape[0], np.int64)
 
 
 @register(Op.GATHER_ND)

@@ -1197,3 +1197,51 @@ def test_broadcast_args_and_rank_converted(tf):
         xs = [rng.standard_normal((n, 3)).astype(np.float32),
               rng.standard_normal((4, 1 if n == 2 else 5, 3)).astype(np.float32)]
         check(content, xs, shapes=[x.shape for x in xs])
+
+
+@pytest.mark.parametrize("op", ["gather_nd", "scatter_nd"])
+@pytest.mark.parametrize("idx,ok", [([[2, 3], [0, 0]], True), ([[0, 5], [1, 1]], False),
+                                    ([[3, 0], [0, 0]], False), ([[1, -1], [0, 0]], False)])
+def test_nd_indices_checked_per_dimension_as_litert(tf, op, idx, ok):
+    """Run-time GATHER_ND/SCATTER_ND indices: each component must lie in its dimension, as
+    LiteRT checks ([0, 5] into [3, 4] is refused although its flat offset 5 is inside)."""
+    I32, F = np.int32, np.float32
+    if op == "gather_nd":
+        content = convert(tf, "gnd_rt", lambda x, i: tf.gather_nd(x, i),
+                          [((3, 4), F), ((2, 2), I32)])
+        xs = [np.arange(12, dtype=F).reshape(3, 4), np.array(idx, I32)]
+    else:
+        content = convert(tf, "snd_rt", lambda i, u: tf.scatter_nd(i, u, [3, 4]),
+                          [((2, 2), I32), ((2,), F)])
+        xs = [np.array(idx, I32), np.array([1, 2], F)]
+    if ok:
+        assert_same(run_ours(content, xs)[0], run_litert(content, xs)[0])
+        return
+    with pytest.raises(RuntimeError, match="out of bounds|positive"):
+        run_litert(content, xs)
+    with pytest.raises(ModelError, match=rf"{op} (index out of bounds|has a negative index)"):
+        run_ours(content, xs)
+
+
+@pytest.mark.parametrize("case", ["fill", "tile", "resize"])
+def test_value_dependent_outputs_beyond_memory_are_refused(tf, case):
+    """An output whose shape comes from run-time values (FILL's dims, TILE's multiples, a
+    resize's size) and would not fit in memory is an InputError naming the op and the size,
+    raised before allocating (numpy would get the pages by overcommit and the process could be
+    killed while filling them)."""
+    I32, F = np.int32, np.float32
+    if case == "fill":
+        content = convert(tf, "fill_rt", lambda d: tf.fill(d, 1.0), [((2,), I32)])
+        xs, name = [np.array([2**20, 2**20], I32)], "FILL"
+    elif case == "tile":
+        content = convert(tf, "tile_rt", lambda x, m: tf.tile(x, m), [((2, 3), F), ((2,), I32)])
+        xs, name = [np.ones((2, 3), F), np.array([2**18, 2**18], I32)], "TILE"
+    else:
+        content = convert(tf, "resize_rt", lambda x, s: tf.image.resize(x, s),
+                          [((1, 4, 4, 1), F), ((2,), I32)])
+        xs, name = [np.ones((1, 4, 4, 1), F), np.array([2**19, 2**19], I32)], "RESIZE_BILINEAR"
+    with pytest.raises(InputError, match=rf"\({name}\): output .* would need [\d.]+ GiB; "
+                                          r"[\d.]+ GiB of memory is available"):
+        run_ours(content, xs)
+    small = [x if x.dtype != I32 else np.minimum(x, 3).astype(I32) for x in xs]
+    assert_same(run_ours(content, small)[0], run_litert(content, small)[0])
