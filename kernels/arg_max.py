@@ -46,6 +46,9 @@ class ArgMinMax(Kernel):
     def eval(self, inputs):
         x = inputs[0]
         axis = self.axis if self.axis is not None else self._axis(inputs[1])
+        if x.shape[axis] == 0:
+            raise self.node.fail(f"cannot take the arg {'max' if self.largest else 'min'} over "
+                                 f"axis {axis} of size 0 (input {list(x.shape)})")
         if x.dtype.kind == "f":
             fill = -np.inf if self.largest else np.inf
             xf = np.where(np.isnan(x), fill, x)

@@ -1245,3 +1245,15 @@ def test_value_dependent_outputs_beyond_memory_are_refused(tf, case):
         run_ours(content, xs)
     small = [x if x.dtype != I32 else np.minimum(x, 3).astype(I32) for x in xs]
     assert_same(run_ours(content, small)[0], run_litert(content, small)[0])
+
+
+def test_arg_max_over_an_empty_axis_is_refused_as_litert(tf):
+    content = convert(tf, "argmax_dyn", lambda x: tf.argmax(x, 1), [((2, None, 3), np.float32)])
+    x = np.zeros((2, 0, 3), np.float32)
+    with pytest.raises(RuntimeError, match="empty"):
+        run_litert(content, [x], shapes=[x.shape])
+    with pytest.raises(ModelError, match=r"\(ARG_MAX\): cannot take the arg max over axis 1 of "
+                                         r"size 0"):
+        run_ours(content, [x], shapes=[x.shape])
+    y = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
+    assert_same(run_ours(content, [y], [y.shape])[0], run_litert(content, [y], [y.shape])[0])
