@@ -25,6 +25,7 @@ KERNEL_MODULES = (
     "average_pool_2d",
     "batch_matmul",
     "batch_to_space_nd",
+    "bitcast",
     "bidirectional_sequence_lstm",
     "bidirectional_sequence_rnn",
     "bitwise_xor",

@@ -1257,3 +1257,18 @@ def test_arg_max_over_an_empty_axis_is_refused_as_litert(tf):
         run_ours(content, [x], shapes=[x.shape])
     y = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
     assert_same(run_ours(content, [y], [y.shape])[0], run_litert(content, [y], [y.shape])[0])
+
+
+@pytest.mark.parametrize("src,dst,shape", [
+    (np.float32, np.int32, (2, 4)), (np.float32, np.uint8, (2, 3)),
+    (np.int16, np.int32, (3, 2)), (np.int8, np.float32, (2, 4)), (np.int64, np.int16, (3,)),
+    (np.uint8, np.int8, (5,))])
+def test_bitcast_matches_litert(tf, src, dst, shape):
+    content = convert(tf, f"bitcast_{np.dtype(src)}_{np.dtype(dst)}_{shape}",
+                      lambda x: tf.bitcast(x, tf.as_dtype(dst)), [(shape, src)])
+    assert op_names(content) == ["BITCAST"]
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 1000).astype(src)
+    got, want = run_ours(content, [x])[0], run_litert(content, [x])[0]
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
