@@ -47,6 +47,7 @@ KERNEL_MODULES = (
     "depthwise_conv_2d",
     "dequantize",
     "div",
+    "dynamic_update_slice",
     "embedding_lookup",
     "equal",
     "exp",

@@ -30,7 +30,7 @@ UNSUPPORTED: dict[str, str] = {
     "RANDOM_STANDARD_NORMAL": "random ops: LiteRT's generator is not reproduced",
     "RANDOM_UNIFORM": "random ops: LiteRT's generator is not reproduced",
     "MULTINOMIAL": "random ops: LiteRT's generator is not reproduced",
-    "DYNAMIC_UPDATE_SLICE": _RARE, "DILATE": _RARE,
+    "DILATE": _RARE,
     "REDUCE_WINDOW": _RARE,
 }
 

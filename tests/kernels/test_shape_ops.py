@@ -1272,3 +1272,31 @@ def test_bitcast_matches_litert(tf, src, dst, shape):
     got, want = run_ours(content, [x])[0], run_litert(content, [x])[0]
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+def _dus_model(tf, shape, upd_shape, dtype, idx_dtype):
+    from tensorflow.compiler.tf2xla.python import xla
+
+    return convert(tf, f"dus_{shape}_{upd_shape}_{np.dtype(dtype)}_{np.dtype(idx_dtype)}",
+                   lambda x, u, i: xla.dynamic_update_slice(x, u, i),
+                   [(shape, dtype), (upd_shape, dtype), ((len(shape),), idx_dtype)])
+
+
+@pytest.mark.parametrize("shape,upd_shape,dtype,idx_dtype", [
+    ((4, 5), (2, 2), np.float32, np.int32), ((2, 6, 3), (1, 6, 2), np.float32, np.int64),
+    ((5,), (5,), np.int32, np.int32), ((3, 4), (2, 3), np.int8, np.int32),
+    ((3, 4), (3, 0), np.float32, np.int32)])
+def test_dynamic_update_slice_matches_litert(tf, shape, upd_shape, dtype, idx_dtype):
+    """Start indices out of range (negative, past the end, int extremes) are clamped so the
+    update fits, as XLA and LiteRT do."""
+    content = _dus_model(tf, shape, upd_shape, dtype, idx_dtype)
+    assert op_names(content) == ["DYNAMIC_UPDATE_SLICE"]
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(shape) * 50).astype(dtype)
+    u = (rng.standard_normal(upd_shape) * 50).astype(dtype)
+    info = np.iinfo(idx_dtype)
+    for start in ([0] * len(shape), [1] * len(shape), [-3] + [2] * (len(shape) - 1),
+                  [info.max] * len(shape), [info.min, 1, 7][:len(shape)]):
+        xs = [x, u, np.array(start, idx_dtype)]
+        got, want = run_ours(content, xs)[0], run_litert(content, xs)[0]
+        np.testing.assert_array_equal(got, want, err_msg=str(start))

@@ -78,7 +78,7 @@ _ARITY = {
     "RIGHT_SHIFT": (2, 2, 1), "BITWISE_XOR": (2, 2, 1), "ATAN2": (2, 2, 1), "REAL": (1, 1, 1),
     "IMAG": (1, 1, 1), "COMPLEX_ABS": (1, 1, 1), "RFFT2D": (2, 2, 1),
     "SPARSE_TO_DENSE": (4, 4, 1), "READ_VARIABLE": (1, 1, 1), "ASSIGN_VARIABLE": (2, 2, 0),
-    "VAR_HANDLE": (0, 0, 1),
+    "VAR_HANDLE": (0, 0, 1), "BITCAST": (1, 1, 1), "DYNAMIC_UPDATE_SLICE": (3, 3, 1),
 }
 
 _POSITIVE_OPTION = ("stride_w", "stride_h", "stride_d", "dilation_w_factor",
