@@ -132,6 +132,7 @@ KERNEL_MODULES = (
     "strided_slice",
     "sub",
     "sum",
+    "svdf",
     "tile",
     "topk_v2",
     "transpose",

@@ -15,7 +15,6 @@ UNSUPPORTED: dict[str, str] = {
     "PLACEHOLDER_FOR_GREATER_OP_CODES": "marker value of the op-code encoding, not an op",
     # Quantization and recurrent ops: issue 4.
     "FAKE_QUANT": _LATER_QUANT,
-    "SVDF": _LATER_QUANT,
     # Tables and strings.
     "HASHTABLE": "hash tables (string lookups) are not supported",
     "HASHTABLE_FIND": "hash tables (string lookups) are not supported",
