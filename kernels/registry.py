@@ -52,6 +52,7 @@ KERNEL_MODULES = (
     "equal",
     "exp",
     "expand_dims",
+    "fake_quant",
     "fill",
     "floor",
     "floor_div",

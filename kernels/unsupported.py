@@ -3,7 +3,6 @@ registry (a test checks every op code is either registered or listed here, never
 
 from __future__ import annotations
 
-_LATER_QUANT = "quantized/recurrent path: planned with the integer kernels (issue 4)"
 _STABLEHLO = ("StableHLO op: emitted only for models converted from JAX/StableHLO, not by the "
               "TFLite converter for Keras/TF models")
 _RARE = "not emitted by TF 2.21's converter for the supported model families yet"
@@ -13,8 +12,6 @@ UNSUPPORTED: dict[str, str] = {
     "CUSTOM": "custom ops are looked up by name: workbench.register_custom_op(name, kernel)",
     "DELEGATE": "placeholder for delegated partitions; never in a converted file",
     "PLACEHOLDER_FOR_GREATER_OP_CODES": "marker value of the op-code encoding, not an op",
-    # Quantization and recurrent ops: issue 4.
-    "FAKE_QUANT": _LATER_QUANT,
     # Tables and strings.
     "HASHTABLE": "hash tables (string lookups) are not supported",
     "HASHTABLE_FIND": "hash tables (string lookups) are not supported",
