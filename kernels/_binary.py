@@ -49,6 +49,8 @@ class BinaryKernel(Kernel):
     clamps: bool = False
     #: Element types with a quantized path (int16 only when the tensors carry quantization).
     quantized: tuple = ()
+    #: The output has the inputs' type (comparisons and logical ops give bool instead).
+    same_type_out: bool = True
 
     @staticmethod
     def fn(a, b):
@@ -80,6 +82,10 @@ class BinaryKernel(Kernel):
             self.qfn = self.prepare_quantized(a, b, node.outputs[0])
             return [broadcast_shape(a.shape, b.shape, node)]
         check_types(node, self.dtypes, self.raw, inputs=(0, 1))
+        out = node.outputs[0]
+        if self.same_type_out and out.dtype is not None and out.dtype != a.dtype:
+            raise node.fail(f"output type {out.tensor.type_name} differs from the input type "
+                            f"{a.tensor.type_name}")
         self.range = None
         if self.clamps:
             act = getattr(node.options, "fused_activation_function", 0) if node.options \
@@ -107,6 +113,8 @@ class ComparisonKernel(BinaryKernel):
     """Bool-valued comparison. int8/uint8 (and quantized int16 for EQUAL/NOT_EQUAL) compare the
     inputs rescaled to a common fixed-point scale, as TFLite does (see ``_qelementwise``);
     other int16 is compared as stored."""
+
+    same_type_out = False
 
     dtypes = FLOAT + INTS + (np.float16,)
     raw = (np.int16,)

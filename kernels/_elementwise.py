@@ -178,6 +178,10 @@ class ReduceKernel(Kernel):
             self.qfn = self.prepare_quantized(x, node.outputs[0])
         else:
             check_types(node, self.dtypes, self.raw)
+            out = node.outputs[0]
+            if out.dtype is not None and out.dtype != x.dtype:
+                raise node.fail(f"output type {out.tensor.type_name} differs from the input "
+                                f"type {x.tensor.type_name}")
         ax = node.inputs[1]
         if ax is None or ax.dtype not in (np.int32, np.int64):
             raise node.fail("axes must be an int32 or int64 tensor")

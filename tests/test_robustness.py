@@ -1186,3 +1186,15 @@ def test_corpus_mutations_run_or_raise_one_typed_error(mode):
     print(f"\n{mode}: {ran} loaded mutations allocated and invoked")
     assert ran > 50
     assert not failures, f"{len(failures)} of {ran}; first 10:\n  " + "\n  ".join(failures[:10])
+
+
+@pytest.mark.parametrize("op_name", ["MEAN", "ADD"])
+def test_targeted_float_op_with_integer_output_type(op_name):
+    """A float op whose output is declared another type (LiteRT would reinterpret bytes) is a
+    ModelError naming the op, not a silent cast of the result."""
+    m = _corpus("mixed" if op_name == "ADD" else "conv1d", "float32")
+    k, op = _ir_op(m, op_name)
+    op.outputs[0].dtype = TensorType.INT8
+    err = _run_error(m)
+    assert err.path == f"subgraphs[0].operators[{k}] ({op_name})"
+    assert "output type INT8 differs from the input type FLOAT32" in str(err)
