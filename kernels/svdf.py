@@ -1,5 +1,6 @@
-"""SVDF (singular value decomposition filter, keyword-spotting models), float32 and hybrid (int8
-weights, float input), following LiteRT's svdf kernels step by step:
+"""SVDF (singular value decomposition filter, keyword-spotting models): float32, hybrid (int8
+weights, float input) and integer (int8 input, int16 state; see ``IntegerSvdf``), following
+LiteRT's svdf kernels step by step:
 
 1. the activation state ``[batch, num_filters * memory_size]`` (a variable, carried across
    invokes) is shifted left by one value as a flat buffer;
@@ -10,14 +11,14 @@ weights, float input), following LiteRT's svdf kernels step by step:
 3. each filter's row is dotted with its ``weights_time`` row (hybrid: weights dequantized once);
 4. the output ``[batch, num_filters / rank]`` is the bias plus the sum of each unit's ``rank``
    filters, then the fused activation.
-
-Fully integer SVDF (int8 input, int16 state) is not supported yet."""
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from workbench.errors import UnsupportedOpError
+from workbench.ir.ops import ActivationFunctionType as Act
 from workbench.ir.ops import Op
 
 from ._common import Kernel
@@ -31,10 +32,14 @@ class Svdf(Kernel):
     def prepare(self):
         node = self.node
         x = node.inputs[0]
+        if x.dtype == np.int8:
+            self.integer = IntegerSvdf(node)
+            return [(self.integer.batch, self.integer.units)]
+        self.integer = None
         if x.dtype != F32:
             raise UnsupportedOpError(node.op.name, node.path,
-                                     f"{x.tensor.type_name} input (integer SVDF) is not "
-                                     "supported yet; float32 and hybrid are")
+                                     f"{x.tensor.type_name} input (float32, or int8 for "
+                                     "integer SVDF)")
         o = node.options
         self.feature = Weight(node, 1, "weights_feature")
         time = Weight(node, 2, "weights_time")
@@ -58,6 +63,8 @@ class Svdf(Kernel):
         return [(self.batch, self.units)]
 
     def eval(self, inputs):
+        if self.integer is not None:
+            return self.integer(inputs)
         b, f, m = self.batch, self.filters, self.memory
         flat = self.state.read(inputs).reshape(-1).copy()
         flat[:-1] = flat[1:]  # the flat left shift; the last value stays
@@ -70,3 +77,94 @@ class Svdf(Kernel):
             out = (out + self.bias).astype(F32)
         self.state.write(inputs, state.reshape(b, f * m))
         return [float_activation(out.astype(F32), self.act)]
+
+
+class IntegerSvdf:
+    """LiteRT's integer SVDF: int8 input and weights_feature, int16 weights_time and state,
+    int32 bias, int8 output. The feature product ``sum wf * (x - zx)`` is requantized by
+    ``sx * swf / ss`` (float32 products, as the C++ computes them) into the int16 state,
+    saturating; the time product ``sum wt * state`` accumulates in int32 (wrapping as C++
+    does), each unit sums its ``rank`` filters onto the bias, and the total is requantized by
+    ``ss * swt / so`` plus the output zero point, clamped to int8. Both requantizations use
+    TFLite's MultiplyByQuantizedMultiplier (double rounding)."""
+
+    def __init__(self, node):
+        from workbench.quantize.fixed_point import quantize_multiplier
+
+        from ._qconv import scalar_qparams
+
+        x, wf, wt = node.inputs[0], node.inputs[1], node.inputs[2]
+        bias = node.inputs[3] if len(node.inputs) > 3 else None
+        st, out = node.inputs[4] if len(node.inputs) > 4 else None, node.outputs[0]
+        if wf.dtype != np.int8 or wt.dtype != np.int16 or st is None or \
+                st.dtype != np.int16 or out.dtype != np.int8 or \
+                (bias is not None and bias.dtype != np.int32):
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     "integer SVDF takes int8 weights_feature, int16 "
+                                     "weights_time and state, int32 bias and an int8 output")
+        if wf.data is None or wt.data is None or (bias is not None and bias.data is None):
+            raise UnsupportedOpError(node.op.name, node.path, "weights computed at run time")
+        self.wf = np.asarray(wf.data, np.int64)
+        self.wt = np.asarray(wt.data, np.int64)
+        if self.wf.ndim != 2 or self.wt.ndim != 2 or self.wt.shape[0] != self.wf.shape[0]:
+            raise node.fail(f"weights_feature {list(wf.shape)} / weights_time "
+                            f"{list(wt.shape)} do not agree")
+        filters, n_in = self.wf.shape
+        if len(x.shape) != 2 or x.shape[1] != n_in:
+            raise node.fail(f"input {list(x.shape)} must be [batch, {n_in}]")
+        rank = int(node.options.rank)
+        if rank <= 0 or filters % rank:
+            raise node.fail(f"rank {rank} does not divide the {filters} filters")
+        if int(node.options.fused_activation_function) != Act.RELU:
+            raise UnsupportedOpError(node.op.name, node.path,
+                                     "integer SVDF with an activation other than RELU (LiteRT's "
+                                     "integer kernel requires RELU)")
+        self.batch, self.filters, self.memory = x.shape[0], filters, self.wt.shape[1]
+        self.units, self.rank = filters // rank, rank
+        self.bias = None if bias is None else np.asarray(bias.data, np.int64).reshape(-1)
+        if self.bias is not None and self.bias.size != self.units:
+            raise node.fail(f"bias has {self.bias.size} values, expected {self.units}")
+        sx, self.zx = scalar_qparams(node, x, "input")
+        swf, _ = scalar_qparams(node, wf, "weights_feature")
+        swt, _ = scalar_qparams(node, wt, "weights_time")
+        ss, _ = scalar_qparams(node, st, "state")
+        so, self.zo = scalar_qparams(node, out, "output")
+        self.m1 = quantize_multiplier(float(F32(F32(sx) * F32(swf)) / F32(ss)))
+        self.m2 = quantize_multiplier(float(F32(F32(ss) * F32(swt)) / F32(so)))
+        self.state = State(node, 4, (self.batch, filters * self.memory))
+        self.state_dtype = np.int16
+
+    def __call__(self, inputs):
+        from workbench.quantize.fixed_point import multiply_by_quantized_multiplier as mbqm
+
+        b, f, m = self.batch, self.filters, self.memory
+        given = inputs[4]
+        flat = (np.zeros(b * f * m, np.int64) if given is None
+                else np.asarray(self._held(given), np.int64).reshape(-1).copy())
+        flat[:-1] = flat[1:]
+        state = flat.reshape(b, f, m)
+        x = np.asarray(inputs[0], np.int64) - self.zx
+        dot = x @ self.wf.T  # [b, f], exact in int64
+        dot = (dot + 2**31) % 2**32 - 2**31  # the C++ int32 accumulator
+        state[:, :, m - 1] = np.clip(mbqm(dot, *self.m1), -32768, 32767)
+        scratch = np.einsum("bfm,fm->bf", state, self.wt)
+        total = scratch.reshape(b, self.units, self.rank).sum(axis=-1)
+        if self.bias is not None:
+            total = total + self.bias
+        total = (total + 2**31) % 2**32 - 2**31
+        out = np.clip(mbqm(total, *self.m2) + self.zo, -128, 127).astype(np.int8)
+        self._store(inputs, state.reshape(b, f * m).astype(np.int16))
+        return [out]
+
+    def _held(self, given):
+        held = self.state.node.state.get(("istate",))
+        if given.flags.writeable or held is None or held[0] is not given:
+            return given
+        return held[1]
+
+    def _store(self, inputs, value):
+        given = inputs[4]
+        if given is not None and given.flags.writeable and given.dtype == np.int16:
+            np.copyto(given, value.reshape(given.shape))
+        else:
+            self.state.node.state[("istate",)] = (given, value)

@@ -18,8 +18,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._control_flow import (called_subgraphs, check_signature, pure_subgraphs,
-                            subgraph_output_shapes)
+from ._control_flow import called_subgraphs, check_signature, pure_subgraphs, subgraph_output_shapes
 from .registry import register
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from workbench.kernels._control_flow import pure_subgraphs
 
 import workbench as wb
-from workbench.kernels._control_flow import pure_subgraphs
 from tests.litert_oracle import litert_interpreter
 from workbench.errors import ModelError, UnsupportedOpError
 

@@ -1,7 +1,7 @@
-"""SVDF against LiteRT, float32 and hybrid (int8 weights), built by hand with our IR (TF 2.21's
-converter does not emit SVDF for Keras layers; keyword-spotting models carry it). The state is a
-variable both runtimes carry across invokes, so each case runs several invokes (one with an
-all-zero input) and compares every output."""
+"""SVDF against LiteRT, float32, hybrid (int8 weights) and integer (int8 input, int16 state),
+built by hand with our IR (TF 2.21's converter does not emit SVDF for Keras layers;
+keyword-spotting models carry it). The state is a variable both runtimes carry across invokes,
+so each case runs several invokes (one with an all-zero input) and compares every output."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from tests.kernels.test_recurrent import F32, _Builder
 from tests.litert_oracle import litert_interpreter
 from workbench.errors import UnsupportedOpError
 from workbench.interpreter import Interpreter
+from workbench.ir.graph import Model, Operator, QuantParams, Subgraph, Tensor
 from workbench.ir.ops import ActivationFunctionType as Act
-from workbench.ir.ops import Op, SVDFOptions
+from workbench.ir.ops import Op, SVDFOptions, TensorType
 
 
 def svdf_model(batch=2, n_in=3, filters=4, memory=5, rank=2, bias=True, hybrid=False,
@@ -71,11 +72,80 @@ def test_svdf_matches_litert_across_invokes(case):
                                rtol=0, atol=1e-5)
 
 
-def test_integer_svdf_is_reported_unsupported():
+def integer_svdf_model(batch=2, n_in=3, filters=4, memory=5, rank=2, bias=True, seed=0,
+                       zx=3, zo=-5, state_scale=0.004, act=Act.RELU):
+    rng = np.random.default_rng(seed)
+    m = Model()
+    sg = Subgraph(name="main")
+    m.subgraphs.append(sg)
+
+    def q(s, z=0):
+        return QuantParams(scale=[s], zero_point=[z])
+
+    x = sg.new_tensor("x", (batch, n_in), np.int8, quantization=q(0.05, zx))
+    sg.inputs.append(x)
+    wf = sg.new_tensor("wf", (filters, n_in), np.int8, quantization=q(0.01),
+                       data=rng.integers(-127, 128, (filters, n_in)).astype(np.int8))
+    wt = sg.new_tensor("wt", (filters, memory), np.int16, quantization=q(0.0002),
+                       data=rng.integers(-3000, 3000, (filters, memory)).astype(np.int16))
+    b = sg.new_tensor("b", (filters // rank,), np.int32, quantization=q(0.0005),
+                      data=rng.integers(-2000, 2000, filters // rank).astype(np.int32)) \
+        if bias else None
+    st = sg.add_tensor(Tensor(name="state", shape=(batch, filters * memory), is_variable=True,
+                              dtype=TensorType.INT16, quantization=q(state_scale)))
+    y = sg.new_tensor("y", (batch, filters // rank), np.int8, quantization=q(0.02, zo))
+    sg.outputs.append(y)
+    sg.add_operator(Operator(m.opcode(Op.SVDF), [x, wf, wt, b, st], [y],
+                             options=SVDFOptions(rank=rank, fused_activation_function=act)))
+    return m.to_bytes()
+
+
+INTEGER_CASES = {
+    "int8": {}, "no_bias": dict(bias=False), "rank3": dict(batch=1, filters=6, rank=3, memory=2),
+    "wide": dict(n_in=17, filters=8, memory=10, rank=1),
+    "zero_points": dict(zx=-128, zo=127, seed=2),
+    "saturating_state": dict(state_scale=1e-5, seed=3),  # the int16 state clamps
+}
+
+
+@pytest.mark.parametrize("case", list(INTEGER_CASES))
+def test_integer_svdf_bit_exact_across_invokes(case):
+    """Integer SVDF (int8 input, int16 state) against LiteRT, every invoke bit-identical,
+    including a reset of the state."""
+    content = integer_svdf_model(**INTEGER_CASES[case])
+    ref, ours = litert_interpreter(content), Interpreter(model_content=content)
+    for it in (ref, ours):
+        it.allocate_tensors()
+    rng = np.random.default_rng(1)
+    shape = tuple(ref.get_input_details()[0]["shape"])
+    feeds = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(12)]
+    for k, x in enumerate(feeds):
+        if k == 8:
+            ref.reset_all_variables()
+            ours.reset_all_variables()
+        outs = []
+        for it in (ref, ours):
+            it.set_tensor(it.get_input_details()[0]["index"], x)
+            it.invoke()
+            outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+        np.testing.assert_array_equal(outs[1], outs[0], err_msg=f"invoke {k}")
+
+
+def test_integer_svdf_needs_relu_as_in_litert():
+    content = integer_svdf_model(act=Act.NONE)
+    ref = litert_interpreter(content)
+    ref.allocate_tensors()
+    ref.set_tensor(ref.get_input_details()[0]["index"], np.zeros((2, 3), np.int8))
+    with pytest.raises(RuntimeError, match="kTfLiteActRelu"):
+        ref.invoke()
+    with pytest.raises(UnsupportedOpError, match="SVDF.*RELU"):
+        Interpreter(model_content=content).allocate_tensors()
+
+
+def test_uint8_svdf_is_reported_unsupported():
     from workbench import load
 
     m = load(svdf_model())
-    x = m.main.inputs[0]
-    x.dtype = 9  # INT8
-    with pytest.raises(UnsupportedOpError, match="SVDF.*integer SVDF"):
+    m.main.inputs[0].dtype = TensorType.UINT8
+    with pytest.raises(UnsupportedOpError, match="SVDF.*UINT8 input"):
         Interpreter(m).allocate_tensors()
