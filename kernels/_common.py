@@ -267,12 +267,17 @@ def available_memory() -> int:
 #: Outputs smaller than this are never checked against the available memory (the check reads
 #: /proc/meminfo).
 _CHECK_FROM_BYTES = 1 << 28
+#: Largest output whose size comes from values (FILL's dims, RANGE's bounds, TILE's multiples,
+#: a runtime resize): no on-device model needs more in one tensor, and a stray int32 extreme
+#: (RANGE from -2**31 to 2**31 - 1) would otherwise allocate and fill 16 GiB.
+MAX_VALUE_SIZED_BYTES = 4 << 30
 
 
 def check_allocation(node, shapes, runtime: bool) -> None:
     """Refuse output shapes computed from values (FILL's dims, TILE's multiples, a runtime
-    resize...) whose arrays would not fit in the memory available: numpy would otherwise get
-    the pages from the kernel's overcommit and the process be killed while filling them.
+    resize...) whose arrays would take more than half the memory available (or
+    ``MAX_VALUE_SIZED_BYTES``): numpy would otherwise get the pages from the kernel's
+    overcommit and the process be killed while filling them.
     ``runtime``: the values were fed at run time (an ``InputError``), else they are the model's
     constants (a ``ModelError``)."""
     for o, shape in zip(node.outputs, shapes):
@@ -285,9 +290,12 @@ def check_allocation(node, shapes, runtime: bool) -> None:
         if nbytes < _CHECK_FROM_BYTES:
             continue
         avail = available_memory()
-        if nbytes > avail:
+        limit = min(avail // 2, MAX_VALUE_SIZED_BYTES)
+        if nbytes > limit:
             msg = (f"output {o.name!r} of shape {[int(d) for d in shape]} would need "
-                   f"{nbytes / 2**30:.1f} GiB; {avail / 2**30:.1f} GiB of memory is available")
+                   f"{nbytes / 2**30:.1f} GiB; the limit is {limit / 2**30:.1f} GiB (half the "
+                   f"{avail / 2**30:.1f} GiB of memory available, at most "
+                   f"{MAX_VALUE_SIZED_BYTES / 2**30:.0f} GiB)")
             if runtime:
                 raise InputError(f"{node.path}: {msg}")
             raise node.fail(msg)

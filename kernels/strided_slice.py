@@ -131,6 +131,8 @@ def expand(node, in_shape, n_spec: int, begin, end, strides) -> list[_Dim]:
     for d in dims:
         if d.stride == 0:
             raise node.fail("stride value has to be non-zero")
+        if d.stride == -(2**31):  # LiteRT refuses it (negating it overflows int32)
+            raise node.fail("stride value INT32_MIN is not supported")
     return dims
 
 
