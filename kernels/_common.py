@@ -299,3 +299,12 @@ def check_allocation(node, shapes, runtime: bool) -> None:
             if runtime:
                 raise InputError(f"{node.path}: {msg}")
             raise node.fail(msg)
+
+
+def mark_dynamic(node) -> None:
+    """Record that this node's output shapes are only known at eval (they depend on values
+    computed at run time); ``prepare`` then returns the shapes recorded in the model."""
+    node.state["dynamic_outputs"] = True
+    for o in node.outputs:  # downstream kernels may defer their checks (kernels/_common.py)
+        if o is not None:
+            o.dynamic = True

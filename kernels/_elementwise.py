@@ -21,7 +21,7 @@ import numpy as np
 
 from workbench.errors import InputError, UnsupportedOpError
 
-from ._common import Kernel
+from ._common import Kernel, mark_dynamic
 
 FLOAT = (np.float32,)
 INTS = (np.int32, np.int64)
@@ -191,6 +191,7 @@ class ReduceKernel(Kernel):
         if value is None and 0 in ax.shape:  # no buffer, but its (empty) value is known
             value = np.zeros(ax.shape, ax.dtype)
         if value is None:
+            mark_dynamic(node)  # runtime axes: the output shape is known at eval
             return [node.outputs[0].shape]
         self.axes = normalize_axes(node, value, len(node.inputs[0].shape))
         return [reduced_shape(node.inputs[0].shape, self.axes, self.keep)]

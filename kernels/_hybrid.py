@@ -38,7 +38,7 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import ActivationFunctionType as Act
 from workbench.ir.ops import DimensionType, TensorType
 
-from ._common import Kernel, patches, window_geometry
+from ._common import Kernel, mark_dynamic, patches, window_geometry
 
 F32 = np.float32
 _INT_WEIGHTS = (TensorType.INT8, TensorType.UINT8, TensorType.INT4)
@@ -759,6 +759,7 @@ class HybridTransposeConv(Kernel):
         if shape_t.data is not None:
             self.out_shape = self._check_shape(shape_t.data)
             return [self.out_shape]
+        mark_dynamic(node)  # runtime output_shape: known at eval
         return [node.outputs[0].shape]
 
     def _check_shape(self, value):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import Kernel, check_allocation
+from ._common import Kernel, check_allocation, mark_dynamic
 
 F32 = np.float32
 
@@ -42,6 +42,7 @@ class ResizeKernel(Kernel):
             raise node.fail("align_corners and half_pixel_centers cannot both be true")
         self.cached = None
         if size.data is None:  # runtime size: the spatial size is known at eval only
+            mark_dynamic(node)
             rec = node.outputs[0].shape
             return [(x.shape[0], *(rec[1:3] if len(rec) == 4 else (1, 1)), x.shape[3])]
         oh, ow = self.out_size(size.data)

@@ -21,7 +21,7 @@ import numpy as np
 
 from workbench.errors import UnsupportedOpError
 
-from ._common import check_allocation
+from ._common import check_allocation, mark_dynamic  # noqa: F401 (re-exported)
 
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
@@ -101,15 +101,6 @@ def param_value(node, index: int, inputs=None):
     if inputs is None:
         return t.data
     return inputs[index]
-
-
-def mark_dynamic(node) -> None:
-    """Record that this node's output shapes are only known at eval (they depend on values
-    computed at run time); ``prepare`` then returns the shapes recorded in the model."""
-    node.state["dynamic_outputs"] = True
-    for o in node.outputs:  # downstream kernels may defer their checks (kernels/_common.py)
-        if o is not None:
-            o.dynamic = True
 
 
 class ParamKernel:

@@ -9,7 +9,7 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._common import Kernel
+from ._common import Kernel, mark_dynamic
 from ._conv import conv_transpose, forward_geometry, fused_activation
 from ._float_only import require_float
 from .registry import register
@@ -42,7 +42,8 @@ class Conv3DTranspose(Kernel):
         if shape_t.data is not None:
             self.out_shape, self.pads = self._geometry(shape_t.data)
             return [self.out_shape]
-        return [node.outputs[0].shape]  # runtime output_shape: known at eval
+        mark_dynamic(node)  # runtime output_shape: known at eval
+        return [node.outputs[0].shape]
 
     def _geometry(self, value):
         node = self.node

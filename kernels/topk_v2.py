@@ -10,7 +10,7 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._common import Kernel
+from ._common import Kernel, mark_dynamic
 from ._elementwise import check_types
 from .registry import register
 
@@ -29,6 +29,7 @@ class TopKV2(Kernel):
             raise node.fail(f"indices must be int32 or int16, got {node.outputs[1].dtype}")
         if k.data is None:
             self.k = None
+            mark_dynamic(node)  # runtime k: the output shapes are known at eval
             return [node.outputs[0].shape, node.outputs[1].shape]
         self.k = self._k(k.data, x.shape)
         shape = x.shape[:-1] + (self.k,)

@@ -13,7 +13,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from . import _qconv as q
-from ._common import Kernel
+from ._common import Kernel, mark_dynamic
 from ._conv import conv_transpose, fused_activation, transpose_pads
 from ._float_only import require_float
 from .registry import register
@@ -55,7 +55,8 @@ class TransposeConv(Kernel):
         if shape_t.data is not None:
             self.out_shape = self._check_shape(shape_t.data)
             return [self.out_shape]
-        return [node.outputs[0].shape]  # runtime output_shape: known at eval
+        mark_dynamic(node)  # runtime output_shape: known at eval
+        return [node.outputs[0].shape]
 
     def _check_shape(self, value) -> tuple[int, ...]:
         node = self.node

@@ -182,3 +182,18 @@ def test_runtime_values_run_as_litert_or_raise_one_typed_error(tf, name):
         else:
             refused += 1
     assert agreed + refused > 0
+
+
+def test_output_recorded_empty_but_sized_at_run_time_still_runs(tf):
+    """A node whose output shape depends on run-time values is never skipped as "empty" on the
+    strength of the shape recorded in the file (here TOP_K's output recorded as [0])."""
+    m = wb.load(_model(tf, "top_k"))
+    (op,) = [o for o in m.main.operators if o.name == "TOPK_V2"]
+    for t in op.outputs:
+        t.shape = (0,)
+    content = m.to_bytes()
+    feeds = [np.arange(6, dtype=F32)[::-1].copy(), np.array(3, I32)]
+    got, err = _ours(content, feeds)
+    assert err is None
+    want, _ = _litert(_model(tf, "top_k"), feeds)
+    np.testing.assert_array_equal(got[0], want[0])
