@@ -653,6 +653,35 @@ def test_l2_normalization(tf, shape):
     compare(content, [x])
 
 
+@pytest.mark.parametrize("dtype,zx", [(TensorType.INT8, 0), (TensorType.INT8, -37),
+                                      (TensorType.INT8, 127), (TensorType.UINT8, 128),
+                                      (TensorType.UINT8, 3), (TensorType.UINT8, 255)])
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 2, 3, 6), (2, 40)])
+def test_l2_normalization_quantized_bit_exact(tf, shape, dtype, zx):
+    """int8/uint8 L2_NORMALIZATION (output scale 1/128, zero point 0 or 128): LiteRT's fixed-point
+    inverse square root per row; rows of zeros, single values and saturating values included."""
+    content = convert(tf, ("l2n", shape), lambda x: tf.math.l2_normalize(x, axis=-1), [shape])
+    zo = 0 if dtype == TensorType.INT8 else 128
+
+    def fix(m):
+        op = the_op(m, "L2_NORMALIZATION")
+        retype(m, dtype, op.inputs, scale=0.07, zero_point=zx)
+        retype(m, dtype, op.outputs, scale=1 / 128, zero_point=zo)
+
+    content = edit(content, fix)
+    np_dt = np.int8 if dtype == TensorType.INT8 else np.uint8
+    info = np.iinfo(np_dt)
+    x = np.random.default_rng(len(shape)).integers(info.min, info.max + 1, shape).astype(np_dt)
+    rows = x.reshape(-1, shape[-1])
+    rows[0] = zx  # a zero row (sum of squares 0)
+    if rows.shape[0] > 1:
+        rows[1] = zx
+        rows[1, 0] = info.max if zx < info.max else info.min  # one value
+    if rows.shape[0] > 2:
+        rows[2] = info.min  # every value at an extreme
+    compare(content, [x])
+
+
 def test_l2_normalization_rejects_activation(tf):
     content = convert(tf, ("l2n", (3, 5)), lambda x: tf.math.l2_normalize(x, axis=-1), [(3, 5)])
     content = edit(content, lambda m: set_options(m, "L2_NORMALIZATION",
@@ -674,22 +703,18 @@ def test_local_response_normalization(tf, radius, bias, alpha, beta):
 
 
 # -- quantized paths are named, not silently wrong ---------------------------------------------
-@pytest.mark.parametrize("name", ["L2_NORMALIZATION"])  # (int8 BATCH_MATMUL now runs)
-def test_quantized_inputs_are_unsupported(tf, name):
-    if name == "BATCH_MATMUL":
-        content = convert(tf, ("bmm", (2, 3, 4), (2, 4, 5), False, False),
-                          lambda a, b: tf.linalg.matmul(a, b), [(2, 3, 4), (2, 4, 5)])
-    else:
-        content = convert(tf, ("l2n", (3, 5)), lambda x: tf.math.l2_normalize(x, axis=-1),
-                          [(3, 5)])
+def test_int16_l2_normalization_is_unsupported_as_in_litert(tf):
+    content = convert(tf, ("l2n", (3, 5)), lambda x: tf.math.l2_normalize(x, axis=-1), [(3, 5)])
 
     def fix(m):
-        op = the_op(m, name)
-        retype(m, TensorType.INT8, [t for t in (*op.inputs, *op.outputs) if t is not None],
-               scale=1 / 128)
+        op = the_op(m, "L2_NORMALIZATION")
+        retype(m, TensorType.INT16, [*op.inputs, *op.outputs], scale=1 / 128)
 
-    with pytest.raises(UnsupportedOpError, match=name):
-        wb.Interpreter(model_content=edit(content, fix)).allocate_tensors()
+    content = edit(content, fix)
+    with pytest.raises(RuntimeError):
+        litert_interpreter(content).allocate_tensors()
+    with pytest.raises(UnsupportedOpError, match="L2_NORMALIZATION.*int16"):
+        wb.Interpreter(model_content=content).allocate_tensors()
 
 
 # -- empty batches (LiteRT accepts a 0-sized batch for these) ----------------------------------
