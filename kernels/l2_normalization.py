@@ -37,7 +37,7 @@ class L2Normalization(Kernel):
             if out.dtype != x.dtype:
                 raise node.fail(f"output type {out.tensor.type_name} differs from the input "
                                 f"type {x.tensor.type_name}")
-            (sx, self.zx), (so, zo) = qparams(x), qparams(out)
+            (_, self.zx), (so, zo) = qparams(x), qparams(out)
             if abs(float(so) - 1 / 128) > 1e-12 or zo != _ZERO_POINT[x.dtype]:
                 raise node.fail(f"quantized output must have scale 1/128 and zero point "
                                 f"{_ZERO_POINT[x.dtype]}, got {float(so)} and {zo}")
