@@ -31,6 +31,9 @@ from .registry import register
 class Svdf(Kernel):
     def prepare(self):
         node = self.node
+        if len(node.inputs) != 5 or len(node.outputs) != 1 or node.inputs[4] is None:
+            raise node.fail("takes (input, weights_feature, weights_time, bias or -1, state) "
+                            "and gives one output")
         x = node.inputs[0]
         if x.dtype == np.int8:
             self.integer = IntegerSvdf(node)
@@ -94,9 +97,9 @@ class IntegerSvdf:
         from ._qconv import scalar_qparams
 
         x, wf, wt = node.inputs[0], node.inputs[1], node.inputs[2]
-        bias = node.inputs[3] if len(node.inputs) > 3 else None
-        st, out = node.inputs[4] if len(node.inputs) > 4 else None, node.outputs[0]
-        if wf.dtype != np.int8 or wt.dtype != np.int16 or st is None or \
+        bias = node.inputs[3]
+        st, out = node.inputs[4], node.outputs[0]
+        if wf.dtype != np.int8 or wt.dtype != np.int16 or \
                 st.dtype != np.int16 or out.dtype != np.int8 or \
                 (bias is not None and bias.dtype != np.int32):
             raise UnsupportedOpError(node.op.name, node.path,
