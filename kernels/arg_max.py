@@ -1,8 +1,11 @@
 """ARG_MAX along one axis (input 1: a one-element int32/int64 tensor, negative from the end),
 output int32 or int64 (``ArgMaxOptions.output_type``, the output tensor's type). Ties give the
-first index. For floats, NaNs are skipped as LiteRT's kernel does (the first index holding the
-largest non-NaN value; 0 when all are NaN). float32, bool and every integer type (quantized
-integers are compared as stored)."""
+first index. For floats, NaNs are skipped (the first index holding the largest non-NaN value;
+0 when all are NaN). LiteRT's C++ loop keeps the first element unless a later one compares
+greater, but its x86 build does not behave that way with NaNs (``[NaN, 1, 2, 3, 0]`` gives 4,
+``[NaN, inf, -inf, 0.1, -0.5]`` gives 4 for ARG_MIN too), so with NaN inputs the two can
+differ; without NaNs they agree. float32, bool and every integer type (quantized integers are
+compared as stored). An empty axis is an error, as in LiteRT."""
 
 from __future__ import annotations
 

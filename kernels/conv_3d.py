@@ -1,6 +1,7 @@
 """CONV_3D (float32): input [N, D, H, W, C], filter [KD, KH, KW, C, OC], optional bias [OC];
 Conv3DOptions padding, strides, dilations and a fused activation. One GEMM over a strided
-im2col view."""
+im2col view. A NaN input gives NaN outputs here; LiteRT's x86 kernel writes FLT_MAX for them
+(an effect of its activation clamp), which is not emulated."""
 
 from __future__ import annotations
 
