@@ -28,6 +28,7 @@ import hashlib
 import importlib.metadata
 import inspect
 import io
+import itertools
 import math
 import os
 import re
@@ -715,8 +716,16 @@ def test_mutations_that_load_run_or_raise_one_typed_error(kind, seeds):
     allocate/invoke, never another exception, an ``OpError`` from a missing check, or a hang:
     an endless WHILE is refused (see ``kernels/while_.py``)."""
     rng = np.random.default_rng(zlib.crc32(kind.encode()))
+    ran, failures = run_loaded(mutations(kind, seeds), rng)
+    print(f"\n{kind}: {ran} loaded mutations allocated and invoked")
+    assert not failures, f"{len(failures)} of {ran}; first 10:\n  " + "\n  ".join(failures[:10])
+
+
+def run_loaded(attempts, rng) -> tuple[int, list[str]]:
+    """``run_outcome`` for each ``(description, bytes)`` that loads: how many ran, and the
+    descriptions of those that went wrong."""
     failures, ran = [], 0
-    for desc, data in mutations(kind, seeds):
+    for desc, data in attempts:
         try:
             wb.load(data)
         except ModelError:
@@ -725,8 +734,7 @@ def test_mutations_that_load_run_or_raise_one_typed_error(kind, seeds):
         bad = run_outcome(data, rng)
         if bad:
             failures.append(f"{desc}\n      -> {bad}")
-    print(f"\n{kind}: {ran} loaded mutations allocated and invoked")
-    assert not failures, f"{len(failures)} of {ran}; first 10:\n  " + "\n  ".join(failures[:10])
+    return ran, failures
 
 
 def test_run_harness_reports_foreign_exceptions(seeds, monkeypatch):
@@ -1173,16 +1181,9 @@ def test_corpus_mutations_run_or_raise_one_typed_error(mode):
                 gen_field_combos(stem, buf, rng, CORPUS_MUTATIONS)]
         gens += [gen_fields(stem, buf, rng, CORPUS_MUTATIONS, kinds)
                  for kinds in FIELD_KINDS.values() if cats & set(kinds)]
-        for g in gens:
-            for desc, data in g:
-                try:
-                    wb.load(data)
-                except ModelError:
-                    continue
-                ran += 1
-                bad = run_outcome(data, rng)
-                if bad:
-                    failures.append(f"{desc}\n      -> {bad}")
+        n, bad = run_loaded(itertools.chain(*gens), rng)
+        ran += n
+        failures += bad
     print(f"\n{mode}: {ran} loaded mutations allocated and invoked")
     assert ran > 50
     assert not failures, f"{len(failures)} of {ran}; first 10:\n  " + "\n  ".join(failures[:10])

@@ -93,6 +93,19 @@ def _skip_if_empty(node: Node, kernel) -> None:
     kernel.eval = lambda inputs, _out=empties: list(_out)
 
 
+def _prepared(cls, node: Node):
+    """A new kernel of class ``cls`` for ``node``, prepared: ``(kernel, output shapes)``; any
+    failure as one typed error naming the op (see :func:`_op_failure`)."""
+    try:
+        kernel = cls(node)
+        return kernel, kernel.prepare()
+    except Exception as e:  # noqa: BLE001 - one typed error naming the op
+        err = _op_failure(e, node.path, "prepare")
+        if err is e:
+            raise
+        raise err from e
+
+
 def _op_failure(e: Exception, path: str, stage: str) -> Exception:
     """What to raise for exception ``e`` out of a kernel's ``prepare``/``eval``: a
     ``WorkbenchError`` as it is (a ``ModelError`` from a helper that could not know the op gets
@@ -271,14 +284,7 @@ class Interpreter:
             node = Node(op, si, oi, [info(t) for t in op.inputs], [], runtime=self)
             node.outputs = [info(t) for t in op.outputs]
             cls = lookup(op.code, op.opcode.custom_code, op.name, node.path)
-            try:
-                kernel = cls(node)
-                out_shapes = kernel.prepare()
-            except Exception as e:  # noqa: BLE001 - one typed error naming the op
-                err = _op_failure(e, node.path, "prepare")
-                if err is e:
-                    raise
-                raise err from e
+            kernel, out_shapes = _prepared(cls, node)
             for o, s in zip(node.outputs, out_shapes):
                 if o is not None:
                     s = tuple(int(d) for d in s)
@@ -428,14 +434,7 @@ class Interpreter:
                 for o in node.outputs:
                     if o is not None and not o.tensor.is_constant:
                         o.data = None
-                try:
-                    kernel = type(plan.kernels[pos])(node)
-                    shapes = kernel.prepare()
-                except Exception as e:  # noqa: BLE001 - one typed error naming the op
-                    err = _op_failure(e, node.path, "prepare")
-                    if err is e:
-                        raise
-                    raise err from e
+                kernel, shapes = _prepared(type(plan.kernels[pos]), node)
                 for o, s in zip(node.outputs, shapes):
                     if o is not None:
                         o.shape = tuple(int(d) for d in s)
