@@ -65,9 +65,9 @@ class L2Normalization(Kernel):
         d = x.astype(np.int64) - self.zx
         rows = d.reshape(-1, x.shape[-1]) if x.size else d.reshape(0, max(x.shape[-1], 1))
         acc = wrap((rows * rows).sum(axis=-1), 32)  # the C++ int32 accumulator
-        pairs = [inv_sqrt_multiplier(int(a)) for a in acc]
-        mult = np.array([p[0] for p in pairs], np.int64)[:, None]
-        shift = np.array([p[1] for p in pairs], np.int64)[:, None]
+        uniq, which = np.unique(acc, return_inverse=True)  # one Newton solve per sum
+        pairs = np.array([inv_sqrt_multiplier(int(a)) for a in uniq], np.int64).reshape(-1, 2)
+        mult, shift = pairs[which.reshape(-1), 0][:, None], pairs[which.reshape(-1), 1][:, None]
         if x.dtype == np.int8:
             y = np.clip(fp.multiply_by_quantized_multiplier(rows, mult, shift + 7), -128, 127)
         else:
