@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import signal
+import zlib
 
 import numpy as np
 import pytest
 
 import workbench as wb
 from tests.litert_oracle import litert_interpreter
-from workbench.errors import OpError, WorkbenchError
+from workbench.errors import InputError, OpError, WorkbenchError
 
 _CACHE: dict = {}
 
@@ -145,11 +146,22 @@ def _safe_for_litert(name, feeds) -> bool:
         not (name == "pow" and np.any(b < 0))
 
 
+@pytest.fixture
+def small_value_sized_outputs(monkeypatch):
+    """Value-sized outputs above 64 MiB are refused (ours), and such trials are not run in
+    LiteRT, which would allocate them (an int32 extreme asks for gigabytes)."""
+    from workbench.kernels import _common
+
+    monkeypatch.setattr(_common, "MAX_VALUE_SIZED_BYTES", 1 << 26)
+    monkeypatch.setattr(_common, "_CHECK_FROM_BYTES", 1 << 20)
+
+
 @pytest.mark.parametrize("name", list(OPS))
-def test_runtime_values_run_as_litert_or_raise_one_typed_error(tf, name):
+def test_runtime_values_run_as_litert_or_raise_one_typed_error(tf, name,
+                                                                small_value_sized_outputs):
     content = _model(tf, name)
     specs = OPS[name][0]
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
     agreed = refused = 0
     for trial in range(TRIALS):
         feeds = []
@@ -163,6 +175,9 @@ def test_runtime_values_run_as_litert_or_raise_one_typed_error(tf, name):
         if _skip(name, feeds):
             continue
         got, err = _ours(content, feeds)
+        if isinstance(err, InputError) and "would need" in str(err):
+            refused += 1  # over the (lowered) limit on value-sized outputs: not run in LiteRT
+            continue
         if not _safe_for_litert(name, feeds):
             continue
         want, ref_err = _litert(content, feeds)
