@@ -16,13 +16,10 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._float_only import require_float
+from ._qelementwise import round_away
 from .registry import register
 
 F32 = np.float32
-
-
-def round_half_away(x: np.ndarray) -> np.ndarray:
-    return np.copysign(np.floor(np.abs(x) + F32(0.5)), x).astype(F32)
 
 
 @register(Op.FAKE_QUANT)
@@ -49,7 +46,7 @@ class FakeQuant(Kernel):
         elif zp_from_min > qmax:
             zp = qmax
         else:
-            zp = F32(np.floor(zp_from_min + F32(0.5)))  # >= 0: half away from zero
+            zp = F32(round_away(zp_from_min))
         self.scale = scale
         self.inv = F32(F32(1) / scale)
         self.lo, self.hi = F32((qmin - zp) * scale), F32((qmax - zp) * scale)
@@ -59,5 +56,5 @@ class FakeQuant(Kernel):
         x = np.asarray(inputs[0], F32)
         # fmax: a NaN becomes the minimum, as std::max(min, NaN) gives in LiteRT
         shifted = (np.minimum(self.hi, np.fmax(self.lo, x)) - self.lo).astype(F32)
-        q = round_half_away((shifted * self.inv).astype(F32))
+        q = round_away((shifted * self.inv).astype(F32))
         return [((q * self.scale).astype(F32) + self.lo).astype(F32)]
