@@ -158,10 +158,12 @@ def mean_stddev_normalization(x: np.ndarray) -> np.ndarray:
 
 
 class State:
-    """A variable state input of a recurrent op (updated in place, carried across invokes)."""
+    """A variable state input of a recurrent op (updated in place, carried across invokes),
+    read and kept as ``dtype`` (float32; int16 for integer SVDF)."""
 
-    def __init__(self, node, index: int, shape):
+    def __init__(self, node, index: int, shape, dtype=F32):
         self.node, self.index, self.shape = node, index, tuple(shape)
+        self.dtype = np.dtype(dtype)
         t = node.inputs[index]
         if t is None:
             raise node.fail(f"missing state input {index}")
@@ -176,11 +178,11 @@ class State:
         given = inputs[self.index]
         held = self.node.state.get(("state", self.index))
         if given is not None and given.flags.writeable:
-            return np.asarray(given, F32).reshape(self.shape)
+            return np.asarray(given, self.dtype).reshape(self.shape)
         if held is not None and held[0] is given:
             return held[1]
-        value = np.zeros(self.shape, F32) if given is None else \
-            np.array(given, F32).reshape(self.shape)
+        value = np.zeros(self.shape, self.dtype) if given is None else \
+            np.array(given, self.dtype).reshape(self.shape)
         return value
 
     def write(self, inputs, value: np.ndarray) -> None:
@@ -192,7 +194,7 @@ class State:
         if held is not None and held[0] is given:
             np.copyto(held[1], value)
         else:
-            self.node.state[("state", self.index)] = (given, np.array(value, F32))
+            self.node.state[("state", self.index)] = (given, np.array(value, self.dtype))
 
 
 # -- LSTM -----------------------------------------------------------------------------------------

@@ -22,9 +22,7 @@ class DynamicUpdateSlice(Kernel):
         x, upd, start = node.inputs[0], node.inputs[1], node.inputs[2]
         require_dense(node, 0, 1)
         require_same_dtype(node, x, node.outputs[0])
-        if upd.dtype != x.dtype:
-            raise node.fail(f"update type {upd.tensor.type_name} differs from the operand's "
-                            f"{x.tensor.type_name}")
+        require_same_dtype(node, x, upd, "update")
         if len(upd.shape) != len(x.shape):
             raise node.fail(f"update rank {len(upd.shape)} differs from the operand rank "
                             f"{len(x.shape)}")

@@ -20,9 +20,13 @@ import numpy as np
 from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import ActivationFunctionType as Act
 from workbench.ir.ops import Op
+from workbench.quantize.fixed_point import multiply_by_quantized_multiplier as mbqm
+from workbench.quantize.fixed_point import quantize_multiplier
 
 from ._common import Kernel
 from ._hybrid import float_activation
+from ._qconv import scalar_qparams
+from ._qelementwise import wrap
 from ._recurrent import F32, Source, State, Weight, optional_vector
 from .registry import register
 
@@ -92,10 +96,6 @@ class IntegerSvdf:
     TFLite's MultiplyByQuantizedMultiplier (double rounding)."""
 
     def __init__(self, node):
-        from workbench.quantize.fixed_point import quantize_multiplier
-
-        from ._qconv import scalar_qparams
-
         x, wf, wt = node.inputs[0], node.inputs[1], node.inputs[2]
         bias = node.inputs[3]
         st, out = node.inputs[4], node.outputs[0]
@@ -134,40 +134,20 @@ class IntegerSvdf:
         so, self.zo = scalar_qparams(node, out, "output")
         self.m1 = quantize_multiplier(float(F32(F32(sx) * F32(swf)) / F32(ss)))
         self.m2 = quantize_multiplier(float(F32(F32(ss) * F32(swt)) / F32(so)))
-        self.state = State(node, 4, (self.batch, filters * self.memory))
-        self.state_dtype = np.int16
+        self.state = State(node, 4, (self.batch, filters * self.memory), np.int16)
 
     def __call__(self, inputs):
-        from workbench.quantize.fixed_point import multiply_by_quantized_multiplier as mbqm
-
         b, f, m = self.batch, self.filters, self.memory
-        given = inputs[4]
-        flat = (np.zeros(b * f * m, np.int64) if given is None
-                else np.asarray(self._held(given), np.int64).reshape(-1).copy())
+        flat = self.state.read(inputs).astype(np.int64).reshape(-1)  # a copy
         flat[:-1] = flat[1:]
         state = flat.reshape(b, f, m)
         x = np.asarray(inputs[0], np.int64) - self.zx
-        dot = x @ self.wf.T  # [b, f], exact in int64
-        dot = (dot + 2**31) % 2**32 - 2**31  # the C++ int32 accumulator
+        dot = wrap(x @ self.wf.T, 32)  # [b, f]: the C++ int32 accumulator
         state[:, :, m - 1] = np.clip(mbqm(dot, *self.m1), -32768, 32767)
         scratch = np.einsum("bfm,fm->bf", state, self.wt)
         total = scratch.reshape(b, self.units, self.rank).sum(axis=-1)
         if self.bias is not None:
             total = total + self.bias
-        total = (total + 2**31) % 2**32 - 2**31
-        out = np.clip(mbqm(total, *self.m2) + self.zo, -128, 127).astype(np.int8)
-        self._store(inputs, state.reshape(b, f * m).astype(np.int16))
+        out = np.clip(mbqm(wrap(total, 32), *self.m2) + self.zo, -128, 127).astype(np.int8)
+        self.state.write(inputs, state.reshape(b, f * m).astype(np.int16))
         return [out]
-
-    def _held(self, given):
-        held = self.state.node.state.get(("istate",))
-        if given.flags.writeable or held is None or held[0] is not given:
-            return given
-        return held[1]
-
-    def _store(self, inputs, value):
-        given = inputs[4]
-        if given is not None and given.flags.writeable and given.dtype == np.int16:
-            np.copyto(given, value.reshape(given.shape))
-        else:
-            self.state.node.state[("istate",)] = (given, value)
