@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from workbench.errors import UnsupportedOpError
+from workbench.ir.ops import Op
 
 from ._common import check_allocation, mark_dynamic  # noqa: F401 (re-exported)
 
@@ -157,39 +158,41 @@ class ParamKernel:
 PARAM_MEMO_LIMIT = 256
 
 
-#: Largest output (in elements) computed at prepare time by :func:`folds_constants`.
+#: Largest output (in elements) computed at prepare time by :func:`fold_known_values`.
 FOLD_LIMIT = 1 << 16
 
+#: Ops never evaluated at prepare: their eval does more than compute outputs from inputs
+#: (control flow runs subgraphs, variables hold state, custom kernels are the user's).
+_NO_FOLD = frozenset({Op.WHILE, Op.IF, Op.CALL_ONCE, Op.ASSIGN_VARIABLE, Op.READ_VARIABLE,
+                      Op.VAR_HANDLE, Op.CUSTOM})
 
-def folds_constants(cls):
-    """Class decorator: when every input of the node is known at prepare time (a constant, or
-    a value an upstream kernel published), run ``eval`` once in ``prepare`` and publish the
-    outputs as known values (``TensorInfo.data``) for the kernels downstream.
 
-    This is what lets a resized model's shape arithmetic (``SHAPE -> STRIDED_SLICE -> PACK ->
-    RESHAPE``, as Keras emits for a dynamic batch) resolve at prepare: TFLite resolves it at
-    eval with dynamic tensors instead. Values are only published for small outputs."""
-    prepare = cls.prepare
+def fold_known_values(kernel, shapes) -> None:
+    """After ``kernel.prepare()`` returned ``shapes``: when every input of the node is known at
+    prepare time (a constant, or a value an upstream kernel published), run ``eval`` once and
+    publish the outputs as known values (``TensorInfo.data``) for the kernels downstream.
 
-    def wrapped(self):
-        shapes = prepare(self)
-        node = self.node
-        ins = [t for t in node.inputs if t is not None]
-        outs = list(node.outputs)
-        if (ins and all(t.data is not None for t in ins) and outs
-                and all(o is not None and o.dtype is not None for o in outs)
-                and not node.state.get("dynamic_outputs")
-                and sum(math.prod(sh) for sh in shapes) <= FOLD_LIMIT):
-            values = self.eval([None if t is None else t.data for t in node.inputs])
-            for o, v, sh in zip(outs, values, shapes):
-                if tuple(v.shape) != tuple(sh) or v.dtype != o.dtype:
-                    raise node.fail(f"kernel produced {v.dtype}{list(v.shape)} at prepare, "
-                                    f"expected {o.dtype}{list(sh)}")
-                v = np.asarray(v)
-                v.flags.writeable = False
-                o.data = v
-        return shapes
-
-    wrapped.__doc__ = prepare.__doc__
-    cls.prepare = wrapped
-    return cls
+    This is what lets shape arithmetic resolve at prepare (``SHAPE -> GATHER -> REDUCE_PROD ->
+    PACK -> RESHAPE``, as Keras emits for ``Dense`` on 3-D inputs or a dynamic batch), so what
+    follows is prepared, checked and planned with its real shapes: TFLite resolves it at eval
+    with dynamic tensors instead. Any op qualifies except those in ``_NO_FOLD``; only small
+    outputs (``FOLD_LIMIT`` elements) are published. The node still runs at every invoke (the
+    same values), so hooks and profiles see it as LiteRT runs it."""
+    node = kernel.node
+    ins = [t for t in node.inputs if t is not None]
+    outs = list(node.outputs)
+    if (not ins or not outs or node.op.code in _NO_FOLD
+            or not all(t.data is not None for t in ins)
+            or not all(o is not None and o.dtype is not None and o.data is None for o in outs)
+            or node.state.get("dynamic_outputs")
+            or all(0 in tuple(sh) for sh in shapes)  # all empty: not run (_skip_if_empty)
+            or sum(math.prod(sh) for sh in shapes) > FOLD_LIMIT):
+        return
+    values = kernel.eval([None if t is None else t.data for t in node.inputs])
+    for o, v, sh in zip(outs, values, shapes):
+        v = np.asarray(v)
+        if tuple(v.shape) != tuple(sh) or v.dtype != o.dtype:
+            raise node.fail(f"kernel produced {v.dtype}{list(v.shape)} at prepare, "
+                            f"expected {o.dtype}{list(sh)}")
+        v.flags.writeable = False
+        o.data = v

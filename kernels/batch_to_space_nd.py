@@ -14,7 +14,6 @@ from ._common import Kernel
 from ._shape import (
     INDEX_DTYPES,
     ParamKernel,
-    folds_constants,
     param_value,
     require_dense,
     require_same_dtype,
@@ -24,7 +23,6 @@ from .space_to_batch_nd import block_and_pairs, check_block_quant
 
 
 @register(Op.BATCH_TO_SPACE_ND)
-@folds_constants
 class BatchToSpaceNd(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

@@ -10,12 +10,11 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._elementwise import runtime_error
-from ._shape import INDEX_DTYPES, ParamKernel, folds_constants, int_list, param_value
+from ._shape import INDEX_DTYPES, ParamKernel, int_list, param_value
 from .registry import register
 
 
 @register(Op.BROADCAST_ARGS)
-@folds_constants
 class BroadcastArgs(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

@@ -16,12 +16,11 @@ from workbench.ir.ops import ActivationFunctionType, Op
 
 from ._common import Kernel, apply_activation
 from ._qelementwise import f32, float_to_int32, round_away
-from ._shape import folds_constants, quant_of, require_dense, require_same_dtype, require_same_quant
+from ._shape import quant_of, require_dense, require_same_dtype, require_same_quant
 from .registry import register
 
 
 @register(Op.CONCATENATION)
-@folds_constants
 class Concatenation(Kernel):
     def prepare(self):
         node = self.node

@@ -8,12 +8,11 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import folds_constants, require_dense, require_same_dtype
+from ._shape import require_dense, require_same_dtype
 from .registry import register
 
 
 @register(Op.DEPTH_TO_SPACE)
-@folds_constants
 class DepthToSpace(Kernel):
     def prepare(self):
         node = self.node

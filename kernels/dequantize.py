@@ -51,8 +51,11 @@ class Dequantize(Kernel):
                                      "supported")
         self.value = None
         if x.data is not None:
+            # Computed once, as LiteRT keeps a constant input's result in a persistent tensor,
+            # and published: the kernels downstream see constant float weights.
             self.value = self._dequantize(x.data)
             self.value.flags.writeable = False
+            node.outputs[0].data = self.value
         return [x.shape]
 
     def _dequantize(self, x: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from workbench.ir.ops import Op, TensorType
 
 from ._common import Kernel
 from ._hybrid import constant_values, unpack_int4
-from ._shape import folds_constants, require_dense
+from ._shape import require_dense
 from .gather import check_indices
 from .registry import register
 
@@ -22,7 +22,6 @@ _HYBRID_TYPES = (TensorType.INT8, TensorType.UINT8, TensorType.INT4)
 
 
 @register(Op.EMBEDDING_LOOKUP)
-@folds_constants
 class EmbeddingLookup(Kernel):
     def prepare(self):
         node = self.node

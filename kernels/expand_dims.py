@@ -8,7 +8,6 @@ from workbench.ir.ops import Op
 from ._common import Kernel
 from ._shape import (
     ParamKernel,
-    folds_constants,
     int_list,
     param_value,
     require_dense,
@@ -18,7 +17,6 @@ from .registry import register
 
 
 @register(Op.EXPAND_DIMS)
-@folds_constants
 class ExpandDims(ParamKernel, Kernel):
     def params(self, inputs):
         node = self.node

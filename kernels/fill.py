@@ -11,7 +11,6 @@ from ._common import Kernel
 from ._shape import (
     INDEX_DTYPES,
     ParamKernel,
-    folds_constants,
     int_list,
     is_quantized,
     param_value,
@@ -23,7 +22,6 @@ from .registry import register
 
 
 @register(Op.FILL)
-@folds_constants
 class Fill(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

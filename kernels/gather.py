@@ -12,7 +12,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import folds_constants, require_dense, require_same_dtype
+from ._shape import require_dense, require_same_dtype
 from .registry import register
 
 POSITION_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
@@ -25,7 +25,6 @@ def check_indices(node, idx: np.ndarray, limit: int, what: str = "index") -> Non
 
 
 @register(Op.GATHER)
-@folds_constants
 class Gather(Kernel):
     def prepare(self):
         node = self.node

@@ -13,7 +13,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import folds_constants, require_dense, require_same_dtype
+from ._shape import require_dense, require_same_dtype
 from .gather import POSITION_DTYPES
 from .registry import register
 
@@ -37,7 +37,6 @@ def flat_rows(node, idx: np.ndarray, shape: tuple[int, ...], what: str) -> np.nd
 
 
 @register(Op.GATHER_ND)
-@folds_constants
 class GatherNd(Kernel):
     def prepare(self):
         node = self.node

@@ -12,7 +12,6 @@ from ._common import Kernel
 from ._shape import (
     INDEX_DTYPES,
     ParamKernel,
-    folds_constants,
     param_value,
     require_dense,
     require_same_dtype,
@@ -22,7 +21,6 @@ from .registry import register
 
 
 @register(Op.MIRROR_PAD)
-@folds_constants
 class MirrorPad(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

@@ -11,7 +11,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import INDEX_DTYPES, ParamKernel, folds_constants, param_value
+from ._shape import INDEX_DTYPES, ParamKernel, param_value
 from .registry import register
 
 VALUE_TYPES = tuple(np.dtype(t) for t in (np.float32, np.int32, np.int64, np.int8, np.uint8,
@@ -19,7 +19,6 @@ VALUE_TYPES = tuple(np.dtype(t) for t in (np.float32, np.int32, np.int64, np.int
 
 
 @register(Op.ONE_HOT)
-@folds_constants
 class OneHot(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

@@ -8,12 +8,11 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import folds_constants, require_dense, require_same_dtype, require_same_quant
+from ._shape import require_dense, require_same_dtype, require_same_quant
 from .registry import register
 
 
 @register(Op.PACK)
-@folds_constants
 class Pack(Kernel):
     def prepare(self):
         node = self.node

@@ -13,7 +13,6 @@ from workbench.ir.ops import Op
 from ._common import Kernel
 from ._shape import (
     ParamKernel,
-    folds_constants,
     int_list,
     is_quantized,
     param_value,
@@ -80,7 +79,6 @@ class PadBase(ParamKernel, Kernel):
 
 
 @register(Op.PAD)
-@folds_constants
 class Pad(PadBase):
     def prepare(self):
         self.check()

@@ -8,13 +8,12 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._shape import folds_constants, is_quantized, require_same_quant
+from ._shape import is_quantized, require_same_quant
 from .pad import PadBase, zero_pad_value
 from .registry import register
 
 
 @register(Op.PADV2)
-@folds_constants
 class PadV2(PadBase):
     def prepare(self):
         node = self.node

@@ -15,7 +15,7 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import ParamKernel, folds_constants, is_quantized, param_value
+from ._shape import ParamKernel, is_quantized, param_value
 from .registry import register
 
 DTYPES = tuple(np.dtype(d) for d in (np.int32, np.int64, np.float32, np.float16, np.int8,
@@ -23,7 +23,6 @@ DTYPES = tuple(np.dtype(d) for d in (np.int32, np.int64, np.float32, np.float16,
 
 
 @register(Op.RANGE)
-@folds_constants
 class Range(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

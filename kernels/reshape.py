@@ -19,7 +19,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import folds_constants, mark_dynamic
+from ._shape import mark_dynamic
 from .registry import register
 
 
@@ -47,7 +47,6 @@ def resolve_shape(node, target, in_shape) -> tuple[int, ...]:
 
 
 @register(Op.RESHAPE)
-@folds_constants
 class Reshape(Kernel):
     def _uses_shape_tensor(self) -> bool:
         node = self.node

@@ -11,7 +11,6 @@ from ._common import Kernel
 from ._shape import (
     INDEX_DTYPES,
     ParamKernel,
-    folds_constants,
     int_list,
     norm_axis,
     param_value,
@@ -22,7 +21,6 @@ from .registry import register
 
 
 @register(Op.REVERSE_V2)
-@folds_constants
 class ReverseV2(ParamKernel, Kernel):
     def params(self, inputs):
         node = self.node

@@ -13,12 +13,11 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._elementwise import check_types
-from ._shape import ParamKernel, folds_constants, int_list, param_value
+from ._shape import ParamKernel, int_list, param_value
 from .registry import register
 
 
 @register(Op.RFFT2D)
-@folds_constants
 class Rfft2d(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

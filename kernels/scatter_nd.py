@@ -16,7 +16,6 @@ from ._common import Kernel
 from ._shape import (
     INDEX_DTYPES,
     ParamKernel,
-    folds_constants,
     int_list,
     param_value,
     require_dense,
@@ -27,7 +26,6 @@ from .registry import register
 
 
 @register(Op.SCATTER_ND)
-@folds_constants
 class ScatterNd(ParamKernel, Kernel):
     def params(self, inputs):
         node = self.node

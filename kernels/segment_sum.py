@@ -12,12 +12,11 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._elementwise import check_types, runtime_error
-from ._shape import ParamKernel, folds_constants, param_value
+from ._shape import ParamKernel, param_value
 from .registry import register
 
 
 @register(Op.SEGMENT_SUM)
-@folds_constants
 class SegmentSum(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

@@ -8,7 +8,6 @@ from workbench.ir.ops import Op
 from ._common import Kernel
 from ._shape import (
     ParamKernel,
-    folds_constants,
     int_list,
     param_value,
     require_dense,
@@ -18,7 +17,6 @@ from .registry import register
 
 
 @register(Op.SLICE)
-@folds_constants
 class Slice(ParamKernel, Kernel):
     param_inputs = (1, 2)  # begin, size (and the input's shape)
 

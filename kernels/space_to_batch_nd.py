@@ -18,7 +18,6 @@ from ._common import Kernel
 from ._shape import (
     INDEX_DTYPES,
     ParamKernel,
-    folds_constants,
     int_list,
     param_value,
     quant_of,
@@ -54,7 +53,6 @@ def block_and_pairs(node, block, pairs, shape, what: str):
 
 
 @register(Op.SPACE_TO_BATCH_ND)
-@folds_constants
 class SpaceToBatchNd(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

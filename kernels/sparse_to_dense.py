@@ -14,14 +14,13 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._elementwise import check_types, runtime_error
-from ._shape import INDEX_DTYPES, ParamKernel, folds_constants, int_list, param_value
+from ._shape import INDEX_DTYPES, ParamKernel, int_list, param_value
 from .registry import register
 
 VALUE_TYPES = (np.float32, np.int32, np.int64, np.int8, np.uint8)
 
 
 @register(Op.SPARSE_TO_DENSE)
-@folds_constants
 class SparseToDense(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

@@ -11,7 +11,6 @@ from workbench.ir.ops import Op
 from ._common import Kernel
 from ._shape import (
     ParamKernel,
-    folds_constants,
     int_list,
     norm_axis,
     param_value,
@@ -22,7 +21,6 @@ from .registry import register
 
 
 @register(Op.SPLIT)
-@folds_constants
 class Split(ParamKernel, Kernel):
     def params(self, inputs):
         node = self.node

@@ -10,7 +10,6 @@ from workbench.ir.ops import Op
 from ._common import Kernel
 from ._shape import (
     ParamKernel,
-    folds_constants,
     int_list,
     norm_axis,
     param_value,
@@ -21,7 +20,6 @@ from .registry import register
 
 
 @register(Op.SPLIT_V)
-@folds_constants
 class SplitV(ParamKernel, Kernel):
     def params(self, inputs):
         node = self.node

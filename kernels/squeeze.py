@@ -6,12 +6,11 @@ from __future__ import annotations
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import folds_constants, norm_axis, require_dense, require_same_dtype
+from ._shape import norm_axis, require_dense, require_same_dtype
 from .registry import register
 
 
 @register(Op.SQUEEZE)
-@folds_constants
 class Squeeze(Kernel):
     def prepare(self):
         node = self.node

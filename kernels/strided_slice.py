@@ -22,7 +22,6 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    folds_constants,
     int_list,
     mark_dynamic,
     param_value,
@@ -137,7 +136,6 @@ def expand(node, in_shape, n_spec: int, begin, end, strides) -> list[_Dim]:
 
 
 @register(Op.STRIDED_SLICE)
-@folds_constants
 class StridedSlice(Kernel):
     def _spec(self, inputs):
         node = self.node

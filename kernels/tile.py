@@ -11,7 +11,6 @@ from ._common import Kernel
 from ._shape import (
     INDEX_DTYPES,
     ParamKernel,
-    folds_constants,
     int_list,
     param_value,
     require_dense,
@@ -21,7 +20,6 @@ from .registry import register
 
 
 @register(Op.TILE)
-@folds_constants
 class Tile(ParamKernel, Kernel):
     def params(self, inputs):
         node = self.node

@@ -10,7 +10,6 @@ from workbench.ir.ops import Op
 from ._common import Kernel
 from ._shape import (
     ParamKernel,
-    folds_constants,
     int_list,
     param_value,
     require_dense,
@@ -20,7 +19,6 @@ from .registry import register
 
 
 @register(Op.TRANSPOSE)
-@folds_constants
 class Transpose(ParamKernel, Kernel):
     def params(self, inputs):
         node = self.node

@@ -9,7 +9,6 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._shape import (
-    folds_constants,
     norm_axis,
     require_dense,
     require_same_dtype,
@@ -19,7 +18,6 @@ from .registry import register
 
 
 @register(Op.UNPACK)
-@folds_constants
 class Unpack(Kernel):
     def prepare(self):
         node = self.node

@@ -15,7 +15,7 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._elementwise import check_types, runtime_error
-from ._shape import ParamKernel, folds_constants, param_value
+from ._shape import ParamKernel, param_value
 from .registry import register
 
 
@@ -70,7 +70,6 @@ class _UnsortedSegment(ParamKernel, Kernel):
 
 
 @register(Op.UNSORTED_SEGMENT_SUM)
-@folds_constants
 class UnsortedSegmentSum(_UnsortedSegment):
     ufunc = np.add
 
@@ -79,7 +78,6 @@ class UnsortedSegmentSum(_UnsortedSegment):
 
 
 @register(Op.UNSORTED_SEGMENT_PROD)
-@folds_constants
 class UnsortedSegmentProd(_UnsortedSegment):
     ufunc = np.multiply
 
@@ -88,7 +86,6 @@ class UnsortedSegmentProd(_UnsortedSegment):
 
 
 @register(Op.UNSORTED_SEGMENT_MAX)
-@folds_constants
 class UnsortedSegmentMax(_UnsortedSegment):
     ufunc = np.fmax  # std::max(acc, x) keeps acc when x is NaN; acc is never NaN
 
@@ -97,7 +94,6 @@ class UnsortedSegmentMax(_UnsortedSegment):
 
 
 @register(Op.UNSORTED_SEGMENT_MIN)
-@folds_constants
 class UnsortedSegmentMin(_UnsortedSegment):
     ufunc = np.fmin
 

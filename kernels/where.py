@@ -11,14 +11,13 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._elementwise import check_types
-from ._shape import ParamKernel, folds_constants, param_value
+from ._shape import ParamKernel, param_value
 from .registry import register
 
 TYPES = (np.bool_, np.float32, np.int32, np.int64, np.int8, np.uint8, np.uint32)
 
 
 @register(Op.WHERE)
-@folds_constants
 class Where(ParamKernel, Kernel):
     def prepare(self):
         node = self.node

@@ -818,6 +818,40 @@ def test_resize_through_shape_arithmetic(tf):
         assert got[0].shape == (batch, 6, 2)
 
 
+def test_shape_arithmetic_through_any_op_resolves_at_prepare(tf):
+    """Shape arithmetic through reductions and integer math (as Keras' Tensordot for a Dense on
+    a 3-D input emits: SHAPE -> GATHER -> REDUCE_PROD -> PACK -> RESHAPE) is evaluated at
+    prepare whatever the op, so nothing downstream is left dynamic: the FULLY_CONNECTED is
+    prepared, checked and planned with its real input shape before the first invoke, and each
+    kernel fed LiteRT's values gives LiteRT's outputs."""
+    from tests.litert_oracle import check_every_op_in_isolation
+
+    w = tf.constant(np.linspace(-1, 1, 30, dtype=np.float32).reshape(6, 5))
+
+    def f(x):
+        s = tf.shape(x)
+        rows = tf.reduce_prod(tf.gather(s, [0, 1]))
+        cols = tf.maximum(s[2] * 2 - s[2], 1)
+        y = tf.reshape(x, tf.stack([rows, cols])) @ w
+        return tf.reshape(y, tf.concat([tf.gather(s, [0, 1]), [5]], axis=0))
+
+    content = convert(tf, "shape_arith_prod", f, [((None, 4, 6), tf.float32)])
+    names = set(op_names(content))
+    assert {"SHAPE", "GATHER", "REDUCE_PROD", "FULLY_CONNECTED"} <= names, names
+    for batch in (1, 3):
+        it = Interpreter(model_content=content)
+        it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, 4, 6])
+        it.allocate_tensors()
+        plan = it._plans[0]
+        assert not [n.path for n in plan.nodes if n.state.get("dynamic_outputs")]
+        fc = next(n for n in plan.nodes if n.op.name == "FULLY_CONNECTED")
+        assert fc.inputs[0].shape == (batch * 4, 6)
+        assert it.get_output_details()[0]["shape"].tolist() == [batch, 4, 5]
+        got = check(content, shapes=[(batch, 4, 6)], seed=batch)
+        assert got[0].shape == (batch, 4, 5)
+    assert check_every_op_in_isolation(content)
+
+
 def _dynamic_slice_concat(tf):
     """Keras 3 RNNs write their outputs to a TensorList inside a WHILE body; the converter
     lowers the write to SLICE (run-time size: the loop counter) + CONCATENATION."""

@@ -17,6 +17,7 @@ from workbench.errors import InputError, ModelError, OpError, WorkbenchError
 from workbench.ir.graph import Model, Tensor
 from workbench.ir.ops import Op, numpy_dtype, type_name
 from workbench.kernels._common import Node, TensorInfo
+from workbench.kernels._shape import fold_known_values
 from workbench.kernels.registry import lookup
 
 from .threads import blas_threads
@@ -94,11 +95,14 @@ def _skip_if_empty(node: Node, kernel) -> None:
 
 
 def _prepared(cls, node: Node):
-    """A new kernel of class ``cls`` for ``node``, prepared: ``(kernel, output shapes)``; any
+    """A new kernel of class ``cls`` for ``node``, prepared: ``(kernel, output shapes)``, its
+    outputs' values published when its inputs are all known (:func:`fold_known_values`); any
     failure as one typed error naming the op (see :func:`_op_failure`)."""
     try:
         kernel = cls(node)
-        return kernel, kernel.prepare()
+        shapes = kernel.prepare()
+        fold_known_values(kernel, shapes)
+        return kernel, shapes
     except Exception as e:  # noqa: BLE001 - one typed error naming the op
         err = _op_failure(e, node.path, "prepare")
         if err is e:
@@ -140,6 +144,26 @@ class _SubgraphPlan:
         self.kernel_cache: dict[tuple, tuple] = {}
 
 
+#: Published values up to this many elements key the kernel cache by content (shape
+#: arithmetic that recomputes equal values), larger ones by identity.
+_CONTENT_KEY_LIMIT = 1 << 16
+
+
+class _Same:
+    """A cache-key part equal only to one array object (which it keeps alive)."""
+
+    __slots__ = ("a",)
+
+    def __init__(self, a: np.ndarray):
+        self.a = a
+
+    def __hash__(self) -> int:
+        return id(self.a)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _Same) and other.a is self.a
+
+
 def _input_state(node: Node) -> tuple:
     """What a kernel's ``prepare`` reads of its inputs: shapes, the dynamic flag and values known
     at prepare time (constants, or values published by upstream prepares). Two prepares that
@@ -154,6 +178,8 @@ def _input_state(node: Node) -> tuple:
             value = None
         elif t.tensor.is_constant:
             value = True  # the model's buffer: fixed for the life of the plan
+        elif d.size > _CONTENT_KEY_LIMIT:  # e.g. dequantized weights: by identity, not bytes
+            value = _Same(d)
         else:
             value = (d.dtype.str, d.shape, d.tobytes())
         state.append((t.shape, t.dynamic, value))
