@@ -1,5 +1,5 @@
-"""Activations on float32 (and float16 where LiteRT has a half kernel: LOGISTIC, TANH, GELU,
-computed in float32): RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1, LOGISTIC, TANH, HARD_SWISH,
+"""Activations on float32 (and float16 where LiteRT has a half kernel: LOGISTIC, TANH,
+computed in float32; GELU in half arithmetic as LiteRT, bit-identical): RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1, LOGISTIC, TANH, HARD_SWISH,
 LEAKY_RELU, ELU, GELU (exact erf form, or the tanh approximation when
 ``GeluOptions.approximate``); quantized int8/uint8/int16 wherever LiteRT has a kernel,
 bit-exact.
@@ -178,6 +178,35 @@ def erf(x: np.ndarray) -> np.ndarray:
     return s * (1.0 - poly * np.exp(-a * a))
 
 
+_GELU_HALF: dict[bool, np.ndarray] = {}
+
+
+def _gelu_half_table(approximate: bool) -> np.ndarray:
+    """GELU of all 65536 float16 values, as LiteRT's half kernel computes it: every operation
+    rounded to half, the transcendental in the C library's float (``erfcf`` / ``tanhf``):
+    ``0.5x * erfc(-x * sqrt(1/2))``, or ``0.5x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``
+    (products and sums left to right). Bit-identical with LiteRT on every half value (a test
+    checks all of them)."""
+    table = _GELU_HALF.get(approximate)
+    if table is None:
+        h = np.float16
+        x = np.arange(1 << 16, dtype=np.uint16).view(h)
+        with np.errstate(all="ignore"):
+            half_x = (h(0.5) * x).astype(h)
+            if approximate:
+                t = ((x * x).astype(h) * x).astype(h)
+                t = (x + (t * h(0.044715)).astype(h)).astype(h)
+                t = (t * h(math.sqrt(2 / math.pi))).astype(h)
+                t = (h(1) + q.cmath("tanhf", t.astype(np.float32)).astype(h)).astype(h)
+            else:
+                t = (x * h(math.sqrt(0.5))).astype(h)
+                t = q.cmath("erfcf", -t.astype(np.float32)).astype(h)
+            table = (half_x * t).astype(h)
+        table.flags.writeable = False
+        _GELU_HALF[approximate] = table
+    return table
+
+
 @register(Op.GELU)
 class Gelu(UnaryKernel):
     dtypes = F32_F16
@@ -196,6 +225,8 @@ class Gelu(UnaryKernel):
     def eval(self, inputs):
         if self.qfn is not None:
             return [self.qfn(inputs[0])]
+        if inputs[0].dtype == np.float16:  # every half value's result, looked up
+            return [_gelu_half_table(self.approximate)[inputs[0].view(np.uint16)]]
         x = inputs[0].astype(np.float64)
         with np.errstate(all="ignore"):  # +-inf inputs
             if self.approximate:
