@@ -47,7 +47,8 @@ def called_subgraphs(node, *fields: str) -> list[int]:
 
 #: Operators with effects beyond their outputs (or unknown effects): a loop whose body or
 #: condition reaches one may make progress that its loop-carried values do not show.
-_EFFECTFUL = {Op.ASSIGN_VARIABLE, Op.CALL_ONCE, Op.CUSTOM}
+_EFFECTFUL = {Op.ASSIGN_VARIABLE, Op.CALL_ONCE, Op.CUSTOM, Op.RANDOM_UNIFORM,
+              Op.RANDOM_STANDARD_NORMAL, Op.MULTINOMIAL, Op.STABLEHLO_RNG_BIT_GENERATOR}
 
 
 def pure_subgraphs(model, roots: list[int]) -> bool:
@@ -61,7 +62,7 @@ def pure_subgraphs(model, roots: list[int]) -> bool:
             continue
         seen.add(si)
         for op in model.subgraphs[si].operators:
-            if op.code in _EFFECTFUL or "RANDOM" in op.name or op.opcode.custom_code:
+            if op.code in _EFFECTFUL or op.opcode.custom_code:
                 return False
             o = op.options
             for f in ("cond_subgraph_index", "body_subgraph_index", "then_subgraph_index",

@@ -162,9 +162,11 @@ PARAM_MEMO_LIMIT = 256
 FOLD_LIMIT = 1 << 16
 
 #: Ops never evaluated at prepare: their eval does more than compute outputs from inputs
-#: (control flow runs subgraphs, variables hold state, custom kernels are the user's).
+#: (control flow runs subgraphs, variables and random generators hold state, custom
+#: kernels are the user's).
 _NO_FOLD = frozenset({Op.WHILE, Op.IF, Op.CALL_ONCE, Op.ASSIGN_VARIABLE, Op.READ_VARIABLE,
-                      Op.VAR_HANDLE, Op.CUSTOM})
+                      Op.VAR_HANDLE, Op.CUSTOM, Op.RANDOM_UNIFORM, Op.RANDOM_STANDARD_NORMAL,
+                      Op.MULTINOMIAL})
 
 
 def fold_known_values(kernel, shapes) -> None:

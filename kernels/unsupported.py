@@ -23,9 +23,6 @@ UNSUPPORTED: dict[str, str] = {
     # Control flow variant.
     "CALL": "legacy CALL op: replaced by CALL_ONCE/WHILE/IF in current converters",
     # Others the converter can emit for less common graphs.
-    "RANDOM_STANDARD_NORMAL": "random ops: LiteRT's generator is not reproduced",
-    "RANDOM_UNIFORM": "random ops: LiteRT's generator is not reproduced",
-    "MULTINOMIAL": "random ops: LiteRT's generator is not reproduced",
     "DILATE": _RARE,
     "REDUCE_WINDOW": _RARE,
 }

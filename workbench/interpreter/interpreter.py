@@ -256,10 +256,18 @@ class Interpreter:
         self.resource_ids: dict[tuple[str, str], int] = {}
         #: Subgraphs already run by CALL_ONCE.
         self.called_once: set[int] = set()
+        #: State kernels keep across invokes and re-prepares (the random ops' generators), by
+        #: a key of the kernel's choosing; reset when an input changes shape, as LiteRT
+        #: prepares its ops afresh then.
+        self.op_state: dict = {}
 
     # -- planning / preparing ---------------------------------------------------------------
     def allocate_tensors(self) -> None:
-        """Prepare every operator of the main subgraph (shapes, kernels)."""
+        """Prepare every operator of the main subgraph (shapes, kernels). Once allocated, a
+        call changes nothing until an input is resized (as LiteRT's: tensor values set
+        before it stay set)."""
+        if self._allocated:
+            return
         self._plans = {}
         self._sub_plans = {}
         self._templates = {}
@@ -618,6 +626,8 @@ class Interpreter:
             if len(new) != len(sig) or any(s != -1 and s != d for s, d in zip(sig, new)):
                 raise InputError(f"strict resize of {t.name!r} to {list(new)} does not match its "
                                  f"signature {list(sig)}")
+        if new != self._shape(input_index):
+            self.op_state.clear()
         self._input_shapes[input_index] = new
         self._allocated = False
 
