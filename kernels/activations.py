@@ -1,8 +1,8 @@
 """Activations on float32 (and float16 where LiteRT has a half kernel: LOGISTIC, TANH,
 computed in float32; GELU in half arithmetic as LiteRT, bit-identical): RELU, RELU6,
 RELU_N1_TO_1, RELU_0_TO_1, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, ELU, GELU (exact erf form,
-or the tanh approximation when ``GeluOptions.approximate``); quantized int8/uint8/int16 wherever LiteRT has a kernel,
-bit-exact.
+or the tanh approximation when ``GeluOptions.approximate``); quantized int8/uint8/int16
+wherever LiteRT has a kernel, bit-exact.
 
 Quantized maths (in ``_qelementwise``):
 
