@@ -102,22 +102,44 @@ def uint64_to_double(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     return (man | np.uint64(1023 << 52)).view(np.float64) - 1.0
 
 
+#: Draws computed per numpy pass: bounds the round temporaries (~100 bytes per draw) whatever
+#: the output size.
+CHUNK = 1 << 16
+
+
+def _values(gen: Philox, size: int, per_draw: int, convert) -> np.ndarray:
+    """``size`` float32 values, ``per_draw`` from each draw's four words by ``convert(words
+    [k, 4]) -> [k * per_draw]``; the last draw's extra values are dropped (its words are still
+    consumed, as LiteRT's loop does)."""
+    out = np.empty(size, np.float32)
+    n = -(-size // per_draw)
+    for d0 in range(0, n, CHUNK):
+        vals = convert(gen.draw(min(CHUNK, n - d0)))
+        v0 = d0 * per_draw
+        take = min(vals.size, size - v0)
+        out[v0:v0 + take] = vals[:take]
+    return out
+
+
 def uniform(gen: Philox, size: int) -> np.ndarray:
-    """``size`` float32 values, four per draw (the last draw's extra words unused)."""
-    words = gen.draw(-(-size // 4)).reshape(-1)[:size]
-    return uint32_to_float(words)
+    """``size`` float32 values, four per draw."""
+    return _values(gen, size, 4, lambda w: uint32_to_float(w.reshape(-1)))
+
+
+def _box_muller(words: np.ndarray) -> np.ndarray:
+    pairs = words.reshape(-1, 2)
+    u1 = np.maximum(uint32_to_float(pairs[:, 0]), np.float32(1.0e-7))
+    v1 = (2.0 * np.pi * uint32_to_float(pairs[:, 1]).astype(np.float64)).astype(np.float32)
+    u2 = np.sqrt(np.float32(-2.0) * np.log(u1))
+    out = np.empty((pairs.shape[0], 2), np.float32)
+    out[:, 0] = np.sin(v1) * u2
+    out[:, 1] = np.cos(v1) * u2
+    return out.reshape(-1)
 
 
 def standard_normal(gen: Philox, size: int) -> np.ndarray:
     """``size`` float32 values, Box-Muller on word pairs, four per draw."""
-    words = gen.draw(-(-size // 4)).reshape(-1, 2)
-    u1 = np.maximum(uint32_to_float(words[:, 0]), np.float32(1.0e-7))
-    v1 = (2.0 * np.pi * uint32_to_float(words[:, 1]).astype(np.float64)).astype(np.float32)
-    u2 = np.sqrt(np.float32(-2.0) * np.log(u1))
-    out = np.empty((words.shape[0], 2), np.float32)
-    out[:, 0] = np.sin(v1) * u2
-    out[:, 1] = np.cos(v1) * u2
-    return out.reshape(-1)[:size]
+    return _values(gen, size, 4, _box_muller)
 
 
 def multinomial(gen: Philox, logits: np.ndarray, num_samples: int, dtype) -> np.ndarray:
@@ -137,8 +159,13 @@ def multinomial(gen: Philox, logits: np.ndarray, num_samples: int, dtype) -> np.
     out = np.empty((batch, num_samples), dtype)
     if total == 0:
         return out
-    words = draws.draw(-(-total // 2)).reshape(-1, 2)[:total]
-    u = uint64_to_double(words[:, 0], words[:, 1]).reshape(batch, num_samples)
+    u = np.empty(total, np.float64)
+    n = -(-total // 2)
+    for d0 in range(0, n, CHUNK):
+        pairs = draws.draw(min(CHUNK, n - d0)).reshape(-1, 2)
+        take = min(pairs.shape[0], total - 2 * d0)
+        u[2 * d0:2 * d0 + take] = uint64_to_double(pairs[:take, 0], pairs[:take, 1])
+    u = u.reshape(batch, num_samples)
     x = logits.astype(np.float64)
     finite = np.isfinite(x)
     top = np.where(finite, logits, np.float32(np.finfo(np.float32).min)).max(axis=1)

@@ -159,3 +159,20 @@ def test_refusals_are_typed():
     with pytest.raises(WorkbenchError):
         Interpreter(model_content=one_op(Op.MULTINOMIAL, [logits, Const(np.array(3, I32))],
                                          [((2, 3), F32)], RandomOptions(1, 2))).allocate_tensors()
+
+
+def test_outputs_larger_than_one_chunk_of_draws():
+    """Draws are computed in chunks of ``_random.CHUNK``: the sequence runs on unbroken across
+    chunk ends (sizes chosen to end mid-draw)."""
+    from workbench.kernels._random import CHUNK
+
+    size = 4 * CHUNK + 6
+    for op in (Op.RANDOM_UNIFORM, Op.RANDOM_STANDARD_NORMAL):
+        content = one_op(op, [Const(np.array([size], I32))], [((size,), F32)],
+                         RandomOptions(12, 34))
+        _invokes(content, [], n=2)
+    logits = np.linspace(-2, 2, 3 * 5, dtype=F32).reshape(3, 5)
+    n = CHUNK - 3  # 3 rows: the samples' draws cross chunk ends inside a row
+    content = one_op(Op.MULTINOMIAL, [logits, Const(np.array(n, I32))], [((3, n), I64)],
+                     RandomOptions(5, 6))
+    _invokes(content, [logits], n=2)
