@@ -176,3 +176,22 @@ def test_outputs_larger_than_one_chunk_of_draws():
     content = one_op(Op.MULTINOMIAL, [logits, Const(np.array(n, I32))], [((3, n), I64)],
                      RandomOptions(5, 6))
     _invokes(content, [logits], n=2)
+
+
+def test_malformed_random_ops_are_refused_at_load():
+    """Arity and options table are checked by the loader (a fuzz of these ops found kernels
+    reached with a missing input or another op's options)."""
+    import workbench as wb
+    from workbench.ir.ops import GeluOptions
+
+    shape = Const(np.array([2], I32))
+    with pytest.raises(ModelError, match="takes RandomOptions"):
+        wb.load(one_op(Op.RANDOM_UNIFORM, [shape], [((2,), F32)], GeluOptions(True)))
+    with pytest.raises(ModelError, match="inputs, expected 2"):
+        wb.load(one_op(Op.MULTINOMIAL, [np.zeros((2, 3), F32)], [((2, 3), I64)],
+                       RandomOptions(1, 2)))
+    # No options at all: the schema's defaults (seeds 0, 0: unseeded), as LiteRT.
+    it = Interpreter(model_content=one_op(Op.RANDOM_STANDARD_NORMAL, [shape], [((2,), F32)]))
+    it.allocate_tensors()
+    it.invoke()
+    assert np.isfinite(it.get_tensor(it.get_output_details()[0]["index"])).all()

@@ -230,6 +230,8 @@ _OPTION_EXCEPTIONS = {
     "ADD_N": "AddNOptions", "GATHER_ND": "GatherNdOptions", "SCATTER_ND": "ScatterNdOptions",
     "SELECT_V2": "SelectV2Options", "DEPTH_TO_SPACE": "DepthToSpaceOptions",
     "SPACE_TO_DEPTH": "SpaceToDepthOptions", "STRIDED_SLICE": "StridedSliceOptions",
+    "RANDOM_UNIFORM": "RandomOptions", "RANDOM_STANDARD_NORMAL": "RandomOptions",
+    "MULTINOMIAL": "RandomOptions",
 }
 
 

@@ -79,7 +79,8 @@ _ARITY = {
     "IMAG": (1, 1, 1), "COMPLEX_ABS": (1, 1, 1), "RFFT2D": (2, 2, 1),
     "SPARSE_TO_DENSE": (4, 4, 1), "READ_VARIABLE": (1, 1, 1), "ASSIGN_VARIABLE": (2, 2, 0),
     "VAR_HANDLE": (0, 0, 1), "BITCAST": (1, 1, 1), "DYNAMIC_UPDATE_SLICE": (3, 3, 1),
-    "FAKE_QUANT": (1, 1, 1), "SVDF": (3, 5, 1),
+    "FAKE_QUANT": (1, 1, 1), "SVDF": (3, 5, 1), "RANDOM_UNIFORM": (1, 1, 1),
+    "RANDOM_STANDARD_NORMAL": (1, 1, 1), "MULTINOMIAL": (2, 2, 1),
 }
 
 _POSITIVE_OPTION = ("stride_w", "stride_h", "stride_d", "dilation_w_factor",
