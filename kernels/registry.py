@@ -191,6 +191,11 @@ def lookup(code: int, custom_code: str | None, op_name: str, path: str = "") -> 
     if int(code) == BuiltinOperator.CUSTOM:
         if custom_code in _CUSTOM:
             return _CUSTOM[custom_code]
+        if custom_code and custom_code.startswith("Flex"):  # SELECT_TF_OPS conversions
+            raise UnsupportedOpError(custom_code, path, f"TensorFlow op {custom_code[4:]!r} "
+                                     "left to LiteRT's Flex delegate (converted with "
+                                     "SELECT_TF_OPS), which runs TensorFlow itself; convert "
+                                     "without SELECT_TF_OPS or register a kernel")
         raise UnsupportedOpError(custom_code or "CUSTOM", path, "custom op with no kernel")
     if int(code) in _BUILTIN:
         return _BUILTIN[int(code)]

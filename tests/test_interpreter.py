@@ -196,6 +196,23 @@ def test_unknown_custom_op_is_named():
         Interpreter(m).allocate_tensors()
 
 
+def test_flex_op_is_named_with_its_cause():
+    """A model converted with SELECT_TF_OPS carries TensorFlow ops as Flex* custom ops."""
+    tf = pytest.importorskip("tensorflow")
+
+    @tf.function(input_signature=[tf.TensorSpec((3, 3), tf.float32)], autograph=False)
+    def f(x):
+        return tf.linalg.inv(x) * 2.0
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
+                                      tf.lite.OpsSet.SELECT_TF_OPS]
+    with pytest.raises(UnsupportedOpError, match="FlexMatrixInverse.*'MatrixInverse'.*"
+                                                 "SELECT_TF_OPS") as e:
+        Interpreter(model_content=conv.convert()).allocate_tensors()
+    assert e.value.op_name == "FlexMatrixInverse" and "operators[0]" in str(e.value)
+
+
 def test_unforeseen_kernel_failure_is_one_op_error_naming_the_op():
     """A kernel exception that is not a WorkbenchError (a missing check) surfaces as one
     ``OpError`` naming the subgraph and op, with the original chained, from prepare or eval."""
