@@ -158,13 +158,16 @@ def check_bias_type(node, bias, declared) -> None:
 
 
 def check_operand_types(node, x, w, out, b, *, weights: str = "filter", outs=None,
-                        int16_bias=(np.int64, np.int32)) -> None:
+                        int16_bias=(np.int64, np.int32), int16_weights=False) -> None:
     """The integer operand types of conv / depthwise / transpose conv / fully connected: uint8
-    input with uint8 weights, int8 and int16 inputs with int8 weights, an output of ``outs``
-    (default: the input's type), and an int32 bias (``int16_bias`` types for int16 inputs) that
-    matches the options' declared ``quantized_bias_type`` when there is one."""
-    want_w = np.uint8 if x.dtype == np.uint8 else np.int8
-    if w.dtype != want_w or out.dtype not in (outs or (x.dtype,)):
+    input with uint8 weights, int8 and int16 inputs with int8 weights (``int16_weights``: an
+    int16 input may also take int16 weights), an output of ``outs`` (default: the input's
+    type), and an int32 bias (``int16_bias`` types for int16 inputs) that matches the options'
+    declared ``quantized_bias_type`` when there is one."""
+    want_w = (np.uint8,) if x.dtype == np.uint8 else (np.int8,)
+    if int16_weights and x.dtype == np.int16:
+        want_w = (np.int8, np.int16)
+    if w.dtype not in want_w or out.dtype not in (outs or (x.dtype,)):
         raise UnsupportedOpError(node.op.name, node.path,
                                  f"{x.dtype} input with {w.dtype or w.tensor.type_name} "
                                  f"{weights} and {out.dtype} output is not supported")

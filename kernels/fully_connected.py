@@ -1,8 +1,9 @@
 """FULLY_CONNECTED: float32, int8 (int8 or packed int4 weights per-tensor or per-channel, int32
 bias), uint8 (legacy, per-tensor, weight zero point; uint8 or int16 output) and int16x8 (int64
-or int32 bias). Weights [units, in]; input flattened to [-1, in] (or kept as [..., in] with
-keep_num_dims); exact integer GEMM through BLAS on the quantized paths. Float input with
-integer (or sparse) weights runs in ``_hybrid``."""
+or int32 bias; int16 weights too, as TF's 16x8 converter emits for a product of two
+activations, with no bias or an int32 one). Weights [units, in]; input flattened to
+[-1, in] (or kept as [..., in] with keep_num_dims); exact integer GEMM through BLAS on the
+quantized paths. Float input with integer (or sparse) weights runs in ``_hybrid``."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ class FullyConnected(Kernel):
         else:
             shape = (total // k, units)
         b = node.inputs[2] if len(node.inputs) > 2 else None
+        if w.dtype == np.int16 and b is not None and b.dtype == np.int64:
+            # measured: LiteRT's int16-weights path reads the bias buffer as int32 values (the
+            # halves of the int64 ones): not reproduced, refused
+            raise UnsupportedOpError(node.op.name, node.path, "int16 weights with an int64 "
+                                     "bias (LiteRT reads that bias as int32 values)")
         if b is not None and math.prod(b.shape) != units:
             raise node.fail(f"bias {list(b.shape)} must have {units} elements")
         if quantized:
@@ -74,13 +80,22 @@ class FullyConnected(Kernel):
     def _prepare_quantized(self, units: int, k: int) -> None:
         """Integer FULLY_CONNECTED. LiteRT's 8-bit paths run its ruy GEMM (``UPWARD``
         rounding); int16 activations run the reference kernel with int64 accumulators and a
-        single rounding (``SINGLE``)."""
+        single rounding (``SINGLE``), or with int16 weights the reduced 16-bit multiplier
+        (``INT64``)."""
         node = self.node
         x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
         b = node.inputs[2] if len(node.inputs) > 2 else None
         outs = {np.dtype(np.int8): (np.int8,), np.dtype(np.uint8): (np.uint8, np.int16),
                 np.dtype(np.int16): (np.int16,)}[x.dtype]
-        q.check_operand_types(node, x, w, out, b, weights="weights", outs=outs)
+        # int16 weights with int16 input: what TF's 16x8 converter emits for a matmul of two
+        # activations (an outer product); LiteRT runs it on the same int64 reference path.
+        q.check_operand_types(node, x, w, out, b, weights="weights", outs=outs,
+                              int16_weights=True)
+        if w.dtype == np.int16 and b is not None and b.dtype == np.int64:
+            # measured: LiteRT's int16-weights path reads the bias buffer as int32 values (the
+            # halves of the int64 ones): not reproduced, refused
+            raise UnsupportedOpError(node.op.name, node.path, "int16 weights with an int64 "
+                                     "bias (LiteRT reads that bias as int32 values)")
         if b is not None and math.prod(b.shape) != units:
             raise node.fail(f"bias {list(b.shape)} must have {units} elements")
         sx, zx = q.scalar_qparams(node, x, "input")
@@ -100,7 +115,9 @@ class FullyConnected(Kernel):
         if x.dtype == np.int16:
             if zx or zo:
                 raise node.fail("int16 input and output must have zero point 0")
-            rounding = q.SINGLE  # measured: not the reduced 16-bit multiplier of CONV_2D
+            # measured: int8 weights round once (not the reduced 16-bit multiplier of
+            # CONV_2D); int16 weights take the reduced multiplier (``INT64``)
+            rounding = q.INT64 if w.dtype == np.int16 else q.SINGLE
         else:
             rounding = q.UPWARD
         self.zx, self.zw, self.k = zx, zw, k
@@ -118,7 +135,8 @@ class FullyConnected(Kernel):
         self.static = self.gemm is not None and not self.runtime_bias
         acc_max = q.acc_bound(x_max + abs(zx), None if w.data is None else
                               w.data.astype(np.int64).T - zw,
-                              bias_val if b is not None else None, k, 255)
+                              bias_val if b is not None else None, k,
+                              q.raw_max(w.dtype) + abs(zw))
         wrap = rounding == q.UPWARD and acc_max >= 2**31
         # Constant weights and bias: the requantizer adds the offset (exact float64 path).
         self.requant = q.Requantizer(mult, rounding, zo, lo, hi, out.dtype, wrap_acc=wrap,

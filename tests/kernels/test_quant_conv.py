@@ -767,3 +767,51 @@ def test_filter_of_the_wrong_type_is_unsupported(tf):
     content = edit(_conv_base(tf, "int8"), to_int16_filter)
     with pytest.raises(wb.UnsupportedOpError, match="int8 input with int16 filter"):
         wb.Interpreter(model_content=content).allocate_tensors()
+
+
+# -- FULLY_CONNECTED with int16 weights (16x8 matmul of two activations) ----------------------
+def test_int16x8_matmul_of_two_activations(tf):
+    """TF's 16x8 converter turns a product of two activations (an outer product here) into a
+    FULLY_CONNECTED whose weights are an int16 activation; LiteRT runs it with int64
+    accumulators and the reduced 16-bit multiplier."""
+    content = quantized(tf, "outer16", lambda a, b: tf.einsum("i,j->ij", a[0], b[0]),
+                        [(1, 8), (1, 8)], mode="int16x8")
+    fc = the_op(wb.load(content), "FULLY_CONNECTED")
+    assert fc.inputs[0].type_name == fc.inputs[1].type_name == "INT16"
+    assert compare_all(content, seeds=range(6)) > 0
+
+
+@pytest.mark.parametrize("bias", [None, "int64", "int32"])
+@pytest.mark.parametrize("act", [Act.NONE, Act.RELU])
+def test_fully_connected_int16_weights_constant(bias, act):
+    """Constant int16 weights; an int64 bias is refused (LiteRT reads it as int32 values)."""
+    from workbench.errors import UnsupportedOpError
+    from workbench.ir.graph import Model, Operator, Subgraph
+    from workbench.ir.ops import FullyConnectedOptions, Op
+
+    rng = np.random.default_rng(len(str(bias)) + int(act))
+    m = Model()
+    sg = Subgraph(name="main")
+    m.subgraphs.append(sg)
+
+    def qp(s):
+        return QuantParams(scale=np.array([s], np.float32), zero_point=np.array([0]))
+
+    x = sg.new_tensor("x", (3, 6), np.int16, quantization=qp(0.01))
+    w = sg.new_tensor("w", (4, 6), np.int16, data=rng.integers(-32768, 32767, (4, 6)),
+                      quantization=qp(0.002))
+    ins = [x, w]
+    if bias is not None:
+        dt = np.int64 if bias == "int64" else np.int32
+        ins.append(sg.new_tensor("b", (4,), dt, data=rng.integers(-2**30, 2**30, 4),
+                                 quantization=qp(0.01 * 0.002)))
+    y = sg.new_tensor("y", (3, 4), np.int16, quantization=qp(40.0))
+    sg.inputs.append(x)
+    sg.outputs.append(y)
+    sg.add_operator(Operator(m.opcode(Op.FULLY_CONNECTED), ins, [y],
+                             options=FullyConnectedOptions(fused_activation_function=act)))
+    if bias == "int64":
+        with pytest.raises(UnsupportedOpError, match="int64 bias"):
+            wb.Interpreter(model_content=m.to_bytes()).allocate_tensors()
+        return
+    assert compare_all(m.to_bytes(), seeds=range(4)) > 0
