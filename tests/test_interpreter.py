@@ -185,6 +185,24 @@ def test_bad_inputs_raise_typed_errors():
         it.get_tensor(10_000)
     with pytest.raises(InputError, match="inputs"):
         it.run([np.zeros((1, 32, 32, 3), np.float32)] * 2)
+    with pytest.raises(InputError, match="not a list of integers"):
+        it.resize_tensor_input(i, ["a", 3])
+    with pytest.raises(InputError, match="negative"):
+        it.resize_tensor_input(i, [-1, 32, 32, 3])
+
+
+def test_allocate_again_keeps_inputs_as_litert():
+    """Once allocated, allocate_tensors changes nothing until an input is resized: tensors set
+    before it stay set (user code written for tf.lite.Interpreter calls it twice)."""
+    x = np.random.default_rng(3).standard_normal((1, 32, 32, 3)).astype(np.float32)
+    outs = []
+    for it in (Interpreter(model_path=str(FLOAT)), litert_interpreter(FLOAT.read_bytes())):
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.allocate_tensors()
+        it.invoke()
+        outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_custom_op_is_named():

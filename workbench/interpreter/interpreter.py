@@ -618,7 +618,11 @@ class Interpreter:
         t = self._check_index(input_index)
         if not any(t is x for x in self.model.main.inputs):
             raise InputError(f"tensor {input_index} ({t.name!r}) is not a model input")
-        new = tuple(int(d) for d in np.asarray(tensor_size).reshape(-1))
+        try:
+            new = tuple(int(d) for d in np.asarray(tensor_size).reshape(-1))
+        except (TypeError, ValueError, OverflowError) as e:
+            raise InputError(f"tensor_size {tensor_size!r} is not a list of integers: {e}"
+                             ) from None
         if any(d < 0 for d in new):
             raise InputError(f"negative dimension in {list(new)}")
         sig = t.shape_signature or t.shape
