@@ -34,7 +34,7 @@ import numpy as np
 from workbench.errors import UnsupportedOpError
 
 from ._common import Kernel
-from ._shape import ParamKernel, int_list, param_value
+from ._shape import ParamKernel, shape_param
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
@@ -210,13 +210,7 @@ class RandomShapeKernel(ParamKernel, Kernel):
         return super().prepare()
 
     def params(self, inputs):
-        d = param_value(self.node, 0, inputs)
-        if d is None:
-            return None
-        shape = tuple(int_list(d))
-        if any(n < 0 for n in shape):
-            raise self.node.fail(f"negative dimension in {list(shape)}")
-        return shape
+        return shape_param(self.node, 0, inputs)
 
     def shapes(self, shape):
         return [shape]

@@ -104,6 +104,19 @@ def param_value(node, index: int, inputs=None):
     return inputs[index]
 
 
+def shape_param(node, index: int, inputs=None) -> tuple[int, ...] | None:
+    """An output shape given as the values of input ``index`` (FILL's dims, the random ops'
+    shape): a tuple of non-negative ints, or None while the values are not known (see
+    :func:`param_value`)."""
+    d = param_value(node, index, inputs)
+    if d is None:
+        return None
+    shape = tuple(int_list(d))
+    if any(n < 0 for n in shape):
+        raise node.fail(f"negative dimension in {list(shape)}")
+    return shape
+
+
 class ParamKernel:
     """Mixin for kernels whose output shape depends on the values of some inputs.
 

@@ -11,12 +11,11 @@ from ._common import Kernel
 from ._shape import (
     INDEX_DTYPES,
     ParamKernel,
-    int_list,
     is_quantized,
-    param_value,
     require_dense,
     require_same_dtype,
     require_same_quant,
+    shape_param,
 )
 from .registry import register
 
@@ -37,13 +36,7 @@ class Fill(ParamKernel, Kernel):
         return super().prepare()
 
     def params(self, inputs):
-        d = param_value(self.node, 0, inputs)
-        if d is None:
-            return None
-        shape = tuple(int_list(d))
-        if any(n < 0 for n in shape):
-            raise self.node.fail(f"negative dimension in {list(shape)}")
-        return shape
+        return shape_param(self.node, 0, inputs)
 
     def shapes(self, shape):
         return [shape]
