@@ -46,8 +46,11 @@ def run_litert(content: bytes, seed: int = 0) -> list[np.ndarray]:
     return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
 
 
-def litert_values(ref, content: bytes) -> dict[str, np.ndarray]:
-    """Name -> value of every main-subgraph tensor whose value LiteRT keeps after an invoke.
+def litert_values(ref, content: bytes) -> dict[int, np.ndarray]:
+    """Tensor index -> value of every main-subgraph tensor whose value LiteRT keeps after an
+    invoke. Keyed by index, not name: converted files may give several tensors one name (TF's
+    16x8 converter names requantized copies alike), and both runtimes number tensors as the
+    file does.
 
     Left out: tensors LiteRT holds no data for, and WHILE outputs that nothing reads (neither
     an op nor the model's outputs). LiteRT does not keep those even with
@@ -56,16 +59,17 @@ def litert_values(ref, content: bytes) -> dict[str, np.ndarray]:
     buffer holds other tensors' bytes (denormals and gate activations where the sequence should
     be), while the loop's input, which it must equal, matches ours."""
     sg = wb.load(content).main
+    index = {id(t): i for i, t in enumerate(sg.tensors)}
     read = {id(t) for op in sg.operators for t in op.inputs if t is not None}
     read |= {id(t) for t in sg.outputs}
-    dead = {t.name for op in sg.operators if op.name == "WHILE" for t in op.outputs
+    dead = {index[id(t)] for op in sg.operators if op.name == "WHILE" for t in op.outputs
             if id(t) not in read}
     values = {}
     for d in ref.get_tensor_details():
-        if d["name"] in dead:
+        if d["index"] in dead:
             continue
         try:
-            values[d["name"]] = ref.get_tensor(d["index"])
+            values[d["index"]] = ref.get_tensor(d["index"])
         except ValueError:  # "Tensor data is null": LiteRT never allocated it
             continue
     return values
@@ -110,19 +114,19 @@ def check_every_op_in_isolation(content: bytes, seed: int = 0) -> list:
         ref.set_tensor(d["index"], x)
     ref.invoke()
     values = litert_values(ref, content)
-    kept = {d["name"] for d in ref.get_tensor_details()}
+    kept = {d["index"] for d in ref.get_tensor_details()}
     ours = Interpreter(model_content=content)
     ours.allocate_tensors()
     plan = ours._plans[0]
     compared = []
     for node, kernel in zip(plan.nodes, plan.kernels):
-        ins = [None if t is None else (t.data if t.data is not None else values[t.name])
+        ins = [None if t is None else (t.data if t.data is not None else values[t.index])
                for t in node.inputs]
         for o, got in zip(node.outputs, kernel.eval(ins)):
             if o is None:
                 continue
-            assert o.name in kept, f"LiteRT has no tensor {o.name!r}"
-            if o.name in values:  # else a value LiteRT does not keep (see litert_values)
-                assert_within_range(np.asarray(got), values[o.name], f"{node.path} {o.name}")
+            assert o.index in kept, f"LiteRT has no tensor {o.index} ({o.name!r})"
+            if o.index in values:  # else a value LiteRT does not keep (see litert_values)
+                assert_within_range(np.asarray(got), values[o.index], f"{node.path} {o.name}")
                 compared.append(o)
     return compared

@@ -63,8 +63,8 @@ def _run_both(content: bytes, seed: int):
     ours.invoke()
     values = litert_values(ref, content)  # what LiteRT keeps (see there)
     for d in ours.get_tensor_details():
-        if d["name"] in values:
-            yield d["name"], ours.get_tensor(d["index"]), values[d["name"]]
+        if d["index"] in values:
+            yield d["name"], ours.get_tensor(d["index"]), values[d["index"]]
 
 
 def _assert_every_tensor(content: bytes, seed: int) -> None:
