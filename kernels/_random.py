@@ -64,6 +64,11 @@ class Philox:
             seed2 = int.from_bytes(os.urandom(8), "little")
         return cls(seed & _U64, seed2 & _U64)
 
+    def copy(self) -> Philox:
+        twin = Philox(0, 0)
+        twin.key, twin.counter = self.key, self.counter
+        return twin
+
     def skip(self, count: int) -> None:
         """Advance the counter by ``count`` draws (``count`` a uint64)."""
         self.counter = (self.counter + (int(count) & _U64)) & _U128
@@ -150,8 +155,7 @@ def multinomial(gen: Philox, logits: np.ndarray, num_samples: int, dtype) -> np.
     first class whose cumulative ``exp(logit - max)`` (doubles, non-finite logits adding
     nothing) exceeds ``u`` times the row's total."""
     batch, classes = logits.shape
-    draws = Philox(0, 0)
-    draws.key, draws.counter = gen.key, gen.counter
+    draws = gen.copy()
     skip = batch * ((num_samples + 3) // 4 * 4) * 2 * 256
     skip = (skip + 2**31) % 2**32 - 2**31  # C++ int arithmetic, then widened to uint64
     gen.skip(skip & _U64)
