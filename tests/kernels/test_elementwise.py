@@ -418,12 +418,15 @@ def test_unary_dtypes_and_edges(op):
                          f"{op.name} {np.dtype(dt).name} {x.shape} {opt}")
 
 
-@pytest.mark.parametrize("approximate", [False, True])
-def test_gelu_float16_is_bit_identical_on_every_half_value(approximate):
-    """LiteRT's half GELU rounds every operation to half (``erfcf``/``tanhf`` in float): not
-    the float32 result rounded once, which differs by up to ~1% near -2.3 (approximate form)."""
+@pytest.mark.parametrize("op,options", [(Op.GELU, O.GeluOptions(False)),
+                                        (Op.GELU, O.GeluOptions(True)), (Op.LOGISTIC, None),
+                                        (Op.TANH, None)])
+def test_half_activations_are_bit_identical_on_every_half_value(op, options):
+    """LiteRT's half GELU and LOGISTIC round every operation to half (GELU's ``erfcf``/``tanhf``
+    and LOGISTIC's ``exp`` in float): not the float32 result rounded once, which differs by up
+    to ~1% near -2.3 (GELU's approximate form) or 1-2 half steps (LOGISTIC)."""
     x = np.arange(1 << 16, dtype=np.uint16).view(F16)
-    content = one_op(Op.GELU, [x], [(x.shape, F16)], O.GeluOptions(approximate))
+    content = one_op(op, [x], [(x.shape, F16)], options)
     expected, got = run_litert(content, [x])[0], run_ours(content, [x])[0]
     np.testing.assert_array_equal(got.view(np.uint16)[~np.isnan(expected)],
                                   expected.view(np.uint16)[~np.isnan(expected)])
