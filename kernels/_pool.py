@@ -32,6 +32,15 @@ def clip_window(size: int, f: int, s: int, out: int, before: int) -> tuple[int, 
     return f, pb, max(0, (out - 1) * s - pb + f - size)
 
 
+def _in_bounds(size: int, k: int, s: int, d: int, out: int, before: int) -> np.ndarray:
+    """For each of ``out`` windows along one dimension (taps at ``o*s - before + t*d``,
+    ``t < k``), how many taps fall inside ``[0, size)``."""
+    start = np.arange(out, dtype=np.int64) * s - before
+    first = -(-np.maximum(0, -start) // d)  # ceil
+    stop = np.minimum(k, -(-(size - start) // d))
+    return np.maximum(0, stop - first)
+
+
 class PoolKernel(Kernel):
     #: Whether the op has quantized kernels in LiteRT (MAX and AVERAGE do, L2 does not).
     has_quantized = True
@@ -57,12 +66,24 @@ class PoolKernel(Kernel):
         kh, *pads_h = clip_window(h, kh, sh, oh, pads[0][0])
         kw, *pads_w = clip_window(w, kw, sw, ow, pads[1][0])
         self.geom, self.pads = (kh, kw, sh, sw, dh, dw, oh, ow), (tuple(pads_h), tuple(pads_w))
-        self.counts = None
+        # In-bounds taps per window row and column (the count of a window is their product):
+        # O(OH + OW) at prepare, the [1, OH, OW, 1] counts only when eval first needs them.
+        self._axis_counts = None
+        self._counts = None
         if self.pads != ((0, 0), (0, 0)):
-            ones = np.ones((1, h, w, 1), np.float32)
-            self.counts = patches(pad_nhwc(ones, *self.pads), *self.geom).sum(axis=(3, 4))
+            self._axis_counts = (_in_bounds(h, kh, sh, dh, oh, self.pads[0][0]),
+                                 _in_bounds(w, kw, sw, dw, ow, self.pads[1][0]))
         self.pad = self.pad_buffer(x.dtype)
         return [(n, oh, ow, c)]
+
+    @property
+    def counts(self) -> np.ndarray | None:
+        """In-bounds elements of each window, ``[1, OH, OW, 1]`` float32; None when no window
+        reaches the padding (every count is ``FH * FW``)."""
+        if self._counts is None and self._axis_counts is not None:
+            ch, cw = self._axis_counts
+            self._counts = (ch[:, None] * cw[None, :]).astype(np.float32)[None, :, :, None]
+        return self._counts
 
     def pad_buffer(self, dtype) -> PadBuffer:
         """The padded input kept across invokes, filled with the op's neutral value (what
