@@ -622,7 +622,7 @@ class HybridConv2D(Kernel):
             raise node.fail(f"input {list(x.shape)} and filter {list(w.shape)} must be 4-D")
         n, h, wd, c = x.shape
         oc, kh, kw, ic = w.shape
-        if ic == 0 or c % ic or oc % (c // ic):
+        if ic == 0 or c == 0 or c % ic or oc % (c // ic):
             raise node.fail(f"input channels {c} do not group filter {list(w.shape)}")
         self.groups = c // ic
         scales, per_channel = _channel_scales(node, wt, 0, oc)
@@ -746,6 +746,8 @@ class HybridTransposeConv(Kernel):
             raise node.fail(f"input {list(x.shape)} and weights {list(w.shape)} must be 4-D")
         if w.shape[3] != x.shape[3]:
             raise node.fail(f"input channels {x.shape[3]} != weights' {w.shape[3]}")
+        if 0 in x.shape[1:]:  # as the float and integer TRANSPOSE_CONV (LiteRT's check)
+            raise node.fail(f"input {list(x.shape)} has an empty height, width or channels")
         if shape_t.dtype != np.int32 or tuple(shape_t.shape) != (4,):
             raise node.fail("output_shape must be int32 [4]")
         o = node.options

@@ -40,6 +40,9 @@ class ResizeKernel(Kernel):
         self.half = bool(o.half_pixel_centers) if o is not None else False
         if self.align and self.half:
             raise node.fail("align_corners and half_pixel_centers cannot both be true")
+        if 0 in x.shape[1:3] and x.shape[0] * x.shape[3] > 0:
+            # (LiteRT would read outside the input: there is no pixel to interpolate from)
+            raise node.fail(f"input {list(x.shape)} has no pixels to resize from")
         self.cached = None
         if size.data is None:  # runtime size: the spatial size is known at eval only
             mark_dynamic(node)

@@ -33,8 +33,9 @@ class Conv2D(Kernel):
         o = node.options
         n, h, wd, c = x.shape
         oc, kh, kw, ic = w.shape
-        if ic == 0 or c % ic:
-            raise node.fail(f"input channels {c} are not a multiple of filter channels {ic}")
+        if ic == 0 or c == 0 or c % ic:
+            raise node.fail(f"input channels {c} are not a positive multiple of filter channels "
+                            f"{ic}")
         self.groups = c // ic
         if oc % self.groups:
             raise node.fail(f"{oc} filters do not split into {self.groups} groups")
@@ -110,8 +111,9 @@ class Conv2D(Kernel):
         o = node.options
         n, h, wd, c = x.shape
         oc, kh, kw, ic = w.shape
-        if ic == 0 or c % ic:
-            raise node.fail(f"input channels {c} are not a multiple of filter channels {ic}")
+        if ic == 0 or c == 0 or c % ic:
+            raise node.fail(f"input channels {c} are not a positive multiple of filter channels "
+                            f"{ic}")
         g = self.groups = c // ic
         if oc % g:
             raise node.fail(f"{oc} filters do not split into {g} groups")

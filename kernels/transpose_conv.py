@@ -39,6 +39,8 @@ class TransposeConv(Kernel):
                             f"{list(shape_t.shape)}")
         if w.shape[3] != x.shape[3]:
             raise node.fail(f"input channels {x.shape[3]} != weights' {w.shape[3]}")
+        if 0 in x.shape[1:]:  # LiteRT requires input height, width and channels above 0
+            raise node.fail(f"input {list(x.shape)} has an empty height, width or channels")
         o = node.options
         if o.stride_h < 1 or o.stride_w < 1:
             raise node.fail(f"strides must be >= 1, got {o.stride_h}x{o.stride_w}")
@@ -146,8 +148,8 @@ class TransposeConv(Kernel):
         full_h = max((h - 1) * strides[0] + kh, pads[0] + oh)
         full_w = max((wd - 1) * strides[1] + kw, pads[1] + ow)
         canvas = np.zeros((n, full_h, full_w, oc), np.int64)
-        for i in range(kh):
-            for j in range(kw):
+        for i in range(kh if x.size else 0):  # an empty input adds nothing (and its slices'
+            for j in range(kw):  # negative stops would wrap around)
                 canvas[:, i:i + (h - 1) * strides[0] + 1:strides[0],
                        j:j + (wd - 1) * strides[1] + 1:strides[1]] += cols[:, :, :, i, j]
         acc = canvas[:, pads[0]:pads[0] + oh, pads[1]:pads[1] + ow]
