@@ -1199,3 +1199,13 @@ def test_targeted_float_op_with_integer_output_type(op_name):
     err = _run_error(m)
     assert err.path == f"subgraphs[0].operators[{k}] ({op_name})"
     assert "output type INT8 differs from the input type FLOAT32" in str(err)
+
+
+def test_sparse_tensor_read_as_dense_is_refused(seeds):
+    """A sparse tensor's buffer holds its compressed values: only DENSIFY and FULLY_CONNECTED's
+    weights read it (a field fuzz fed it to FULLY_CONNECTED's input, a raw ValueError)."""
+    buf = seeds["sparse"]
+    site = _sites(buf)["subgraphs[0].operators[1].inputs[0]"]
+    sparse = _read(buf, _sites(buf)["subgraphs[0].operators[0].inputs[0]"])
+    _expect_error(_edit(buf, site, sparse), "operators[1] (FULLY_CONNECTED) input 0",
+                  "reads sparse tensor")

@@ -35,6 +35,9 @@ _ZP_RANGE = {
     TensorType.UINT16: (0, 65535), TensorType.INT4: (-8, 7), TensorType.UINT4: (0, 15),
 }
 
+#: (op, input) pairs that read a sparse tensor's compressed form (LiteRT's sparse kernels).
+_SPARSE_READERS = {("DENSIFY", 0), ("FULLY_CONNECTED", 1)}
+
 # (min inputs, max inputs or None, exact outputs or None) for common builtin ops; an omitted
 # optional input (-1) counts as present. Ops not listed are checked by their kernels.
 _ARITY = {
@@ -343,6 +346,11 @@ def _verify_graph(model: Model, sg: Subgraph, si: int) -> None:
         for k, t in enumerate(op.inputs):
             if t is None:
                 continue
+            if t.sparsity is not None and (op.name, k) not in _SPARSE_READERS \
+                    and op.code != BuiltinOperator.CUSTOM:
+                raise ModelError(f"reads sparse tensor {t.name!r}, which only DENSIFY and "
+                                 "FULLY_CONNECTED weights read (its buffer holds the "
+                                 "compressed values)", f"{p} input {k}")
             if id(t) not in available:
                 where = produced.get(id(t))
                 raise ModelError(
