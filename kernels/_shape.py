@@ -117,6 +117,18 @@ def shape_param(node, index: int, inputs=None) -> tuple[int, ...] | None:
     return shape
 
 
+def count_param(node, index: int, what: str, inputs=None) -> int | None:
+    """A count given as the (scalar) value of input ``index`` (ONE_HOT's depth, MULTINOMIAL's
+    num_samples): a non-negative int, or None while the value is not known."""
+    v = param_value(node, index, inputs)
+    if v is None:
+        return None
+    n = int(np.asarray(v).reshape(-1)[0])
+    if n < 0:
+        raise node.fail(f"{what} {n} is negative")
+    return n
+
+
 class ParamKernel:
     """Mixin for kernels whose output shape depends on the values of some inputs.
 

@@ -13,7 +13,7 @@ from workbench.ir.ops import Op
 
 from . import _random
 from ._common import Kernel
-from ._shape import ParamKernel, param_value
+from ._shape import ParamKernel, count_param
 from .registry import register
 
 
@@ -40,13 +40,7 @@ class Multinomial(ParamKernel, Kernel):
         return super().prepare()
 
     def params(self, inputs):
-        v = param_value(self.node, 1, inputs)
-        if v is None:
-            return None
-        n = int(np.asarray(v).reshape(-1)[0])
-        if n < 0:
-            raise self.node.fail(f"num_samples {n} is negative")
-        return n
+        return count_param(self.node, 1, "num_samples", inputs)
 
     def shapes(self, n):
         return [(self.node.inputs[0].shape[0], n)]

@@ -11,7 +11,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._shape import INDEX_DTYPES, ParamKernel, param_value
+from ._shape import INDEX_DTYPES, ParamKernel, count_param
 from .registry import register
 
 VALUE_TYPES = tuple(np.dtype(t) for t in (np.float32, np.int32, np.int64, np.int8, np.uint8,
@@ -46,13 +46,7 @@ class OneHot(ParamKernel, Kernel):
         return super().prepare()
 
     def params(self, inputs):
-        d = param_value(self.node, 1, inputs)
-        if d is None:
-            return None
-        depth = int(np.asarray(d).reshape(-1)[0])
-        if depth < 0:
-            raise self.node.fail(f"depth {depth} is negative")
-        return depth
+        return count_param(self.node, 1, "depth", inputs)
 
     def shapes(self, depth):
         shape = list(self.node.inputs[0].shape)
