@@ -17,6 +17,7 @@ Quantized maths (in ``_qelementwise``):
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -84,24 +85,29 @@ def _sigmoid_f32(v):
     return np.float32(1) / (np.float32(1) + q.cmath("expf", -v))
 
 
-_LOGISTIC_HALF: list[np.ndarray] = []
+def _all_halves() -> np.ndarray:
+    """Every float16 value, indexed by its bit pattern (tables below are read with
+    ``x.view(np.uint16)``)."""
+    return np.arange(1 << 16, dtype=np.uint16).view(np.float16)
 
 
+def _read_only(table: np.ndarray) -> np.ndarray:
+    table.flags.writeable = False
+    return table
+
+
+@functools.cache
 def _logistic_half_table() -> np.ndarray:
     """LOGISTIC of all 65536 float16 values as LiteRT's half kernel (Eigen's logistic) computes
     it: ``e / (1 + e)`` with ``e = exp(x)``, every operation rounded to half, and 1 where ``e``
     overflows. Bit-identical with LiteRT on every half value (a test checks all of them); the
     float32 formula rounded once differs by 1-2 half steps on ~14% of them."""
-    if not _LOGISTIC_HALF:
-        h = np.float16
-        x = np.arange(1 << 16, dtype=np.uint16).view(h)
-        with np.errstate(all="ignore"):
-            e = q.cmath("expf", x.astype(np.float32)).astype(h)
-            y = (e / (h(1) + e).astype(h)).astype(h)
-        y[np.isinf(e)] = h(1)
-        y.flags.writeable = False
-        _LOGISTIC_HALF.append(y)
-    return _LOGISTIC_HALF[0]
+    h = np.float16
+    with np.errstate(all="ignore"):
+        e = q.cmath("expf", _all_halves().astype(np.float32)).astype(h)
+        y = (e / (h(1) + e).astype(h)).astype(h)
+    y[np.isinf(e)] = h(1)
+    return _read_only(y)
 
 
 @register(Op.LOGISTIC)
@@ -203,33 +209,26 @@ def erf(x: np.ndarray) -> np.ndarray:
     return s * (1.0 - poly * np.exp(-a * a))
 
 
-_GELU_HALF: dict[bool, np.ndarray] = {}
-
-
+@functools.cache
 def _gelu_half_table(approximate: bool) -> np.ndarray:
     """GELU of all 65536 float16 values, as LiteRT's half kernel computes it: every operation
     rounded to half, the transcendental in the C library's float (``erfcf`` / ``tanhf``):
     ``0.5x * erfc(-x * sqrt(1/2))``, or ``0.5x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``
     (products and sums left to right). Bit-identical with LiteRT on every half value (a test
     checks all of them)."""
-    table = _GELU_HALF.get(approximate)
-    if table is None:
-        h = np.float16
-        x = np.arange(1 << 16, dtype=np.uint16).view(h)
-        with np.errstate(all="ignore"):
-            half_x = (h(0.5) * x).astype(h)
-            if approximate:
-                t = ((x * x).astype(h) * x).astype(h)
-                t = (x + (t * h(0.044715)).astype(h)).astype(h)
-                t = (t * h(math.sqrt(2 / math.pi))).astype(h)
-                t = (h(1) + q.cmath("tanhf", t.astype(np.float32)).astype(h)).astype(h)
-            else:
-                t = (x * h(math.sqrt(0.5))).astype(h)
-                t = q.cmath("erfcf", -t.astype(np.float32)).astype(h)
-            table = (half_x * t).astype(h)
-        table.flags.writeable = False
-        _GELU_HALF[approximate] = table
-    return table
+    h = np.float16
+    x = _all_halves()
+    with np.errstate(all="ignore"):
+        half_x = (h(0.5) * x).astype(h)
+        if approximate:
+            t = ((x * x).astype(h) * x).astype(h)
+            t = (x + (t * h(0.044715)).astype(h)).astype(h)
+            t = (t * h(math.sqrt(2 / math.pi))).astype(h)
+            t = (h(1) + q.cmath("tanhf", t.astype(np.float32)).astype(h)).astype(h)
+        else:
+            t = (x * h(math.sqrt(0.5))).astype(h)
+            t = q.cmath("erfcf", -t.astype(np.float32)).astype(h)
+        return _read_only((half_x * t).astype(h))
 
 
 @register(Op.GELU)
