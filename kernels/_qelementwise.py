@@ -1379,6 +1379,8 @@ def _exp_negative16(a, integer_bits: int):
         if integer_bits > exponent:
             bit = wrap(np.int64(1) << (frac + exponent), 16)
             result = np.where((remainder & bit) != 0, srdhm16(result, _c16(m)), result)
+    if integer_bits > 5:  # below -32 the result is 0
+        result = np.where(a < _c16(-(1 << (36 - integer_bits))), 0, result)
     return np.where(a == 0, 32767, result)
 
 
@@ -1402,9 +1404,11 @@ def gemmlowp_logistic16(a) -> np.ndarray:
     return np.where(a == 0, _c16(1 << 30), np.where(a > 0, positive, negative))
 
 
-def gemmlowp_tanh16(a) -> np.ndarray:
-    """gemmlowp::tanh on Q3.12 int16 values (Q0.15 result)."""
+def gemmlowp_tanh16(a, integer_bits: int = 3) -> np.ndarray:
+    """gemmlowp::tanh on int16 values with ``integer_bits`` integer bits (Q3.12 by default;
+    Q0.15 result)."""
     a = np.asarray(a, dtype=np.int64)
     n = np.where(a < 0, a, wrap(-a, 16))
-    t = _newton_reciprocal16(_exp_negative16(n, 4), minus_one=True)  # exp(2n) in Q4.11
+    # exp(2n): the same raw values read with one more integer bit.
+    t = _newton_reciprocal16(_exp_negative16(n, integer_bits + 1), minus_one=True)
     return np.where(a == 0, 0, np.where(a < 0, wrap(-t, 16), t))

@@ -319,6 +319,25 @@ LSTM_INPUTS = {"xi": 1, "xf": 2, "xc": 3, "xo": 4, "hi": 5, "hf": 6, "hc": 7, "h
 LSTM_OUTPUT_STATE, LSTM_CELL_STATE = 18, 19
 
 
+def lstm_cell_and_states(node, x, batch: int, options):
+    """The cell and the (output, cell) state of an LSTM / UNIDIRECTIONAL_SEQUENCE_LSTM node:
+    float32 / hybrid (:class:`LSTMCell`) for a float32 input, fully integer
+    (:class:`._integer_lstm.IntegerLSTMCell`: int8 output state, int16 cell state) for int8."""
+    n_input = x.shape[-1]
+    if x.dtype == np.int8:
+        from ._integer_lstm import IntegerLSTMCell
+
+        cell = IntegerLSTMCell(node, n_input, options,
+                               layer_norm_inputs=len(node.inputs) == 24)
+        h_dtype, c_dtype = np.int8, np.int16
+    else:
+        cell = LSTMCell(node, LSTM_INPUTS, n_input, options,
+                        diagonal=bool(getattr(options, "diagonal_recurrent_tensors", False)))
+        h_dtype = c_dtype = F32
+    return (cell, State(node, LSTM_OUTPUT_STATE, (batch, cell.n_output), h_dtype),
+            State(node, LSTM_CELL_STATE, (batch, cell.n_cell), c_dtype))
+
+
 # -- RNN ------------------------------------------------------------------------------------------
 
 class RNNCell:

@@ -1,4 +1,4 @@
-"""LSTM (the full kernel): one LSTM step for a batch, float32 or hybrid. Inputs as
+"""LSTM (the full kernel): one LSTM step for a batch, float32, hybrid or fully integer. Inputs as
 UNIDIRECTIONAL_SEQUENCE_LSTM with input ``[B, I]``; one output ``[B, n_output]``; output and
 cell state (inputs 18, 19) are variables updated in place. The BASIC kernel type (5 inputs,
 a fused weight matrix) is not supported."""
@@ -11,7 +11,7 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._recurrent import LSTM_CELL_STATE, LSTM_INPUTS, LSTM_OUTPUT_STATE, LSTMCell, State
+from ._recurrent import lstm_cell_and_states
 from .registry import register
 
 
@@ -28,17 +28,14 @@ class LSTM(Kernel):
             raise UnsupportedOpError(node.op.name, node.path,
                                      f"{len(node.outputs)} outputs (only the 1-output form)")
         x = node.inputs[0]
-        if x is None or x.dtype != np.float32 or len(x.shape) != 2:
-            raise node.fail("input must be float32 [batch, input]")
+        if x is None or x.dtype not in (np.float32, np.int8) or len(x.shape) != 2:
+            raise node.fail("input must be float32 or int8 [batch, input]")
         b = x.shape[0]
-        self.cell = LSTMCell(node, LSTM_INPUTS, x.shape[1], o)
-        self.h = State(node, LSTM_OUTPUT_STATE, (b, self.cell.n_output))
-        self.c = State(node, LSTM_CELL_STATE, (b, self.cell.n_cell))
+        self.cell, self.h, self.c = lstm_cell_and_states(node, x, b, o)
         return [(b, self.cell.n_output)]
 
     def eval(self, inputs):
-        h, c = self.cell.step(np.asarray(inputs[0], np.float32), self.h.read(inputs),
-                              self.c.read(inputs))
+        h, c = self.cell.step(np.asarray(inputs[0]), self.h.read(inputs), self.c.read(inputs))
         self.h.write(inputs, h)
         self.c.write(inputs, c)
         return [h.copy()]

@@ -1,5 +1,6 @@
-"""UNIDIRECTIONAL_SEQUENCE_LSTM: an LSTM over a sequence, float32 or hybrid (int8 weights,
-float32 activations). Inputs as TFLite's LSTM: 0 input ``[T, B, I]`` (``time_major``) or
+"""UNIDIRECTIONAL_SEQUENCE_LSTM: an LSTM over a sequence, float32, hybrid (int8 weights,
+float32 activations) or fully integer (int8 input and output state, int16 cell state: see
+``_integer_lstm``). Inputs as TFLite's LSTM: 0 input ``[T, B, I]`` (``time_major``) or
 ``[B, T, I]``; 1-4 input-to-gate weights (input gate optional: CIFG); 5-8 recurrent weights
 (or diagonal vectors with ``diagonal_recurrent_tensors``); 9-11 peephole weights (optional);
 12-15 gate biases; 16-17 projection weights and bias (optional); 18-19 output and cell state
@@ -13,7 +14,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._recurrent import LSTM_CELL_STATE, LSTM_INPUTS, LSTM_OUTPUT_STATE, LSTMCell, State
+from ._recurrent import lstm_cell_and_states
 from .registry import register
 
 
@@ -22,25 +23,22 @@ class UnidirectionalSequenceLSTM(Kernel):
     def prepare(self):
         node = self.node
         x = node.inputs[0]
-        if x is None or x.dtype != np.float32:
-            raise node.fail("input must be float32 (integer LSTMs are not supported)")
+        if x is None or x.dtype not in (np.float32, np.int8):
+            raise node.fail("input must be float32 or int8")
         if len(x.shape) != 3:
             raise node.fail(f"input {list(x.shape)} must be 3-D")
         o = node.options
         self.time_major = bool(o.time_major)
         t, b = (x.shape[0], x.shape[1]) if self.time_major else (x.shape[1], x.shape[0])
-        self.cell = LSTMCell(node, LSTM_INPUTS, x.shape[2], o,
-                             diagonal=bool(getattr(o, "diagonal_recurrent_tensors", False)))
-        self.h = State(node, LSTM_OUTPUT_STATE, (b, self.cell.n_output))
-        self.c = State(node, LSTM_CELL_STATE, (b, self.cell.n_cell))
+        self.cell, self.h, self.c = lstm_cell_and_states(node, x, b, o)
         return [(t, b, self.cell.n_output) if self.time_major else (b, t, self.cell.n_output)]
 
     def eval(self, inputs):
-        x = np.asarray(inputs[0], np.float32)
+        x = np.asarray(inputs[0])
         if not self.time_major:
             x = np.swapaxes(x, 0, 1)
         h, c = self.h.read(inputs), self.c.read(inputs)
-        out = np.empty((x.shape[0], x.shape[1], self.cell.n_output), np.float32)
+        out = np.empty((x.shape[0], x.shape[1], self.cell.n_output), self.h.dtype)
         for t in range(x.shape[0]):
             h, c = self.cell.step(x[t], h, c)
             out[t] = h

@@ -15,7 +15,7 @@ import numpy as np
 
 from workbench.errors import InputError, ModelError, OpError, WorkbenchError
 from workbench.ir.graph import Model, Tensor
-from workbench.ir.ops import Op, numpy_dtype, type_name
+from workbench.ir.ops import Op, type_name
 from workbench.kernels._common import Node, TensorInfo
 from workbench.kernels._shape import fold_known_values
 from workbench.kernels.registry import lookup
@@ -63,6 +63,21 @@ class CaptureHook(Hook):
 def _np_type(t: Tensor):
     d = t.numpy_dtype
     return d.type if d is not None else (np.object_ if type_name(t.dtype) == "STRING" else None)
+
+
+def _variable_start(t) -> np.ndarray | None:
+    """A variable tensor's value after allocation or ``reset_all_variables``: its data if it
+    has some, else LiteRT's reset value, zero bytes, except int8 tensors, whose bytes are set to
+    their zero point (the quantized 0: an integer LSTM's output state starts there)."""
+    if t.data is not None:
+        return np.array(t.data)
+    dt = t.numpy_dtype
+    if dt is None:
+        return None
+    q = t.quantization
+    if dt == np.int8 and q is not None and q.zero_point.size == 1:
+        return np.full(t.shape, q.zero_point[0], np.int8)
+    return np.zeros(t.shape, dt)
 
 
 def _empty_constant(t: Tensor, shape) -> np.ndarray | None:
@@ -349,12 +364,8 @@ class Interpreter:
             tpl = self._templates[si] = (base, variables)
         vals = list(tpl[0])
         tensors = self.model.subgraphs[si].tensors
-        for i in tpl[1]:  # variables start from their data, or zeros as in LiteRT
-            t = tensors[i]
-            if t.data is not None:
-                vals[i] = np.array(t.data)
-            elif t.numpy_dtype is not None:
-                vals[i] = np.zeros(t.shape, t.numpy_dtype)
+        for i in tpl[1]:
+            vals[i] = _variable_start(tensors[i])
         return vals
 
     def _subgraph_index(self, si: int) -> tuple[dict[int, int], list[int], list[int]]:
@@ -690,8 +701,7 @@ class Interpreter:
             sg = self.model.subgraphs[si]
             for i, t in enumerate(sg.tensors):
                 if t.is_variable:
-                    self._values[si][i] = t.data if t.data is not None else np.zeros(
-                        t.shape, numpy_dtype(t.dtype))
+                    self._values[si][i] = _variable_start(t)
 
 
 class SignatureRunner:
