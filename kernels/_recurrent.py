@@ -194,7 +194,12 @@ class State:
         if held is not None and held[0] is given:
             np.copyto(held[1], value)
         else:
-            self.node.state[("state", self.index)] = (given, np.array(value, self.dtype))
+            held = self.node.state[("state", self.index)] = (given, np.array(value, self.dtype))
+        # The tensor's value as the interpreter shows it: LiteRT updates it in place even when
+        # it is a read-only value here (a float16 model's states are DEQUANTIZE outputs of
+        # constant zeros, marked variable), so the interpreter publishes our copy.
+        self.node.state.setdefault("mutated_inputs", {})[self.node.inputs[self.index].index] = \
+            held[1]
 
 
 # -- LSTM -----------------------------------------------------------------------------------------

@@ -453,6 +453,10 @@ class Interpreter:
                     view[...] = arr
                     arr = view
                 vals[o.index] = arr
+            mutated = node.state.get("mutated_inputs")
+            if mutated:  # state a kernel updated in place that it could not write (see State)
+                for index, arr in mutated.items():
+                    vals[index] = arr
             if hooks:
                 for h in hooks:
                     h.after_op(node, outs)
