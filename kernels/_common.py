@@ -166,6 +166,64 @@ def window_geometry(options, h: int, w: int, kh: int, kw: int):
     return (kh, kw, options.stride_h, options.stride_w, dh, dw, oh, ow), ((pt, pb), (pl, pr))
 
 
+def reaching_taps(size: int, k: int, s: int, d: int, out: int, before: int
+                  ) -> tuple[int, int, int, int]:
+    """The taps of one spatial dimension of a convolution that read the input for some output:
+    ``(first, stop, lo, hi)``, taps ``[first, stop)`` reading input positions ``[lo, hi)``
+    (``lo < 0`` or ``hi > size``: padding; ``lo > 0`` or ``hi < size``: input no kept tap reads).
+
+    Output ``o`` reads ``o*s - before + t*d`` with tap ``t``. A tap reading padding for every
+    output adds only the padding (zero, or the input zero point that quantized kernels cancel)
+    whatever its weight, so dropping it with its weights is exact. Tap ``t`` reaches the input
+    iff ``t*d - before`` lies in the union of ``[-o*s, size - o*s)`` over the outputs, which is
+    the one interval ``[-(out-1)*s, size)`` when ``out == 1`` or ``s <= size`` (always so with
+    TFLite's SAME/VALID output sizes: more than one output needs ``size > s``); so the taps that
+    reach are one run, found by two divisions. When none does (an even filter straddling the
+    input with a huge dilation) one tap is kept over padding alone. With every tap reaching
+    (``0, k``), ``hi - lo`` is below ``size + 2*(out-1)*s`` anyway: only dropped taps can make
+    TFLite's padding huge (``(k-1)*d`` for a huge dilation)."""
+    span = (out - 1) * s
+    if out <= 0 or size <= 0 or (out > 1 and s > size):
+        return 0, k, -before, span + (k - 1) * d + 1 - before
+    first = max(0, -(-(before - span) // d))
+    stop = min(k, (size + before - 1) // d + 1)
+    if first >= stop:  # no tap reaches the input: keep one, reading padding only
+        return 0, 1, size, size + span + 1
+    return first, stop, first * d - before, span + (stop - 1) * d + 1 - before
+
+
+def trim_taps(sizes, kernel, strides, dilations, outs, befores):
+    """:func:`reaching_taps` over every spatial dimension (computed at prepare). Returns
+    ``(kernel, pads, taps, crop)``: the kept filter size per dimension, ``(before, after)``
+    padding of the cropped input, and ``taps`` / ``crop``: per-dimension slices of the filter's
+    and the input's spatial axes, both None when every tap reaches the input (the usual case:
+    geometry and pads are then TFLite's, untouched)."""
+    dims = [reaching_taps(*a) for a in zip(sizes, kernel, strides, dilations, outs, befores)]
+    if all(first == 0 and stop == k for (first, stop, _, _), k in zip(dims, kernel)):
+        return None
+    kept = tuple(stop - first for first, stop, _, _ in dims)
+    pads = tuple((max(0, -lo), max(0, hi - n)) for (_, _, lo, hi), n in zip(dims, sizes))
+    taps = tuple(slice(first, stop) for first, stop, _, _ in dims)
+    crop = tuple(slice(max(0, lo), max(0, min(n, hi))) for (_, _, lo, hi), n in zip(dims, sizes))
+    return kept, pads, taps, crop
+
+
+def conv_window(options, h: int, w: int, kh: int, kw: int):
+    """:func:`window_geometry` of a CONV_2D / DEPTHWISE_CONV_2D without the taps that read
+    padding alone (:func:`trim_taps`): ``(geom, pads, taps, crop)``. ``taps`` (indexes a
+    ``[OC or 1, KH, KW, ...]`` filter) and ``crop`` (an ``[N, H, W, C]`` input) are None
+    unless a huge dilation leaves taps that never reach the input; kernels then slice the
+    filter once at prepare (at eval for a run-time filter) and crop the input (a view) before
+    padding it to at most about three input sizes, instead of ``(k-1) * dilation``."""
+    geom, pads = window_geometry(options, h, w, kh, kw)
+    _, _, sh, sw, dh, dw, oh, ow = geom
+    t = trim_taps((h, w), (kh, kw), (sh, sw), (dh, dw), (oh, ow), (pads[0][0], pads[1][0]))
+    if t is None:
+        return geom, pads, None, None
+    (kh, kw), pads, taps, crop = t
+    return (kh, kw, sh, sw, dh, dw, oh, ow), pads, (slice(None), *taps), (slice(None), *crop)
+
+
 def apply_activation(x: np.ndarray, act: int) -> np.ndarray:
     """Fused activation on a float array (in place where possible).
 

@@ -106,26 +106,51 @@ def conv_forward(x: np.ndarray, w2d: np.ndarray, kernel, strides, dilations, pad
     return np.ascontiguousarray((cols @ w2d).reshape(n, *out, oc), dtype=np.float32)
 
 
+def scatter_taps(cols: np.ndarray, strides, dilations, pads, out, dtype) -> np.ndarray:
+    """The col2im of a transposed convolution: ``cols [N, *in, *kernel, OC]`` (each input
+    position's product with every tap) added into ``[N, *out, OC]`` of ``dtype``, where input
+    ``i`` and tap ``k`` land on ``i * stride + k * dilation - pad``. Each tap adds the inputs
+    landing inside the output as one strided slice-add, taps in row-major order (the float sums
+    keep that order); contributions outside the output (the cropped padding) are never
+    written, so no canvas of the uncropped extent (``(in-1) * stride + (k-1) * dilation``,
+    unbounded for a huge stride, dilation or an output_shape at odds with the input) is built."""
+    nd = len(strides)
+    n, ins, kernel, oc = cols.shape[0], cols.shape[1:1 + nd], cols.shape[1 + nd:1 + 2 * nd], \
+        cols.shape[-1]
+    canvas = np.zeros((n, *out, oc), dtype)
+    if cols.size == 0:
+        return canvas
+    # Per dimension, each tap landing anywhere inside: (tap, input slice, output slice).
+    landing = []
+    for k, d, i, s, p, o in zip(kernel, dilations, ins, strides, pads, out):
+        taps = []
+        for t in range(k):
+            off = t * d - p  # output position of input 0 through this tap
+            lo = max(0, -(off // s))  # first input landing at or after 0: ceil(-off / s)
+            hi = min(i, -(-(o - off) // s))  # one past the last landing before o
+            if hi > lo:
+                taps.append((t, slice(lo, hi), slice(lo * s + off, (hi - 1) * s + off + 1, s)))
+        landing.append(taps)
+    whole = (slice(None),)
+    for combo in itertools.product(*landing):
+        src = whole + tuple(c[1] for c in combo) + tuple(c[0] for c in combo)
+        canvas[whole + tuple(c[2] for c in combo)] += cols[src]
+    return canvas
+
+
 def conv_transpose(x: np.ndarray, w_taps: np.ndarray, strides, dilations, pads, out
                    ) -> np.ndarray:
     """Float transposed convolution.
 
     ``x [N, *in, IC]``; ``w_taps [*kernel, OC, IC]``; ``pads`` the leading crop per dim; ``out``
     the output spatial sizes. Output element ``o`` receives ``x[i] * w[k]`` for every input
-    position ``i`` and tap ``k`` with ``o = i * stride + k * dilation - pad``.
+    position ``i`` and tap ``k`` with ``o = i * stride + k * dilation - pad``
+    (:func:`scatter_taps`).
     """
     nd = len(strides)
     n, ins, ic = x.shape[0], x.shape[1:-1], x.shape[-1]
     kernel, oc = w_taps.shape[:nd], w_taps.shape[nd]
-    # Canvas big enough for every tap and for the cropped window.
-    full = [max((i - 1) * s + (k - 1) * d + 1, p + o)
-            for i, k, s, d, p, o in zip(ins, kernel, strides, dilations, pads, out)]
-    canvas = np.zeros((n, *full, oc), np.float32)
-    if x.size and w_taps.size:
-        cols = (x.reshape(-1, ic) @ w_taps.reshape(-1, ic).T).reshape(n, *ins, *kernel, oc)
-        for tap in itertools.product(*(range(k) for k in kernel)):
-            dst = tuple(slice(t * d, t * d + (i - 1) * s + 1, s)
-                        for t, d, i, s in zip(tap, dilations, ins, strides))
-            canvas[(slice(None), *dst)] += cols[(slice(None),) * (1 + nd) + tap]
-    crop = tuple(slice(p, p + o) for p, o in zip(pads, out))
-    return np.ascontiguousarray(canvas[(slice(None), *crop)])
+    if not (x.size and w_taps.size):
+        return np.zeros((n, *out, oc), np.float32)
+    cols = (x.reshape(-1, ic) @ w_taps.reshape(-1, ic).T).reshape(n, *ins, *kernel, oc)
+    return scatter_taps(cols, strides, dilations, pads, out, np.float32)

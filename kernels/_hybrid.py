@@ -38,7 +38,7 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import ActivationFunctionType as Act
 from workbench.ir.ops import DimensionType, TensorType
 
-from ._common import Kernel, mark_dynamic, patches, window_geometry
+from ._common import Kernel, conv_window, mark_dynamic, patches
 
 F32 = np.float32
 _INT_WEIGHTS = (TensorType.INT8, TensorType.UINT8, TensorType.INT4)
@@ -583,8 +583,11 @@ class HybridBatchMatMul(Kernel):
 # -- CONV_2D / DEPTHWISE_CONV_2D ------------------------------------------------------------------
 
 def _conv_geometry(node, x_shape, kh, kw):
-    geom, ((pt, pb), (pl, pr)) = window_geometry(node.options, x_shape[1], x_shape[2], kh, kw)
-    return geom, ((0, 0), (pt, pb), (pl, pr), (0, 0))
+    """``(geom, np.pad widths, taps, crop)``: ``_common.conv_window`` (taps reading padding
+    alone dropped; ``crop`` applies to the quantized image, whose scale is the whole input's)."""
+    geom, ((pt, pb), (pl, pr)), taps, crop = conv_window(node.options, x_shape[1], x_shape[2],
+                                                         kh, kw)
+    return geom, ((0, 0), (pt, pb), (pl, pr), (0, 0)), taps, crop
 
 
 def _windows(xp, geom):
@@ -628,7 +631,9 @@ class HybridConv2D(Kernel):
         scales, per_channel = _channel_scales(node, wt, 0, oc)
         self.per_channel = self.groups != 1 or (per_channel and np.any(scales != scales[0]))
         self.scales = scales
-        self.geom, self.pads = _conv_geometry(node, x.shape, kh, kw)
+        self.geom, self.pads, self.taps, self.crop = _conv_geometry(node, x.shape, kh, kw)
+        if self.taps is not None:
+            w = w[self.taps]
         self.w = w
         self.w_t = np.ascontiguousarray(w.reshape(oc, -1).T, np.float64)
         self.bias = _float_bias(node, 2, oc)
@@ -640,6 +645,8 @@ class HybridConv2D(Kernel):
     def _acc(self, centered):
         """Integer accumulators [N, OH, OW, OC] (float64) of the zero-point-free input."""
         kh, kw, sh, sw, dh, dw, oh, ow = self.geom
+        if self.crop is not None:
+            centered = centered[self.crop]
         xp = np.pad(centered, self.pads) if any(p != (0, 0) for p in self.pads) else centered
         cols = _windows(xp, self.geom)
         n = centered.shape[0]
@@ -690,8 +697,10 @@ class HybridDepthwiseConv2D(Kernel):
             raise node.fail(f"filter channels {oc} are not a multiple of input channels {c}")
         self.mult = oc // c
         self.scales, _ = _channel_scales(node, wt, 3, oc)
-        self.geom, self.pads = _conv_geometry(node, x.shape, kh, kw)
-        self.w = w[0].astype(np.float64)  # [KH, KW, OC]
+        self.geom, self.pads, self.taps, self.crop = _conv_geometry(node, x.shape, kh, kw)
+        if self.taps is not None:
+            w = w[self.taps]
+        self.w = w[0].astype(np.float64)  # [KH, KW, OC] of the kept taps
         self.bias = _float_bias(node, 2, oc)
         self.act = node.options.fused_activation_function
         self.oc = oc
@@ -703,6 +712,8 @@ class HybridDepthwiseConv2D(Kernel):
         x = np.asarray(inputs[0], F32)
         bias = self.bias if self.bias is not None else _bias_at_eval(inputs, 2, self.oc)
         centered, sf, _ = _quantize_images(x, asymmetric=True)
+        if self.crop is not None:
+            centered = centered[self.crop]
         xp = np.pad(centered, self.pads) if any(p != (0, 0) for p in self.pads) else centered
         if self.mult > 1:
             xp = np.repeat(xp, self.mult, axis=3)

@@ -11,7 +11,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from . import _qconv as q
-from ._common import Kernel, PadBuffer, pad_nhwc, patches, window_geometry
+from ._common import Kernel, PadBuffer, conv_window, pad_nhwc, patches
 from ._conv import add_bias, bias_row, fused_activation
 from ._float_only import require_float
 from .registry import register
@@ -39,13 +39,14 @@ class Conv2D(Kernel):
         self.groups = c // ic
         if oc % self.groups:
             raise node.fail(f"{oc} filters do not split into {self.groups} groups")
-        self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
-        oh, ow = self.geom[6], self.geom[7]
+        self.geom, self.pads, self.taps, self.crop = conv_window(o, h, wd, kh, kw)
+        kh, kw, oh, ow = self.geom[0], self.geom[1], self.geom[6], self.geom[7]
         (pt, pb), (pl, pr) = self.pads
         # Constant weights: lay them out as the matmul's right operand once, here.
         self.wt = None
         if w.data is not None and self.groups == 1:
-            self.wt = np.ascontiguousarray(w.data.reshape(oc, kh * kw * ic).T, np.float32)
+            wk = w.data if self.taps is None else w.data[self.taps]
+            self.wt = np.ascontiguousarray(wk.reshape(oc, kh * kw * ic).T, np.float32)
         self.pointwise = (kh, kw, o.stride_h, o.stride_w, pt, pb, pl, pr) == (1, 1, 1, 1, 0, 0,
                                                                                 0, 0)
         b = node.inputs[2] if len(node.inputs) > 2 else None
@@ -65,6 +66,8 @@ class Conv2D(Kernel):
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
         b = inputs[2] if len(inputs) > 2 else None
+        if self.crop is not None:  # taps reading padding alone dropped (conv_window)
+            x, w = x[self.crop], w[self.taps]
         kh, kw, sh, sw, dh, dw, oh, ow = self.geom
         if self.groups == 1:
             n, k, oc = x.shape[0], kh * kw * x.shape[3], w.shape[0]
@@ -119,8 +122,8 @@ class Conv2D(Kernel):
             raise node.fail(f"{oc} filters do not split into {g} groups")
         if b is not None and b.shape != (oc,):
             raise node.fail(f"bias {list(b.shape)} must be [{oc}]")
-        self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
-        oh, ow = self.geom[6], self.geom[7]
+        self.geom, self.pads, self.taps, self.crop = conv_window(o, h, wd, kh, kw)
+        kh, kw, oh, ow = self.geom[0], self.geom[1], self.geom[6], self.geom[7]
         (pt, pb), (pl, pr) = self.pads
         self.pointwise = (kh, kw, o.stride_h, o.stride_w, pt, pb, pl, pr) == (1, 1, 1, 1, 0, 0,
                                                                                 0, 0)
@@ -148,7 +151,8 @@ class Conv2D(Kernel):
         self.static = w.data is not None and (b is None or bias_val is not None)
         w2d, offset, bound = None, None, None
         if w.data is not None:
-            w2d = w.data.reshape(oc, k).astype(np.int64).T - zw  # [K, OC]
+            wk = w.data if self.taps is None else w.data[self.taps]
+            w2d = wk.reshape(oc, k).astype(np.int64).T - zw  # [K, OC] of the kept taps
             ocg = oc // g
             self.gemms = [q.ExactMatmul(w2d[:, gi * ocg:(gi + 1) * ocg], x_max)
                           for gi in range(g)]
@@ -170,6 +174,8 @@ class Conv2D(Kernel):
 
     def _eval_quantized(self, inputs):
         x, w = inputs[0], inputs[1]
+        if self.crop is not None:  # taps reading padding alone dropped (conv_window)
+            x, w = x[self.crop], w[self.taps]
         kh, kw, sh, sw, dh, dw, oh, ow = self.geom
         n, c, oc = x.shape[0], x.shape[3], self.node.inputs[1].shape[0]
         g = self.groups

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from workbench.ir.ops import Op
 
-from ._common import Kernel
+from ._common import Kernel, trim_taps
 from ._conv import conv_forward, forward_geometry, fused_activation
 from ._float_only import require_float
 from .registry import register
@@ -34,11 +34,22 @@ class Conv3D(Kernel):
             raise node.fail(f"strides {self.strides} and dilations {self.dilations} must be >= 1")
         self.out, self.pads = forward_geometry(o.padding, x.shape[1:4], self.kernel,
                                                self.strides, self.dilations)
-        self.w2d = w.data.reshape(-1, w.shape[4]) if w.data is not None else None
+        # Taps that read padding alone (a huge dilation) dropped, the input cropped to what the
+        # others read: _common.trim_taps.
+        self.taps = self.crop = None
+        t = trim_taps(x.shape[1:4], self.kernel, self.strides, self.dilations, self.out,
+                      [p[0] for p in self.pads])
+        if t is not None:
+            self.kernel, self.pads, self.taps, crop = t
+            self.crop = (slice(None), *crop)
+        wk = w.data if w.data is None or self.taps is None else w.data[self.taps]
+        self.w2d = wk.reshape(-1, w.shape[4]) if wk is not None else None
         return [(x.shape[0], *self.out, w.shape[4])]
 
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
+        if self.crop is not None:
+            x, w = x[self.crop], w[self.taps]
         w2d = self.w2d if self.w2d is not None else w.reshape(-1, w.shape[4])
         out = conv_forward(x, w2d, self.kernel, self.strides, self.dilations, self.pads, self.out)
         if len(inputs) > 2 and inputs[2] is not None:

@@ -12,7 +12,7 @@ from workbench.ir.ops import Op
 
 from . import _depthwise as dw
 from . import _qconv as q
-from ._common import Kernel, PadBuffer, pad_nhwc, window_geometry
+from ._common import Kernel, PadBuffer, conv_window, pad_nhwc
 from ._conv import add_bias, bias_row, fused_activation
 from ._float_only import require_float
 from .registry import register
@@ -38,12 +38,13 @@ class DepthwiseConv2D(Kernel):
         if c == 0 or oc % c:
             raise node.fail(f"filter channels {oc} are not a multiple of input channels {c}")
         self.mult = oc // c
-        self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
+        self.geom, self.pads, self.taps, self.crop = conv_window(o, h, wd, kh, kw)
         kh, kw, sh, sw, _, _, oh, ow = self.geom
         self.strategy = dw.choose(sh, sw, oh, ow)
         self.tiled = None
         if w.data is not None and self.strategy in ("taps", "rows"):
-            self.tiled = dw.tile_weights(w.data.reshape(kh, kw, oc).astype(np.float32), ow)
+            wk = w.data if self.taps is None else w.data[self.taps]
+            self.tiled = dw.tile_weights(wk.reshape(kh, kw, oc).astype(np.float32), ow)
         b = node.inputs[2] if len(node.inputs) > 2 else None
         if b is not None and int(np.prod(b.shape)) != oc:  # LiteRT checks the element count
             raise node.fail(f"bias {list(b.shape)} must have {oc} elements")
@@ -54,6 +55,8 @@ class DepthwiseConv2D(Kernel):
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
         b = inputs[2] if len(inputs) > 2 else None
+        if self.crop is not None:  # taps reading padding alone dropped (conv_window)
+            x, w = x[self.crop], w[self.taps]
         if self.mult > 1:  # channel c*M+m reads input channel c
             xp = np.repeat(pad_nhwc(x, *self.pads), self.mult, axis=3)
         else:
@@ -87,9 +90,8 @@ class DepthwiseConv2D(Kernel):
         if b is not None and b.shape != (oc,):
             raise node.fail(f"bias {list(b.shape)} must be [{oc}]")
         self.mult = oc // c
-        self.geom, self.pads = window_geometry(o, h, wd, kh, kw)
-        oh, ow = self.geom[6], self.geom[7]
-        (pt, pb), (pl, pr) = self.pads
+        self.geom, self.pads, self.taps, self.crop = conv_window(o, h, wd, kh, kw)
+        kh, kw, oh, ow = self.geom[0], self.geom[1], self.geom[6], self.geom[7]
         sx, zx = q.scalar_qparams(node, x, "input")
         so, zo = q.scalar_qparams(node, out, "output")
         if x.dtype == np.uint8:
@@ -114,7 +116,8 @@ class DepthwiseConv2D(Kernel):
         self.zx, self.zw = zx, zw
         lo, hi = q.clamp_range(node, out.dtype, so, zo)
         x_max = q.raw_max(x.dtype) + abs(zx)
-        taps = None if w.data is None else w.data.reshape(kh * kw, oc).astype(np.int64) - zw
+        wk = w.data if w.data is None or self.taps is None else w.data[self.taps]
+        taps = None if wk is None else wk.reshape(kh * kw, oc).astype(np.int64) - zw
         bias_val = None if b is None else b.data
         acc_max = q.acc_bound(x_max, taps, bias_val if b is not None else None, kh * kw, 255)
         # Tap sums below 2**24 are exact in float32 (numpy's fastest multiply-add here).
@@ -140,6 +143,8 @@ class DepthwiseConv2D(Kernel):
 
     def _eval_quantized(self, inputs):
         x, w = inputs[0], inputs[1]
+        if self.crop is not None:  # taps reading padding alone dropped (conv_window)
+            x, w = x[self.crop], w[self.taps]
         kh, kw, oc = self.geom[0], self.geom[1], self.node.inputs[1].shape[3]
         wt = self.w_taps
         if wt is None:

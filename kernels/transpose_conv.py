@@ -14,7 +14,7 @@ from workbench.ir.ops import Op
 
 from . import _qconv as q
 from ._common import Kernel, mark_dynamic
-from ._conv import conv_transpose, fused_activation, transpose_pads
+from ._conv import conv_transpose, fused_activation, scatter_taps, transpose_pads
 from ._float_only import require_float
 from .registry import register
 
@@ -140,20 +140,11 @@ class TransposeConv(Kernel):
         strides = (o.stride_h, o.stride_w)
         pads = transpose_pads(o.padding, out_shape[1:3], (kh, kw), strides, (1, 1))
         n, h, wd = x.shape[:3]
-        oh, ow = out_shape[1:3]
         xs = x.astype(np.int32)
         if self.zx:
             xs -= self.zx
         cols = gemm(xs).reshape(n, h, wd, kh, kw, oc)
-        full_h = max((h - 1) * strides[0] + kh, pads[0] + oh)
-        full_w = max((wd - 1) * strides[1] + kw, pads[1] + ow)
-        canvas = np.zeros((n, full_h, full_w, oc), np.int64)
-        for i in range(kh if x.size else 0):  # an empty input adds nothing (and its slices'
-            for j in range(kw):  # negative stops would wrap around)
-                canvas[:, i:i + (h - 1) * strides[0] + 1:strides[0],
-                       j:j + (wd - 1) * strides[1] + 1:strides[1]] += cols[:, :, :, i, j]
-        acc = canvas[:, pads[0]:pads[0] + oh, pads[1]:pads[1] + ow]
-        acc = np.ascontiguousarray(acc)
+        acc = scatter_taps(cols, strides, (1, 1), pads, out_shape[1:3], np.int64)
         if self.bias is not None:
             acc += self.bias
         elif self.runtime_bias and inputs[3] is not None:

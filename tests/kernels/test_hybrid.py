@@ -315,6 +315,51 @@ def test_depthwise_conv2d(mult, c, case):
     check(content, feeds)
 
 
+@pytest.mark.parametrize("k,stride,dil", [
+    ((3, 3), 1, (1, 2**24)),
+    ((3, 3), 2, (2**24, 2**24)),
+    ((3, 3), 3, (2**15 - 1, 2**15 - 1)),  # the input cropped to the rows read
+    ((4, 2), 1, (20000, 2**15 - 1)),  # no tap reaches the input: bias only
+])
+@pytest.mark.parametrize("kind", ["conv_per_channel", "conv_equal_scales", "depthwise",
+                                  "depthwise_multiplier"])
+def test_huge_dilation_bit_exact(kind, k, stride, dil):
+    """Hybrid CONV_2D (both LiteRT paths) and DEPTHWISE_CONV_2D with dilations up to 2**24: each
+    image is quantized over the whole input before the crop, taps reading padding alone
+    dropped; bit-exact with LiteRT (at dilation INT16_MAX beyond its limit, same geometry
+    asserted), the padded input at most three input sizes where TFLite's is >= 10**8."""
+    from tests.kernels.test_nn_ops import huge_dilation_pair
+
+    x = activations_input((2, 5, 7, 4), seed=11)
+    rng = np.random.default_rng(12)
+    conv = kind.startswith("conv")
+    oc = 6 if conv else 4 * (2 if kind == "depthwise_multiplier" else 1)
+    if conv:
+        w = rng.integers(-127, 128, (oc, *k, 4)).astype(np.int8)
+        scale = rng.uniform(0.01, 0.05, oc) if kind == "conv_per_channel" else np.full(oc, .02)
+        wq = qparams(scale)
+    else:
+        w = rng.integers(-127, 128, (1, *k, oc)).astype(np.int8)
+        wq = qparams(rng.uniform(0.01, 0.05, oc), axis=3)
+    bias = Const(rng.standard_normal(oc).astype(F32))
+    out = [((2, -(-5 // stride), -(-7 // stride), oc), F32)]
+
+    def build(d):
+        common = dict(padding=Padding.SAME, stride_w=stride, stride_h=stride,
+                      dilation_h_factor=d[0], dilation_w_factor=d[1],
+                      fused_activation_function=Act.RELU)
+        if conv:
+            return one_op(Op.CONV_2D, [x, Const(w, wq), bias], out, Conv2DOptions(**common))[0]
+        opts = DepthwiseConv2DOptions(depth_multiplier=oc // 4, **common)
+        return one_op(Op.DEPTHWISE_CONV_2D, [x, Const(w, wq), bias], out, opts)[0]
+
+    name = "CONV_2D" if conv else "DEPTHWISE_CONV_2D"
+    ours, oracle = huge_dilation_pair(build, name, x.shape, k, (stride, stride), dil)
+    (got,) = _run(Interpreter(model_content=ours), [x])
+    (exp,) = _run(litert_interpreter(oracle), [x])
+    np.testing.assert_array_equal(got, exp)
+
+
 def test_transpose_conv_within_float_rounding():
     x = activations_input((2, 5, 6, 4), seed=9)
     w = RNG.integers(-127, 128, (3, 3, 3, 4)).astype(np.int8)

@@ -10,6 +10,7 @@ float32 within 1e-4 of the output's range, integers bit-exact.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from tests.litert_oracle import litert_interpreter
 from workbench.errors import ModelError, UnsupportedOpError
 from workbench.ir.graph import QuantParams
 from workbench.ir.ops import ActivationFunctionType as Act
-from workbench.ir.ops import Op, TensorType
+from workbench.ir.ops import Op, Padding, TensorType
 
 _CACHE: dict = {}
 
@@ -383,6 +384,242 @@ def test_conv_3d_transpose_runtime_output_shape(tf):
     with pytest.raises(ModelError, match="implies input size"):
         wb.Interpreter(model_content=content).run(
             [seeded((1, 2, 3, 3, 2)), np.array([1, 4, 9, 5, 3], np.int32)])
+
+
+# -- convolutions with a huge dilation (found by a mutation fuzz) -----------------------------
+# A dilation of ~2**24 with SAME padding gave TFLite's padding of ~(k-1) * dilation, and the
+# kernels padded the input physically to that width (gigabytes, seconds per invoke). Taps that
+# read padding for every output are now dropped at prepare (_common.reaching_taps). LiteRT's
+# CONV_2D and DEPTHWISE_CONV_2D refuse dilations or paddings above INT16_MAX, yet accept a padded
+# input of 65K x 65K; models beyond its limits (which we run, as pooling windows LiteRT refuses)
+# are compared with LiteRT on the same model at dilation INT16_MAX, which prepares to the same
+# geometry (asserted).
+LITERT_MAX_DILATION = 2**15 - 1
+HUGE = 2**24
+
+
+def prepared_kernel(content: bytes, name: str):
+    """Our prepared kernel of the one ``name`` node of a model (a hybrid conv's delegate)."""
+    it = wb.Interpreter(model_content=content)
+    it.allocate_tensors()
+    plan = it._plans[0]
+    (k,) = [k for node, k in zip(plan.nodes, plan.kernels) if node.op.name == name]
+    return getattr(k.eval, "__self__", k)
+
+
+def padded_extent(kernel, x_shape) -> int:
+    """Positions (H * W, or D * H * W) of the padded input a conv kernel builds at eval."""
+    pads = kernel.pads[1:-1] if len(kernel.pads) == len(x_shape) else kernel.pads  # np.pad's
+    crop = getattr(kernel, "crop", None)
+    total = 1
+    for axis, (before, after) in enumerate(pads, start=1):
+        size = x_shape[axis] if crop is None else len(range(x_shape[axis])[crop[axis]])
+        total *= before + size + after
+    return total
+
+
+def tflite_padded_extent(x_shape, kernel, strides, dilations) -> int:
+    """Positions of the input padded as TFLite's SAME padding says (what the kernels built)."""
+    from workbench.kernels._common import same_or_valid
+
+    total = 1
+    for n, k, s, d in zip(x_shape[1:-1], kernel, strides, dilations):
+        _, before, after = same_or_valid(Padding.SAME, n, k, s, d)
+        total *= n + before + after
+    return total
+
+
+def huge_dilation_pair(build, name, x_shape, kernel, strides, dilations):
+    """``(ours, oracle)`` models: ``build(dilations)`` and the same at dilations LiteRT accepts.
+    Asserts that TFLite's padding is huge, the padded input ours builds small (at most three
+    times the input per dimension), and both models prepare to the same geometry."""
+    ours = build(dilations)
+    assert tflite_padded_extent(x_shape, kernel, strides, dilations) >= 10**8
+    k = prepared_kernel(ours, name)
+    assert padded_extent(k, x_shape) <= 3 ** (len(x_shape) - 2) * int(np.prod(x_shape[1:-1]))
+    lite = tuple(min(d, LITERT_MAX_DILATION) for d in dilations)
+    if lite == tuple(dilations):
+        return ours, ours
+    oracle = build(lite)
+    ko = prepared_kernel(oracle, name)
+    for attr in ("pads", "crop", "taps", "kernel", "out"):
+        assert repr(getattr(ko, attr, None)) == repr(getattr(k, attr, None)), attr
+    if hasattr(k, "geom"):  # (kh, kw, sh, sw, dh, dw, oh, ow): all but the dilations
+        assert ko.geom[:4] + ko.geom[6:] == k.geom[:4] + k.geom[6:]
+    return ours, oracle
+
+
+def test_reaching_taps_by_brute_force():
+    """``reaching_taps`` keeps exactly the taps that read the input for some output (one run
+    for every SAME/VALID geometry), and the cropped input, padded as it says, gives every
+    output the value of TFLite's padded form."""
+    from workbench.kernels._common import reaching_taps, same_or_valid
+
+    rng = np.random.default_rng(0)
+    seen = {"trimmed": 0, "none reaches": 0, "cropped": 0}
+    for size, k, s, d, pad in itertools.product(range(1, 10), range(1, 6), range(1, 7),
+                                                (1, 2, 3, 5, 8, 13), (Padding.SAME,
+                                                                      Padding.VALID)):
+        out, before, after = same_or_valid(pad, size, k, s, d)
+        if out == 0:
+            continue
+        reach = [t for t in range(k) if any(0 <= o * s - before + t * d < size
+                                            for o in range(out))]
+        first, stop, lo, hi = reaching_taps(size, k, s, d, out, before)
+        if reach:
+            assert reach == list(range(reach[0], reach[-1] + 1))
+            assert (first, stop) == (reach[0], reach[-1] + 1)
+        else:
+            assert (first, stop, lo) == (0, 1, size)
+        seen["trimmed"] += (first, stop) != (0, k)
+        seen["none reaches"] += not reach
+        seen["cropped"] += lo > 0 or hi < size
+        assert hi - lo == (out - 1) * s + (stop - first - 1) * d + 1
+        x, w = rng.standard_normal(size), rng.standard_normal(k)
+        xp = np.concatenate([np.zeros(before), x, np.zeros(after)])
+        ref = [sum(xp[o * s + t * d] * w[t] for t in range(k)) for o in range(out)]
+        kept = np.concatenate([np.zeros(max(0, -lo)), x[max(0, lo):max(0, min(size, hi))],
+                               np.zeros(max(0, hi - size))])
+        got = [sum(kept[o * s + t * d] * w[first + t] for t in range(stop - first))
+               for o in range(out)]
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+    assert min(seen.values()) > 100, seen
+
+
+HUGE_DILATION = [
+    # (filter hw, strides, dilations)
+    ((3, 3), (1, 1), (1, HUGE)),  # only the centre column reads the input
+    ((3, 3), (2, 2), (HUGE, HUGE)),
+    ((3, 3), (3, 3), (LITERT_MAX_DILATION,) * 2),  # the input cropped to the rows read
+    ((4, 2), (1, 1), (20000, LITERT_MAX_DILATION)),  # no tap reaches the input: bias only
+    ((3, 3), (1, 1), (HUGE, 2)),  # every column tap kept
+]
+
+
+@pytest.mark.parametrize("k,strides,dil", HUGE_DILATION)
+@pytest.mark.parametrize("case", ["conv", "conv_runtime_filter", "depthwise",
+                                  "depthwise_multiplier"])
+def test_conv_huge_dilation_pads_only_what_taps_read(case, k, strides, dil):
+    """Float CONV_2D / DEPTHWISE_CONV_2D on a 1x5x7x3 input with dilations up to 2**24 (SAME):
+    TFLite's padding is >= 10**8 positions, ours at most three input sizes; outputs as
+    LiteRT's (at dilation INT16_MAX where LiteRT refuses more)."""
+    from workbench.ir.ops import Conv2DOptions, DepthwiseConv2DOptions
+
+    x_shape, oc = (1, 5, 7, 3), 4
+    mult = 2 if case == "depthwise_multiplier" else 1
+    out = (1, -(-5 // strides[0]), -(-7 // strides[1]))
+    if case.startswith("conv"):
+        w = seeded((oc, *k, 3), seed=1)
+    else:
+        oc = 3 * mult
+        w = seeded((1, *k, oc), seed=1)
+    b = Const(seeded((oc,), seed=2))
+
+    def build(d):
+        common = dict(padding=Padding.SAME, stride_h=strides[0], stride_w=strides[1],
+                      dilation_h_factor=d[0], dilation_w_factor=d[1],
+                      fused_activation_function=Act.RELU)
+        if case.startswith("conv"):
+            op, opts = Op.CONV_2D, Conv2DOptions(**common)
+        else:
+            op, opts = Op.DEPTHWISE_CONV_2D, DepthwiseConv2DOptions(depth_multiplier=mult,
+                                                                     **common)
+        filt = w if case == "conv_runtime_filter" else Const(w)
+        return one_op(op, [seeded(x_shape), filt, b], [((*out, oc), np.float32)], opts)
+
+    name = "CONV_2D" if case.startswith("conv") else "DEPTHWISE_CONV_2D"
+    ours, oracle = huge_dilation_pair(build, name, x_shape, k, strides, dil)
+    xs = [seeded(x_shape, seed=3)] + ([w] if case == "conv_runtime_filter" else [])
+    (got,) = _ours(ours, xs)
+    (exp,) = _lrt(oracle, xs)
+    assert_matches(got, exp)
+    if k == (4, 2):  # nothing but the bias, through the activation
+        np.testing.assert_array_equal(got, np.broadcast_to(np.maximum(b.value, 0), got.shape))
+
+
+def test_conv_3d_huge_dilation_pads_only_what_taps_read():
+    """CONV_3D as CONV_2D above: LiteRT runs dilations up to INT16_MAX (the old padded input
+    would have taken 160 GiB) and refuses 2**24."""
+    from workbench.ir.ops import Conv3DOptions
+
+    x_shape, k, oc = (1, 3, 4, 5, 2), (3, 3, 3), 3
+    w = Const(seeded((*k, 2, oc), seed=1))
+    b = Const(seeded((oc,), seed=2))
+    for dil in [(1, LITERT_MAX_DILATION, LITERT_MAX_DILATION), (HUGE, 2, HUGE)]:
+        def build(d):
+            opts = Conv3DOptions(padding=Padding.SAME, stride_d=1, stride_h=2, stride_w=1,
+                                 dilation_d_factor=d[0], dilation_h_factor=d[1],
+                                 dilation_w_factor=d[2])
+            return one_op(Op.CONV_3D, [seeded(x_shape), w, b], [((1, 3, 2, 5, oc),
+                                                                 np.float32)], opts)
+
+        ours, oracle = huge_dilation_pair(build, "CONV_3D", x_shape, k, (1, 2, 1), dil)
+        xs = [seeded(x_shape, seed=3)]
+        assert_matches(_ours(ours, xs)[0], _lrt(oracle, xs)[0], str(dil))
+
+
+def _peak_bytes(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_conv_3d_transpose_huge_dilation_builds_no_huge_canvas():
+    """CONV_3D_TRANSPOSE's padding comes from the output size; with dilations of INT16_MAX it
+    is ~dilation, and the scatter canvas used to span it (240 GiB here). Contributions are now
+    added into the output directly: a few KB of numpy memory; outputs as LiteRT's."""
+    from workbench.ir.ops import Conv3DOptions
+
+    x_shape, oc = (1, 3, 4, 5, 2), 3
+    opts = Conv3DOptions(padding=Padding.SAME, stride_d=1, stride_h=1, stride_w=1,
+                         dilation_d_factor=1, dilation_h_factor=LITERT_MAX_DILATION,
+                         dilation_w_factor=LITERT_MAX_DILATION)
+    content = one_op(Op.CONV_3D_TRANSPOSE,
+                     [Const(np.array([1, 3, 4, 5, oc], np.int32)),
+                      Const(seeded((3, 3, 3, oc, 2), seed=1)), seeded(x_shape),
+                      Const(seeded((oc,), seed=2))], [((1, 3, 4, 5, oc), np.float32)], opts)
+    xs = [seeded(x_shape, seed=3)]
+    (got,), peak = _peak_bytes(lambda: _ours(content, xs))
+    assert peak < 1 << 20
+    assert_matches(got, _lrt(content, xs)[0])
+
+
+def _transpose_conv_by_definition(x, w, out_hw, strides, pads):
+    """Output ``o`` gets ``x[i] @ w[k]`` wherever ``o = i * stride + k - pad``
+    (``w [OC, KH, KW, IC]``), in float64."""
+    n, h, wd, _ = x.shape
+    oc, kh, kw, _ = w.shape
+    y = np.zeros((n, *out_hw, oc), np.float64)
+    for i, j, a, c in itertools.product(range(h), range(wd), range(kh), range(kw)):
+        oy, ox = i * strides[0] + a - pads[0], j * strides[1] + c - pads[1]
+        if 0 <= oy < out_hw[0] and 0 <= ox < out_hw[1]:
+            y[:, oy, ox] += x[:, i, j].astype(np.float64) @ w[:, a, c].T.astype(np.float64)
+    return y
+
+
+@pytest.mark.parametrize("stride", [LITERT_MAX_DILATION, HUGE])
+def test_transpose_conv_output_far_from_the_input_builds_no_huge_canvas(stride):
+    """TRANSPOSE_CONV with strides far beyond an output_shape that does not match the input
+    (LiteRT refuses both at prepare; we run them): the scatter canvas used to span
+    ``(H-1) * stride`` (288 GiB at INT16_MAX). By definition, in a few KB of numpy memory."""
+    from workbench.ir.ops import TransposeConvOptions
+
+    x_shape, oc, out_hw = (1, 5, 7, 2), 3, (5, 7)
+    w = seeded((oc, 3, 3, 2), seed=1)
+    opts = TransposeConvOptions(padding=Padding.SAME, stride_h=stride, stride_w=stride)
+    content = one_op(Op.TRANSPOSE_CONV, [Const(np.array([1, *out_hw, oc], np.int32)), Const(w),
+                                         seeded(x_shape)], [((1, *out_hw, oc), np.float32)],
+                     opts)
+    x = seeded(x_shape, seed=3)
+    (got,), peak = _peak_bytes(lambda: _ours(content, [x]))
+    assert peak < 1 << 20
+    np.testing.assert_allclose(got, _transpose_conv_by_definition(x, w, out_hw, (stride,) * 2,
+                                                                  (0, 0)), rtol=1e-6, atol=1e-6)
 
 
 # -- BATCH_MATMUL ------------------------------------------------------------------------------

@@ -502,6 +502,70 @@ def test_depthwise_per_tensor_weights(tf):
     compare_all(_dw_base(tf, per_channel=False))
 
 
+# -- huge dilations: taps reading padding alone dropped (tests/kernels/test_nn_ops.py) ---------
+def _dilated(content, name, dil, stride) -> bytes:
+    """``content`` with ``name``'s dilations and strides set (SAME: outputs shrink)."""
+    def fix(m):
+        op = the_op(m, name)
+        op.options = dataclasses.replace(op.options, dilation_h_factor=dil[0],
+                                         dilation_w_factor=dil[1], stride_h=stride,
+                                         stride_w=stride)
+        old = op.outputs[0].shape
+        n, h, w, c = old
+        for t in m.main.tensors:  # the output and its DEQUANTIZE
+            if t.buffer is None and t.shape == old:
+                t.shape = (n, -(-h // stride), -(-w // stride), c)
+                t.shape_signature = None
+    return edit(content, fix)
+
+
+def _zero_points(m, name, zx):
+    requantize_tensor(the_op(m, name).inputs[0], zero_point=zx)
+
+
+@pytest.mark.parametrize("k,stride,dil", [
+    ((3, 3), 1, (1, 2**24)),
+    ((3, 3), 2, (2**24, 2**24)),
+    ((3, 3), 3, (2**15 - 1, 2**15 - 1)),  # the input cropped to the rows read
+    ((4, 2), 1, (20000, 2**15 - 1)),  # no tap reaches the input: bias only
+])
+@pytest.mark.parametrize("mode", ["int8", "int16x8", "uint8"])
+@pytest.mark.parametrize("name", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+def test_huge_dilation_bit_exact(tf, name, mode, k, stride, dil):
+    """Integer CONV_2D / DEPTHWISE_CONV_2D (int8 per-channel with input zero point 77, 16x8,
+    uint8 with filter zero point 97) with dilations up to 2**24: the padding holds the zero
+    point, so the dropped taps' weights leave the zero-point correction too; bit-exact with
+    LiteRT (at dilation INT16_MAX beyond its limit, same geometry asserted), the padded input
+    at most three input sizes where TFLite's padding is >= 10**8 positions."""
+    from tests.kernels.test_nn_ops import huge_dilation_pair
+
+    conv = name == "CONV_2D"
+    x_shape = (1, 9, 11, 5) if conv else (1, 9, 11, 6)
+    fn = (_conv_fn(tf, (*k, 5, 8), (1, 1), "SAME", (1, 1)) if conv else
+          _dw_fn(tf, x_shape, k, 2, (1, 1), "SAME", (1, 1)))
+    qmode = "int16x8" if mode == "int16x8" else "int8"
+    base = quantized(tf, ("huge_dilation", name, k), fn, [x_shape], qmode,
+                     per_channel=mode != "uint8")
+    if mode == "uint8":
+        base = edit(base, lambda m: to_uint8(m, 97))
+    elif mode == "int8":
+        base = edit(base, lambda m: _zero_points(m, name, 77))
+    ours, oracle = huge_dilation_pair(lambda d: _dilated(base, name, d, stride), name, x_shape,
+                                      k, (stride, stride), dil)
+    for seed in (0, 1):
+        xs = full_range_inputs(litert_interpreter(oracle).get_input_details(), seed)
+        ref = litert_interpreter(oracle)
+        ref.allocate_tensors()
+        ref.set_tensor(ref.get_input_details()[0]["index"], xs[0])
+        ref.invoke()
+        exp = ref.get_tensor(ref.get_output_details()[0]["index"])
+        (got,) = wb.Interpreter(model_content=ours).run(xs)
+        assert got.dtype == exp.dtype and got.shape == exp.shape
+        np.testing.assert_array_equal(got, exp)
+    if oracle is ours:  # every tensor LiteRT keeps
+        assert compare_all(ours) >= 1
+
+
 # -- FULLY_CONNECTED ---------------------------------------------------------------------------
 def _dense(tf, k, units, seed=7, bias=True):
     layer = tf.keras.layers.Dense(units, use_bias=bias)
@@ -679,6 +743,44 @@ def test_transpose_conv_uint8(tf, wzp, x_shape, k, oc, strides, padding):
 
 def test_transpose_conv_int16_with_int32_bias(tf):
     compare_all(edit(_tconv_base(tf, "int16x8"), lambda m: _bias_to_int32(m, "TRANSPOSE_CONV")))
+
+
+def test_transpose_conv_huge_stride_builds_no_huge_canvas(tf):
+    """int8 TRANSPOSE_CONV with a stride of 2**24 (an output_shape LiteRT would refuse for this
+    input): the scatter canvas used to span ``(H-1) * stride`` (petabytes); only input pixel
+    (0, 0) lands inside the 10x12 output, so LiteRT's output for that pixel alone at stride 12
+    (a shape it accepts) is ours, bit for bit, in a few KB of numpy memory."""
+    import tracemalloc
+
+    def fix(m, stride, x_shape=None):
+        op = the_op(m, "TRANSPOSE_CONV")
+        op.options = dataclasses.replace(op.options, stride_h=stride, stride_w=stride)
+        if x_shape is not None:
+            op.inputs[2].shape = x_shape
+            op.inputs[2].shape_signature = None
+
+    base = _tconv_base(tf)
+    ours = edit(base, lambda m: fix(m, 2**24))
+    oracle = edit(base, lambda m: fix(m, 12, (1, 1, 1, 4)))
+    (x,) = full_range_inputs(litert_interpreter(base).get_input_details(), 0)
+    it = wb.Interpreter(model_content=ours)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    tracemalloc.start()
+    try:
+        it.invoke()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    got = it.get_tensor(it.get_output_details()[0]["index"])
+    ref = litert_interpreter(oracle)
+    ref.allocate_tensors()
+    ref.set_tensor(ref.get_input_details()[0]["index"], x[:, :1, :1])
+    ref.invoke()
+    exp = ref.get_tensor(ref.get_output_details()[0]["index"])
+    assert got.shape == exp.shape == (1, 10, 12, 12) and len(np.unique(exp)) > 20
+    np.testing.assert_array_equal(got, exp)
 
 
 # -- BATCH_MATMUL ------------------------------------------------------------------------------
