@@ -33,6 +33,8 @@ so the whole batch goes through each step at once.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from workbench.errors import UnsupportedOpError
@@ -59,7 +61,8 @@ def _scale(node, t, what: str) -> tuple[float, int]:
 
 def _matmul_accumulate(x, w_t, bias, mult, shift, out, lo, hi, zp=0):
     """LiteRT's integer MatrixBatchVectorMultiplyAccumulate: ``int32(bias + x @ W.T)``
-    requantized, plus ``zp`` and the current output, saturated to ``[lo, hi]``."""
+    requantized, plus ``zp`` and the current output, saturated to ``[lo, hi]``. ``x`` may
+    have leading batch axes; ``mult``/``shift`` may be per output column."""
     acc = x.astype(np.float64) @ w_t  # exact: |sum| < K * 2**15 * 2**7 for any real K
     acc = q.wrap(acc.astype(np.int64) + bias, 32)
     r = fp.multiply_by_quantized_multiplier(acc, mult, shift) + zp + out
@@ -95,17 +98,26 @@ class _Gate:
             self.ln = (ln_w.astype(np.int64), np.asarray(bias, np.int64),
                        fp.quantize_multiplier(F32(ln_scale)), guard)
 
-    def value(self, x, h, c, cell):
-        """The gate before its activation, int16 values as int64 ``[B, n_cell]``."""
-        b = x.shape[0]
-        g = np.zeros((b, cell.n_cell), np.int64)
-        g = _matmul_accumulate(x, self.w_x, self.bias_x, *self.m_x, g, *_INT16)
-        g = _matmul_accumulate(h, self.w_h, self.bias_h, *self.m_h, g, *_INT16)
+    def finish(self, g, c, cell, activation):
+        """The gate from its matmul part ``g`` (int16 values as int64): peephole with cell
+        state ``c``, layer normalization, then the activation table."""
         if self.peep is not None:
             g = cell.peephole(g, c, *self.peep)
         if self.ln is not None:
             g = layer_norm(g, *self.ln)
-        return g
+        return activation[g + 32768]
+
+
+@functools.cache
+def _sigmoid_table() -> np.ndarray:
+    """gemmlowp's 16-bit logistic of every Q3.12 value (index ``value + 32768``)."""
+    return q.gemmlowp_logistic16(np.arange(-32768, 32768)).astype(np.int64)
+
+
+@functools.cache
+def _tanh_table(integer_bits: int) -> np.ndarray:
+    """gemmlowp's 16-bit tanh of every int16 value with ``integer_bits`` integer bits."""
+    return q.gemmlowp_tanh16(np.arange(-32768, 32768), integer_bits).astype(np.int64)
 
 
 def zp_times_rows(zp: int, w, bias) -> np.ndarray:
@@ -117,25 +129,25 @@ def zp_times_rows(zp: int, w, bias) -> np.ndarray:
 
 
 def layer_norm(x, w, bias, scale, guard) -> np.ndarray:
-    """LiteRT's integer ApplyLayerNorm on int16 rows ``x [B, N]`` (as int64)."""
+    """LiteRT's integer ApplyLayerNorm on int16 rows ``x [B, N]`` (as int64): mean and
+    variance in integers (the variance floored at ``guard``), gemmlowp's inverse square root
+    per row, the coefficients and bias in 2**-10 steps, then the layer-norm scale."""
     n = x.shape[-1]
-    s = x.sum(axis=-1)
-    sq = (x * x).sum(axis=-1)
-    mean = _div_trunc(s * 1024, n)
-    temp = (1 << 20) // n
-    variance = _div_trunc(sq * temp - mean * mean, 1 << 20)
-    variance = q.wrap(variance, 32)
+    mean = q.wrap(_div_trunc(x.sum(axis=-1, keepdims=True) * 1024, n), 32)
+    sq = (x * x).sum(axis=-1, keepdims=True)
+    variance = q.wrap(_div_trunc(sq * ((1 << 20) // n) - mean * mean, 1 << 20), 32)
     variance = np.where(variance < 1, guard, variance)
-    out = np.empty_like(x)
-    for row in range(x.shape[0]):
-        inv_a, inv_b = q.inv_sqrt_multiplier(int(variance[row]))
-        shifted = q.wrap(1024 * x[row] - mean[row], 32)
-        rescaled = fp.multiply_by_quantized_multiplier(shifted, inv_a, inv_b)
-        val3 = q.wrap(q.wrap(rescaled * w, 32) + bias, 32)
-        val4 = q.wrap(_div_trunc(np.where(val3 > 0, val3 + 512, val3 - 512), 1024), 32)
-        val5 = fp.multiply_by_quantized_multiplier(val4, scale[0], scale[1] + 12)
-        out[row] = np.clip(val5, *_INT16)
-    return out
+    if variance.size <= 16:  # a few rows: scalar integer maths is faster than numpy's
+        pairs = [q.inv_sqrt_multiplier(int(v)) for v in variance.reshape(-1)]
+        inv_a = np.array([p[0] for p in pairs], np.int64).reshape(variance.shape)
+        inv_b = np.array([p[1] for p in pairs], np.int64).reshape(variance.shape)
+    else:
+        inv_a, inv_b = q.inv_sqrt_multipliers(variance)
+    rescaled = fp.multiply_by_quantized_multiplier(q.wrap(1024 * x - mean, 32), inv_a, inv_b)
+    val3 = q.wrap(q.wrap(rescaled * w, 32) + bias, 32)
+    val4 = q.wrap(_div_trunc(np.where(val3 > 0, val3 + 512, val3 - 512), 1024), 32)
+    val5 = fp.multiply_by_quantized_multiplier(val4, scale[0], scale[1] + 12)
+    return np.clip(val5, *_INT16)
 
 
 def _div_trunc(a, b):
@@ -270,6 +282,23 @@ class IntegerLSTMCell:
             ln = with_scale(lns[k], 20 + k) if self.layer_norm else None
             self.gates[name] = _Gate(self, with_scale(w_x[k], 1 + k), with_scale(w_h[k], 5 + k),
                                      biases[k], peep, ln, gate_scales[k])
+        # The gates' matmuls stacked side by side: one GEMM per source (the input's for the
+        # whole sequence at once) with per-column multipliers; each column's arithmetic is
+        # its gate's own.
+        gl = list(self.gates.values())
+
+        def stack(attr):
+            return np.concatenate([getattr(g, attr) for g in gl], axis=-1)
+
+        def per_column(attr):
+            return tuple(np.repeat([getattr(g, attr)[j] for g in gl], n_cell).astype(np.int64)
+                         for j in (0, 1))
+
+        self.w_x, self.bias_x, self.m_x = stack("w_x"), stack("bias_x"), per_column("m_x")
+        self.w_h, self.bias_h, self.m_h = stack("w_h"), stack("bias_h"), per_column("m_h")
+        self.sigmoid = _sigmoid_table()
+        self.tanh3 = _tanh_table(3)
+        self.tanh_out = _tanh_table(self.tanh_bits) if self.tanh_bits is not None else None
 
         self.hidden_m = fp.quantize_multiplier(  # in double, stored as a float
             F32(2.0 ** -15 / float(F32(hidden_scale)) * 2.0 ** -15))
@@ -302,38 +331,47 @@ class IntegerLSTMCell:
         flat_g[:b * n] = np.clip(prod.reshape(-1) + flat_g[:b * n], *_INT16)
         return flat_g.reshape(g.shape)
 
-    def step(self, x, h, c):
-        """One time step: (new output state int8, new cell state int16)."""
-        x = np.asarray(x, np.int64)
+    def run(self, xs, h, c):
+        """A sequence ``xs [T, B, n_input]`` (int8) from states ``h`` (int8) and ``c``
+        (int16): (outputs ``[T, B, n_output]`` int8, new output state, new cell state)."""
+        xs = np.asarray(xs, np.int64)
         h = np.asarray(h, np.int64)
         c = np.asarray(c, np.int64)
-        gs = self.gates
-        f = q.gemmlowp_logistic16(gs["f"].value(x, h, c, self))
-        g = q.gemmlowp_tanh16(gs["c"].value(x, h, c, self))
-        if self.cifg:
-            i = q.wrap(32767 - f, 16)
-        else:
-            i = q.gemmlowp_logistic16(gs["i"].value(x, h, c, self))
-        shift = 30 + self.cell_scale
-        c_new = q.wrap(q.rdbp(f * c, 15), 16) + q.wrap(q.rdbp(i * g, shift), 16)
-        c_new = np.clip(c_new, *_INT16)
-        if self.cell_clip > 0:
-            c_new = np.clip(c_new, -self.cell_clip, self.cell_clip)
-        o = q.gemmlowp_logistic16(gs["o"].value(x, h, c_new, self))
-        if self.tanh_bits is not None:
-            t = q.gemmlowp_tanh16(c_new, self.tanh_bits)
-        else:
-            # LiteRT's ApplyTanh returns without writing for these scales; its output buffer
-            # is the input gate's, which still holds this step's input gate.
-            t = i
+        t_steps, b = xs.shape[0], xs.shape[1]
+        n = self.n_cell
+        # the input matmuls of every step, then each step's recurrent matmuls on top
+        gx = _matmul_accumulate(xs, self.w_x, self.bias_x, *self.m_x, 0, *_INT16)
+        out = np.empty((t_steps, b, self.n_output), np.int8)
+        gates = self.gates
+        names = list(gates)
+        sig = self.sigmoid
+        for t in range(t_steps):
+            g_all = _matmul_accumulate(h, self.w_h, self.bias_h, *self.m_h, gx[t], *_INT16)
+            pre = {name: g_all[:, k * n:(k + 1) * n] for k, name in enumerate(names)}
+            f = gates["f"].finish(pre["f"], c, self, sig)
+            g = gates["c"].finish(pre["c"], c, self, self.tanh3)
+            i = q.wrap(32767 - f, 16) if self.cifg else gates["i"].finish(pre["i"], c, self, sig)
+            c = np.clip(q.wrap(q.rdbp(f * c, 15), 16)
+                        + q.wrap(q.rdbp(i * g, 30 + self.cell_scale), 16), *_INT16)
+            if self.cell_clip > 0:
+                c = np.clip(c, -self.cell_clip, self.cell_clip)
+            o = gates["o"].finish(pre["o"], c, self, sig)  # its peephole reads the new cell
+            # LiteRT's ApplyTanh writes nothing for cell scales outside 2**-15..2**-9: its
+            # output buffer is the input gate's, which still holds this step's input gate.
+            tc = self.tanh_out[c + 32768] if self.tanh_out is not None else i
+            hidden = np.clip(fp.multiply_by_quantized_multiplier(o * tc, *self.hidden_m)
+                             + self.hidden_zp, *_INT8)
+            if self.proj is not None:
+                w_t, bias, m = self.proj
+                h = _matmul_accumulate(hidden, w_t, bias, *m, 0, *_INT8, zp=self.h_zp)
+                if self.proj_clip > 0:
+                    h = np.clip(h, -self.proj_clip, self.proj_clip)
+            else:
+                h = hidden
+            out[t] = h
+        return out, h.astype(np.int8), c.astype(np.int16)
 
-        hidden = fp.multiply_by_quantized_multiplier(o * t, *self.hidden_m) + self.hidden_zp
-        hidden = np.clip(hidden, *_INT8)
-        if self.proj is not None:
-            w_t, bias, m = self.proj
-            out = _matmul_accumulate(hidden, w_t, bias, *m, 0, *_INT8, zp=self.h_zp)
-            if self.proj_clip > 0:
-                out = np.clip(out, -self.proj_clip, self.proj_clip)
-        else:
-            out = hidden
-        return out.astype(np.int8), c_new.astype(np.int16)
+    def step(self, x, h, c):
+        """One time step: (new output state int8, new cell state int16)."""
+        _, h, c = self.run(np.asarray(x)[None], h, c)
+        return h, c

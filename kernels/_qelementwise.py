@@ -1128,7 +1128,16 @@ def _sat_shift_left32(x: int, e: int) -> int:
 
 
 def _srdhm(a: int, b: int) -> int:
-    return int(fp.saturating_rounding_doubling_high_mul(a, b))
+    """:func:`fp.saturating_rounding_doubling_high_mul` on two Python ints (no numpy: the
+    scalar Newton-Raphson loops below call it often)."""
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    s = a * b + ((1 << 30) if a * b >= 0 else 1 - (1 << 30))
+    return s >> 31 if s >= 0 else -((-s) >> 31)
+
+
+def _wrap32(x: int) -> int:
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
@@ -1145,17 +1154,41 @@ def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
     shift -= pairs
     value <<= 2 * pairs
     f3_input = value >> 1
-    half_input = int(rdbp(f3_input, 1))
+    half_input = (f3_input >> 1) + ((f3_input & 1) > (f3_input < 0))  # RoundingDivideByPOT 1
     half_three = (1 << 28) + (1 << 27)
     x = 1 << 28
     for _ in range(5):
         x3 = _sat_shift_left32(_srdhm(_srdhm(x, x), x), 6)
-        x = _sat_shift_left32(int(wrap(_srdhm(half_three, x) - _srdhm(half_input, x3), 32)), 3)
+        x = _sat_shift_left32(_wrap32(_srdhm(half_three, x) - _srdhm(half_input, x3)), 3)
     x = _srdhm(x, 1518500250)
     if shift < 0:
-        x = int(wrap(x << -shift, 32))
+        x = _wrap32(x << -shift)
         shift = 0
     return x, -shift
+
+
+def inv_sqrt_multipliers(values) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`inv_sqrt_multiplier` of every value of an int array (same arithmetic, array by
+    array): (multipliers, left shifts)."""
+    v = np.asarray(values, dtype=np.int64)
+    small = v <= 1
+    v = np.where(small, 2, v)
+    big = v >= 1 << 29  # int32 values: at most one division by 4 brings them below 2**29
+    v = np.where(big, v // 4, v)
+    shift = 11 + big.astype(np.int64)
+    pairs = (count_leading_zeros32(v) - 1) // 2 - 1
+    shift = shift - pairs
+    v = v << (2 * pairs)
+    srdhm = fp.saturating_rounding_doubling_high_mul
+    half_input = rdbp(v >> 1, 1)
+    x = np.full(v.shape, 1 << 28, np.int64)
+    for _ in range(5):
+        x3 = _sat_shift_left(srdhm(srdhm(x, x), x), 6)
+        x = _sat_shift_left(wrap(srdhm((1 << 28) + (1 << 27), x) - srdhm(half_input, x3), 32), 3)
+    x = srdhm(x, 1518500250)
+    x = np.where(shift < 0, wrap(x << np.maximum(-shift, 0), 32), x)
+    shift = np.maximum(shift, 0)
+    return np.where(small, INT32_MAX, x), np.where(small, 0, -shift)
 
 
 def prepare_rsqrt(node, x, out):

@@ -38,10 +38,13 @@ class UnidirectionalSequenceLSTM(Kernel):
         if not self.time_major:
             x = np.swapaxes(x, 0, 1)
         h, c = self.h.read(inputs), self.c.read(inputs)
-        out = np.empty((x.shape[0], x.shape[1], self.cell.n_output), self.h.dtype)
-        for t in range(x.shape[0]):
-            h, c = self.cell.step(x[t], h, c)
-            out[t] = h
+        if self.h.dtype == np.int8:  # the integer cell runs a whole sequence
+            out, h, c = self.cell.run(x, h, c)
+        else:
+            out = np.empty((x.shape[0], x.shape[1], self.cell.n_output), self.h.dtype)
+            for t in range(x.shape[0]):
+                h, c = self.cell.step(x[t], h, c)
+                out[t] = h
         self.h.write(inputs, h)
         self.c.write(inputs, c)
         if not self.time_major:
