@@ -34,6 +34,7 @@ so the whole batch goes through each step at once.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class _Gate:
         self.ln = None
         if ln is not None:
             ln_w, ln_scale = ln
-            guard = max(1, int(F32(10000.0) * F32(ln_scale)))
+            guard = max(1, _f32_to_int32(F32(10000.0) * F32(ln_scale)))
             self.ln = (ln_w.astype(np.int64), np.asarray(bias, np.int64),
                        fp.quantize_multiplier(F32(ln_scale)), guard)
 
@@ -118,6 +119,28 @@ def _sigmoid_table() -> np.ndarray:
 def _tanh_table(integer_bits: int) -> np.ndarray:
     """gemmlowp's 16-bit tanh of every int16 value with ``integer_bits`` integer bits."""
     return q.gemmlowp_tanh16(np.arange(-32768, 32768), integer_bits).astype(np.int64)
+
+
+def _f32_to_int32(v) -> int:
+    """C's ``static_cast<int32_t>`` of a float on x86: truncation, and INT32_MIN for NaN or a
+    value out of range (what ``cvttss2si`` gives)."""
+    v = float(v)
+    if not math.isfinite(v) or not -2.0**31 <= v < 2.0**31:
+        return -(2**31)
+    return int(v)
+
+
+def _quantized_clip(clip: float, scale: float, bits: int) -> int:
+    """LiteRT's quantized clip: ``clip / scale`` in float32, clamped with ``std::max`` /
+    ``std::min`` to the type's range (a NaN passes through them), cast as C does on x86;
+    0 (no clipping) when ``clip`` is not positive."""
+    if not clip > 0:
+        return 0
+    with np.errstate(all="ignore"):
+        v = F32(clip) / F32(scale)
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    v = hi if v > hi else (lo if v < lo else v)
+    return int(q.wrap(_f32_to_int32(v), bits))
 
 
 def zp_times_rows(zp: int, w, bias) -> np.ndarray:
@@ -314,11 +337,8 @@ class IntegerLSTMCell:
                                                 / F32(self.h_scale)))
         cell_clip = float(options.cell_clip or 0.0)
         proj_clip = float(options.proj_clip or 0.0)
-        # float32 quotient, clamped, truncated toward zero (C's cast)
-        self.cell_clip = int(np.trunc(min(max(F32(cell_clip) / F32(c_scale), -32768.0),
-                                          32767.0))) if cell_clip > 0 else 0
-        self.proj_clip = int(np.trunc(min(max(F32(proj_clip) / F32(out_scale), -128.0),
-                                          127.0))) if proj_clip > 0 else 0
+        self.cell_clip = _quantized_clip(cell_clip, c_scale, 16)
+        self.proj_clip = _quantized_clip(proj_clip, out_scale, 8)
 
     def peephole(self, g, c, w, m):
         """VectorBatchVectorCwiseProductAccumulate as LiteRT calls it: over ``n_output`` values

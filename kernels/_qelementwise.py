@@ -218,7 +218,10 @@ def rdbp(x, exponent) -> np.ndarray:
 
 def checked_log2(x: float) -> int | None:
     """TFLite's CheckedLog2: the rounded log2 of ``x`` when ``x`` is (within 1e-3) a power of
-    two, else None."""
+    two, else None (also for zero, negative, infinite or NaN scales, which LiteRT's check
+    refuses too)."""
+    if not (math.isfinite(x) and x > 0):
+        return None
     x_log2 = math.log(x) * (1.0 / math.log(2.0))
     r = math.floor(x_log2 + 0.5) if x_log2 >= 0 else -math.floor(-x_log2 + 0.5)
     return int(r) if abs(x_log2 - r) < 1e-3 else None

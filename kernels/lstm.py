@@ -22,7 +22,7 @@ class LSTM(Kernel):
         o = node.options
         if o is not None and int(getattr(o, "kernel_type", 0)) != 0:
             raise UnsupportedOpError(node.op.name, node.path, "the BASIC LSTM kernel type")
-        if len(node.inputs) < 20:
+        if len(node.inputs) not in (20, 24):
             raise node.fail(f"expects 20 or 24 inputs, got {len(node.inputs)}")
         if len(node.outputs) != 1:
             raise UnsupportedOpError(node.op.name, node.path,

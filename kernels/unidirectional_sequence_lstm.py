@@ -22,6 +22,8 @@ from .registry import register
 class UnidirectionalSequenceLSTM(Kernel):
     def prepare(self):
         node = self.node
+        if len(node.inputs) not in (20, 24):
+            raise node.fail(f"expects 20 or 24 inputs, got {len(node.inputs)}")
         x = node.inputs[0]
         if x is None or x.dtype not in (np.float32, np.int8):
             raise node.fail("input must be float32 or int8")

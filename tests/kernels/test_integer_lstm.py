@@ -233,3 +233,29 @@ def test_integer_tanh_on_every_int16_value(bits):
     a = np.arange(-32768, 32768)
     got = q.gemmlowp_tanh16(a, bits) / 32768
     assert np.abs(got - np.tanh(a / 2.0 ** (15 - bits))).max() < 4e-4
+
+
+def test_malformed_integer_lstms_fail_with_one_typed_error():
+    """Found by a mutation fuzz of integer LSTM files: an LSTM with no inputs and a layer-norm
+    scale of 3.4e38 (an infinite variance guard, cast to int as C does) run or fail with a
+    WorkbenchError naming the op, never another exception. (Zero or non-finite scales do not
+    load at all.)"""
+    from workbench.errors import OpError, WorkbenchError
+    from workbench.ir.graph import QuantParams as QP
+
+    for mutate in ("no_inputs", "huge_ln_scale"):
+        m = wb.load(integer_lstm_model(layer_norm=True, P=4, proj_clip=0.5)[0])
+        op = m.main.operators[0]
+        if mutate == "no_inputs":
+            op.inputs = []
+        else:
+            op.inputs[23].quantization = QP(scale=[3.4e38], zero_point=[0])
+        ours = Interpreter(model_content=m.to_bytes())
+        try:
+            ours.allocate_tensors()
+            ours.set_tensor(0, np.zeros(ours.get_input_details()[0]["shape"], np.int8))
+            ours.invoke()
+        except OpError as e:  # an unexpected exception inside a kernel, wrapped
+            raise AssertionError(f"{mutate}: {e}") from e
+        except WorkbenchError as e:
+            assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in str(e), (mutate, e)
