@@ -8,7 +8,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from . import _qelementwise as q
-from ._elementwise import UnaryKernel
+from ._elementwise import UnaryKernel, rounded_from_double
 from .registry import register
 
 
@@ -31,4 +31,4 @@ class Exp(UnaryKernel):
 
     @staticmethod
     def fn(x):
-        return np.exp(x)
+        return rounded_from_double(np.exp, x)

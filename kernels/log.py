@@ -7,7 +7,7 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._elementwise import UnaryKernel
+from ._elementwise import UnaryKernel, rounded_from_double
 from ._qelementwise import prepare_log
 from .registry import register
 
@@ -23,4 +23,4 @@ class Log(UnaryKernel):
 
     @staticmethod
     def fn(x):
-        return np.log(x)
+        return rounded_from_double(np.log, x)

@@ -6,7 +6,7 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
-from ._elementwise import UnaryKernel
+from ._elementwise import UnaryKernel, rounded_from_double
 from .registry import register
 
 
@@ -17,4 +17,4 @@ class Sin(UnaryKernel):
 
     @staticmethod
     def fn(x):
-        return np.sin(x)
+        return rounded_from_double(np.sin, x)
