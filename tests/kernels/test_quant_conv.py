@@ -917,3 +917,26 @@ def test_fully_connected_int16_weights_constant(bias, act):
             wb.Interpreter(model_content=m.to_bytes()).allocate_tensors()
         return
     assert compare_all(m.to_bytes(), seeds=range(4)) > 0
+
+
+@pytest.mark.parametrize("mode", ["int8", "int16x8"])
+def test_activation_bound_overflowing_int32_is_refused_like_litert(tf, mode):
+    """A RELU6 whose bound 6.0 quantizes beyond int32 with the output's scale (an untrained
+    channel's tiny scale, as a tf_keras MobileNetV2 gets in 16x8): LiteRT refuses the op at
+    prepare (``no_integer_overflow_from_quantization``), and so do we, naming it."""
+    content = quantized(tf, ("conv", (1, 5, 5, 3), (3, 3, 3, 4), 1, "SAME", 1),
+                        _conv_fn(tf, (3, 3, 3, 4), 1, "SAME", 1), [(1, 5, 5, 3)], mode)
+
+    def tiny(m):
+        set_activation(m, "CONV_2D", Act.RELU6)
+        requantize_tensor(the_op(m, "CONV_2D").outputs[0], scale=2e-9)
+
+    bad = edit(content, tiny)
+    with pytest.raises(RuntimeError, match="no_integer_overflow_from_quantization"):
+        litert_interpreter(bad).allocate_tensors()
+    ours = wb.Interpreter(model_content=bad)
+    with pytest.raises(ModelError, match="CONV_2D.*overflows int32"):
+        ours.allocate_tensors()
+    # at a scale that fits, both run
+    ok = edit(content, lambda m: set_activation(m, "CONV_2D", Act.RELU6))
+    assert compare_all(ok) >= 1

@@ -171,8 +171,15 @@ def activation_range(act: int, scale: float, zero_point: int, dtype) -> tuple[in
     def q(v: float) -> int:
         # TfLiteRound(f / scale) with f and scale floats: a float32 quotient, rounded half
         # away from zero exactly (the + 0.5 in double cannot round for a float32 value).
-        t = float(np.float32(v) / np.float32(scale))
-        return zero_point + int(math.floor(abs(t) + 0.5)) * (1 if t >= 0 else -1)
+        with np.errstate(all="ignore"):
+            t = float(np.float32(v) / np.float32(scale))
+        if not -2.0**31 <= t <= 2.0**31:  # LiteRT: no_integer_overflow_from_quantization
+            raise ModelError(f"fused activation bound {v} quantized with output scale "
+                             f"{float(scale):g} overflows int32 (LiteRT refuses it)")
+        r = int(math.floor(abs(t) + 0.5)) * (1 if t >= 0 else -1)
+        if r >= 2**31:  # float32(INT32_MAX) passes LiteRT's check; the cast gives INT32_MIN
+            r = INT32_MIN
+        return ((zero_point + r + 2**31) % 2**32) - 2**31  # int32 arithmetic
 
     if act == A.RELU:
         lo = max(lo, q(0.0))
