@@ -23,6 +23,8 @@ class DepthwiseConv2D(Kernel):
     def prepare(self):
         node = self.node
         x, w = node.inputs[0], node.inputs[1]
+        if len(w.shape) == 4 and w.shape[0] != 1:  # LiteRT checks this first, for every type
+            raise node.fail(f"filter {list(w.shape)} must be [1, height, width, channels]")
         if q.is_hybrid(x, w):
             return q.delegate(self, "HybridDepthwiseConv2D",
                               "hybrid (float input, integer weights) DEPTHWISE_CONV_2D")

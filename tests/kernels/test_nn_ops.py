@@ -1178,3 +1178,24 @@ def test_pooling_prepare_does_not_grow_with_the_input():
     with pytest.raises(ModelError):  # a RESHAPE further on cannot take the new size
         it.allocate_tensors()
     assert time.perf_counter() - t < 5.0
+
+
+@pytest.mark.parametrize("quant", [None, QuantParams(scale=[0.05], zero_point=[0])],
+                         ids=["float32", "int8"])
+def test_depthwise_filter_must_have_one_leading_dimension(quant):
+    """A filter [N > 1, KH, KW, C] (a fuzzed tensor index) is refused, as LiteRT refuses it,
+    not a raw reshape error."""
+    from workbench.ir.ops import DepthwiseConv2DOptions
+
+    dt = np.float32 if quant is None else np.int8
+    x = np.zeros((1, 6, 6, 8), dt)
+    content = one_op(Op.DEPTHWISE_CONV_2D, [x, Const(np.ones((4, 1, 1, 8), dt)),
+                                            Const(np.zeros(8, np.float32 if quant is None
+                                                           else np.int32))],
+                     [((1, 6, 6, 8), dt)],
+                     DepthwiseConv2DOptions(padding=Padding.SAME, stride_w=1, stride_h=1,
+                                            depth_multiplier=1), quant=quant)
+    with pytest.raises(RuntimeError, match="SizeOfDimension"):
+        litert_interpreter(content).allocate_tensors()
+    with pytest.raises(ModelError, match="must be \\[1, height, width, channels\\]"):
+        wb.Interpreter(model_content=content).allocate_tensors()
