@@ -36,10 +36,18 @@ def fused_activation(x: np.ndarray, act: int) -> np.ndarray:
     return np.clip(x, lo, hi, out=x)
 
 
+#: Largest tiled bias row (values) :func:`bias_row` builds: an output wider than any real
+#: image (a fuzzed width of 2**30) would otherwise tile gigabytes at prepare.
+_BIAS_ROW_LIMIT = 1 << 20
+
+
 def bias_row(bias, width: int) -> np.ndarray | None:
     """A constant float32 bias ``[C]`` tiled ``width`` times (``[width * C]``) for
-    :func:`add_bias`, or None when the bias is absent, computed at run time or not float32."""
+    :func:`add_bias`, or None when the bias is absent, computed at run time, not float32, or
+    the row would exceed ``_BIAS_ROW_LIMIT`` values (``add_bias`` then broadcasts)."""
     if bias is None or bias.data is None or bias.data.dtype != np.float32 or bias.data.ndim != 1:
+        return None
+    if width * bias.data.size > _BIAS_ROW_LIMIT:
         return None
     return np.tile(bias.data, width)
 

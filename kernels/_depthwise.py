@@ -33,10 +33,17 @@ from ._common import patches
 BLOCK_ELEMS = 1 << 17
 
 
-def choose(sh: int, sw: int, oh: int, ow: int) -> str:
+#: Largest ``[KH, KW, OW, C]`` weight tiling (values) the "rows" evaluation builds: past it
+#: (an output wider than any real image, e.g. a fuzzed width of 2**30) the strided einsum is
+#: used instead of tiling gigabytes.
+TILE_LIMIT = 1 << 22
+
+
+def choose(sh: int, sw: int, oh: int, ow: int, tiled_values: int = 0) -> str:
     """The faster evaluation for this geometry (measured on x86 with numpy's SIMD loops):
-    ``"rows"`` whenever the width stride is 1, else the strided ``"einsum"``."""
-    return "rows" if sw == 1 else "einsum"
+    ``"rows"`` whenever the width stride is 1 (and its tiled weights, ``tiled_values`` =
+    ``KH * KW * OW * C``, stay below :data:`TILE_LIMIT`), else the strided ``"einsum"``."""
+    return "rows" if sw == 1 and tiled_values <= TILE_LIMIT else "einsum"
 
 
 def _rows(xp: np.ndarray, tiled: np.ndarray, geom, dtype) -> np.ndarray:

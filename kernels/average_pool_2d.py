@@ -48,7 +48,7 @@ class AveragePool2D(PoolKernel):
         stride: 3-10x numpy's reduce over a 6-D window view)."""
         fh, fw, c = self.geom[0], self.geom[1], x.shape[3]
         if self.ones is None or self.ones[0] != c:
-            strategy = dw.choose(*self.geom[2:4], *self.geom[6:8])
+            strategy = dw.choose(*self.geom[2:4], *self.geom[6:8], fh * fw * self.geom[7] * c)
             unit = np.ones((fh, fw, c), np.float32)
             tiled = dw.tile_weights(unit, self.geom[7]) if strategy in ("taps", "rows") else None
             self.ones = (c, strategy, unit, tiled)

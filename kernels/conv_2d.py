@@ -58,7 +58,8 @@ class Conv2D(Kernel):
         # narrower than the output (expand convs): one more column then costs less than a
         # pass over the output to add the bias. Float32 sums in another order: within contract.
         self.wt_bias = None
-        if self.wt is not None and self.bias_row is not None and (not self.pointwise or ic < oc):
+        if self.wt is not None and b is not None and b.data is not None and \
+                b.data.dtype == np.float32 and (not self.pointwise or ic < oc):
             self.wt_bias = np.vstack([self.wt, b.data.reshape(1, oc)]).astype(np.float32)
         self.pad = PadBuffer(*self.pads)
         return [(n, oh, ow, oc)]

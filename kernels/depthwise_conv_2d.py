@@ -42,7 +42,7 @@ class DepthwiseConv2D(Kernel):
         self.mult = oc // c
         self.geom, self.pads, self.taps, self.crop = conv_window(o, h, wd, kh, kw)
         kh, kw, sh, sw, _, _, oh, ow = self.geom
-        self.strategy = dw.choose(sh, sw, oh, ow)
+        self.strategy = dw.choose(sh, sw, oh, ow, kh * kw * ow * oc)
         self.tiled = None
         if w.data is not None and self.strategy in ("taps", "rows"):
             wk = w.data if self.taps is None else w.data[self.taps]
@@ -127,7 +127,7 @@ class DepthwiseConv2D(Kernel):
         self.acc_dtype = (np.float32 if sums < 2**24 else
                           np.int32 if acc_max < 2**31 else np.int64)
         self.w_taps = None if taps is None else taps.astype(self.acc_dtype).reshape(kh, kw, oc)
-        self.strategy = dw.choose(*self.geom[2:4], oh, ow)
+        self.strategy = dw.choose(*self.geom[2:4], oh, ow, kh * kw * ow * oc)
         self.tiled = None
         if self.w_taps is not None and self.strategy in ("taps", "rows"):
             self.tiled = dw.tile_weights(self.w_taps, ow)

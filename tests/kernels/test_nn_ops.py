@@ -1199,3 +1199,37 @@ def test_depthwise_filter_must_have_one_leading_dimension(quant):
         litert_interpreter(content).allocate_tensors()
     with pytest.raises(ModelError, match="must be \\[1, height, width, channels\\]"):
         wb.Interpreter(model_content=content).allocate_tensors()
+
+
+def test_prepare_builds_nothing_proportional_to_a_huge_output_width():
+    """A conv / depthwise / average pool with an output 2**21 wide (a fuzzed input width of
+    2**30 spent ~15 s tiling a 16 GB bias row at prepare): the bias row and the depthwise
+    weight tiling are skipped past their limits (broadcast add, strided einsum instead), and
+    the results are still the plain definition's."""
+    from workbench.ir.ops import Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions
+
+    width, c = 1 << 21, 8
+    x = np.random.default_rng(0).standard_normal((1, 1, width, c)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((1, 1, 3, c)).astype(np.float32)
+    b = np.arange(c, dtype=np.float32)
+    same = dict(padding=Padding.SAME, stride_w=1, stride_h=1)
+    dw = one_op(Op.DEPTHWISE_CONV_2D, [x, Const(w), Const(b)], [((1, 1, width, c), np.float32)],
+                DepthwiseConv2DOptions(depth_multiplier=1, **same))
+    k = prepared_kernel(dw, "DEPTHWISE_CONV_2D")
+    assert k.strategy == "einsum" and k.tiled is None and k.bias_row is None
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))
+    expected = sum(xp[:, :, j:j + width] * w[0, 0, j] for j in range(3)) + b
+    np.testing.assert_allclose(_ours(dw, [x])[0], expected, rtol=1e-5, atol=1e-5)
+    cw = np.random.default_rng(2).standard_normal((c, 1, 1, c)).astype(np.float32)
+    conv = one_op(Op.CONV_2D, [x, Const(cw), Const(b)], [((1, 1, width, c), np.float32)],
+                  Conv2DOptions(**same))
+    assert prepared_kernel(conv, "CONV_2D").bias_row is None
+    np.testing.assert_allclose(_ours(conv, [x])[0], x @ cw[:, 0, 0, :].T + b, rtol=1e-4,
+                               atol=1e-4)
+    pool = one_op(Op.AVERAGE_POOL_2D, [x], [((1, 1, width, c), np.float32)],
+                  Pool2DOptions(filter_width=3, filter_height=1, **same))
+    got = _ours(pool, [x])[0]
+    counts = np.full(width, 3.0)
+    counts[[0, -1]] = 2
+    np.testing.assert_allclose(got, (xp[:, :, :-2] + xp[:, :, 1:-1] + xp[:, :, 2:])
+                               / counts[None, None, :, None], rtol=1e-5, atol=1e-5)
