@@ -216,6 +216,17 @@ def rdbp(x, exponent) -> np.ndarray:
     return fp.rounding_divide_by_pot(x, exponent)
 
 
+def rdbp16(x, exponent: int) -> np.ndarray:
+    """gemmlowp's RoundingDivideByPOT on int16 values, as C++ computes it for any exponent up
+    to 31: from 16 on, its mask ``(1ll << e) - 1`` truncated to int16 is -1 (all bits), so the
+    result is -1 for a negative value and +1 otherwise (never 0), where an exact division
+    would give 0. (Quantized HARD_SWISH meets it with a tiny input scale.)"""
+    if exponent < 16:
+        return rdbp(x, exponent)
+    x = np.asarray(x, dtype=np.int64)
+    return (x >> exponent) + (x > np.where(x < 0, 0, -1))
+
+
 def checked_log2(x: float) -> int | None:
     """TFLite's CheckedLog2: the rounded log2 of ``x`` when ``x`` is (within 1e-3) a power of
     two, else None (also for zero, negative, infinite or NaN scales, which LiteRT's check
@@ -808,12 +819,12 @@ def prepare_hard_swish(node, x, out):
         if relu_exp > 0:
             r = np.clip(r * 2, -32768, 32767)
         if relu_exp < 0:
-            r = rdbp(r, -relu_exp)
+            r = rdbp16(r, -relu_exp)
         r = (r + (1 << 15)) >> 1
         prod = r * pre_out  # SaturatingDoublingHighMul: truncating, no rounding
         p = np.where((r == -32768) & (pre_out == -32768), 32767,
                      np.where(prod >= 0, prod >> 15, -((-prod) >> 15)))
-        o = wrap(rdbp(p, -out_exp) + zo, 16)
+        o = wrap(rdbp16(p, -out_exp) + zo, 16)
         return np.clip(o, lo, hi).astype(x.dtype)
 
     return tabulate(x.dtype, fn)

@@ -262,6 +262,23 @@ def test_activations(name):
                   f"{dt.__name__} in {si, zi} out {so, zo} {opts}")
 
 
+@pytest.mark.parametrize("dt", [I8, U8])
+def test_hard_swish_at_extreme_scales(dt):
+    """HARD_SWISH with input scales from 1e-9 to 100 (a tf_keras MobileNetV3Small converted to
+    int8 has a channel at 7.9e-9): its 16-bit fixed-point shifts then exceed 15 bits, where
+    gemmlowp's int16 RoundingDivideByPOT gives -1 or +1 instead of 0 (its mask wraps to -1).
+    Every input value, bit for bit with LiteRT."""
+    rng = np.random.default_rng(11)
+    x = every_value(dt)
+    for si in (7.943551e-09, 3e-8, 1e-6, 1e-4, 0.02, 3.0, 100.0):
+        for ratio in (0.99, 1.0, 0.3, 0.01):
+            so = si * ratio
+            zi, zo = (int(rng.integers(-128, 128)) if dt == I8 else int(rng.integers(0, 256))
+                      for _ in range(2))
+            check(Op.HARD_SWISH, [(x, qp(si, zi))], [(x.shape, dt, qp(so, zo))],
+                  what=f"{dt.__name__} in {si, zi} out {so, zo}")
+
+
 @pytest.mark.parametrize("name,dt", [("ELU", U8), ("ELU", I16), ("HARD_SWISH", I16),
                                      ("RELU_N1_TO_1", I16), ("RELU_0_TO_1", I16)])
 def test_activation_types_litert_lacks(name, dt):
