@@ -261,12 +261,14 @@ class LSTMCell:
                                self.w_hc, self.w_ho, self.w_proj) if w is not None]
         self.hybrid = any(w.hybrid for w in weights)
 
-    def _gate(self, b, w_x, w_a, w_h, peep, ln, bias, xs, as_, hs, c, act):
-        if ln is not None:
-            gate = np.zeros((b, self.n_cell), F32)
+    def _gate(self, b, w_x, w_a, w_h, peep, ln, bias, xs, as_, hs, c, act, gx=None):
+        """One gate; ``gx``: its start (bias or 0, plus ``W_x x``) computed beforehand for a
+        whole sequence (:meth:`run`), else computed here from ``xs``."""
+        if gx is not None:
+            gate = gx
         else:
-            gate = np.broadcast_to(bias, (b, self.n_cell)).astype(F32)
-        gate = w_x.add_to(gate, xs)
+            gate = self._start(b, ln, bias)
+            gate = w_x.add_to(gate, xs)
         if w_a is not None and as_ is not None:
             gate = w_a.add_to(gate, as_)
         if self.diagonal:
@@ -282,29 +284,60 @@ class LSTMCell:
             return sigmoid(gate)
         return float_activation(gate, act)
 
-    def step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray, aux: np.ndarray | None = None
+    def _start(self, b, ln, bias):
+        if ln is not None:
+            return np.zeros((b, self.n_cell), F32)
+        return np.broadcast_to(bias, (b, self.n_cell)).astype(F32)
+
+    def run(self, xs: np.ndarray, h: np.ndarray, c: np.ndarray):
+        """A sequence ``xs [T, B, I]`` from states ``h``, ``c``: (outputs ``[T, B,
+        n_output]``, new output state, new cell state). The input's part of every gate (bias +
+        ``W_x x``, or ``W_x x`` with layer normalization) is computed for all steps at once,
+        one GEMM per gate instead of one per step: per row the same operations (hybrid: each
+        row quantized on its own, as per step), so the same values; LiteRT skipping an
+        all-zero step's input adds nothing either way."""
+        t_steps, b = xs.shape[0], xs.shape[1]
+        src = Source(np.asarray(xs, F32).reshape(t_steps * b, -1), self.asym)
+        parts = {}
+        for name, w, ln, bias in (("i", self.w_xi, self.ln_i, self.b_i),
+                                  ("f", self.w_xf, self.ln_f, self.b_f),
+                                  ("c", self.w_xc, self.ln_c, self.b_c),
+                                  ("o", self.w_xo, self.ln_o, self.b_o)):
+            if w is not None:
+                g = w.add_to(self._start(t_steps * b, ln, bias), src)
+                parts[name] = np.asarray(g, F32).reshape(t_steps, b, self.n_cell)
+        out = np.empty((t_steps, b, self.n_output), F32)
+        for t in range(t_steps):
+            h, c = self.step(None, h, c, gx={k: v[t] for k, v in parts.items()})
+            out[t] = h
+        return out, h, c
+
+    def step(self, x: np.ndarray | None, h: np.ndarray, c: np.ndarray,
+             aux: np.ndarray | None = None, gx: dict | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
         """One time step for a batch: ``x [B, I]``, ``h [B, n_output]``, ``c [B, n_cell]`` ->
-        (new output state, new cell state)."""
-        b = x.shape[0]
-        xs = Source(x, self.asym)
+        (new output state, new cell state). ``gx``: the gates' input parts, precomputed by
+        :meth:`run` (then ``x`` is not used)."""
+        b = h.shape[0]
+        xs = Source(x, self.asym) if gx is None else None
         hs = Source(h, self.asym)
         as_ = Source(aux, self.asym) if aux is not None else None
+        gx = gx or {}
         i = None
         if not self.cifg:
             i = self._gate(b, self.w_xi, self.a_i, self.w_hi, self.p_i, self.ln_i, self.b_i,
-                           xs, as_, hs, c, "sigmoid")
+                           xs, as_, hs, c, "sigmoid", gx.get("i"))
         f = self._gate(b, self.w_xf, self.a_f, self.w_hf, self.p_f, self.ln_f, self.b_f,
-                       xs, as_, hs, c, "sigmoid")
+                       xs, as_, hs, c, "sigmoid", gx.get("f"))
         g = self._gate(b, self.w_xc, self.a_c, self.w_hc, None, self.ln_c, self.b_c,
-                       xs, as_, hs, c, self.act)
+                       xs, as_, hs, c, self.act, gx.get("c"))
         c_new = (f * c).astype(F32)
         i_eff = (F32(1) - f).astype(F32) if self.cifg else i
         c_new = (c_new + (g * i_eff).astype(F32)).astype(F32)
         if self.cell_clip > 0:
             c_new = np.clip(c_new, -F32(self.cell_clip), F32(self.cell_clip)).astype(F32)
         o = self._gate(b, self.w_xo, self.a_o, self.w_ho, self.p_o, self.ln_o, self.b_o,
-                       xs, as_, hs, c_new, "sigmoid")
+                       xs, as_, hs, c_new, "sigmoid", gx.get("o"))
         hid = (o * float_activation(c_new.copy(), self.act)).astype(F32)
         if self.w_proj is not None:
             out = np.zeros((b, self.n_output), F32) if self.b_proj is None else \

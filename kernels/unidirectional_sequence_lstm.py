@@ -40,13 +40,7 @@ class UnidirectionalSequenceLSTM(Kernel):
         if not self.time_major:
             x = np.swapaxes(x, 0, 1)
         h, c = self.h.read(inputs), self.c.read(inputs)
-        if self.h.dtype == np.int8:  # the integer cell runs a whole sequence
-            out, h, c = self.cell.run(x, h, c)
-        else:
-            out = np.empty((x.shape[0], x.shape[1], self.cell.n_output), self.h.dtype)
-            for t in range(x.shape[0]):
-                h, c = self.cell.step(x[t], h, c)
-                out[t] = h
+        out, h, c = self.cell.run(x, h, c)  # the input's matmuls for all steps at once
         self.h.write(inputs, h)
         self.c.write(inputs, c)
         if not self.time_major:
