@@ -132,6 +132,8 @@ CASES = {
     "peephole_cifg": dict(peephole=True, cifg=True),
     "projection": dict(P=5),
     "projection_bias_clip": dict(P=5, proj_bias=True, proj_clip=0.2),
+    # LiteRT applies a peephole over n_output (< n_cell) values of the flattened rows
+    "projection_peephole_batch3": dict(P=5, peephole=True, B=3),
     "layer_norm": dict(layer_norm=True),
     "layer_norm_cifg_peephole": dict(layer_norm=True, cifg=True, peephole=True),
     "layer_norm_projection": dict(layer_norm=True, P=4, proj_bias=True),
