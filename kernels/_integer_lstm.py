@@ -258,6 +258,8 @@ class IntegerLSTMCell:
                             f"[{n_output}, {n_cell}]")
         if proj is None and n_output != n_cell:
             raise node.fail(f"{n_output} outputs but {n_cell} cells and no projection")
+        if n_cell <= 0:
+            raise node.fail("an integer LSTM needs at least one cell")
         self.n_cell, self.n_output = n_cell, n_output
 
         def vector(i, what, dtype, optional=True):
