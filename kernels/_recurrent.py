@@ -297,7 +297,7 @@ class LSTMCell:
         row quantized on its own, as per step), so the same values; LiteRT skipping an
         all-zero step's input adds nothing either way."""
         t_steps, b = xs.shape[0], xs.shape[1]
-        src = Source(np.asarray(xs, F32).reshape(t_steps * b, -1), self.asym)
+        src = Source(np.asarray(xs, F32).reshape(t_steps * b, xs.shape[2]), self.asym)
         parts = {}
         for name, w, ln, bias in (("i", self.w_xi, self.ln_i, self.b_i),
                                   ("f", self.w_xf, self.ln_f, self.b_f),

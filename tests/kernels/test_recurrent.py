@@ -350,3 +350,19 @@ def test_bidirectional_sequence_rnn(case, hybrid):
     if kw.get("time_major") is False and kw.get("aux") and not kw.get("aux_weights"):
         pytest.skip("LiteRT defect: batch-major backward RNN ignores the aux input")
     compare_multi(*bidi_rnn_model(hybrid=hybrid, **kw))
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_empty_sequence(hybrid):
+    """A sequence resized to zero steps runs to an empty output, as in LiteRT (the input's
+    gate parts, computed for all steps at once, must cope with none)."""
+    content, xshape = lstm_model(T=4, B=2, hybrid=hybrid)
+    shape = [0, *xshape[1:]]
+    outs = []
+    for it in (Interpreter(model_content=content), litert_interpreter(content)):
+        it.resize_tensor_input(it.get_input_details()[0]["index"], shape)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], np.zeros(shape, F32))
+        it.invoke()
+        outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    assert outs[0].shape == outs[1].shape == (0, 2, 4)
