@@ -782,3 +782,35 @@ def test_float16_keeps_constants_float16_cannot_hold():
     for t in q.main.tensors:
         if t.is_constant and t.dtype in (T.FLOAT32, T.FLOAT16):
             assert (t.dtype == T.FLOAT32) == (t.name in big), t.name
+
+
+@pytest.mark.parametrize("mode", ["int8", "int16x8"])
+def test_near_dead_relu6_output_gets_a_scale_litert_accepts(mode):
+    """A conv whose RELU6 output is ~1e-12 everywhere (a near-dead channel): TF's converter
+    gives it a scale at which 6.0 quantizes beyond int32 and LiteRT refuses the file. Ours
+    floors activation scales at MIN_ACTIVATION_SCALE: LiteRT runs it and agrees bit for bit."""
+    from tests.kernels.test_elementwise import Const, one_op
+    from workbench.ir.ops import ActivationFunctionType, Conv2DOptions, Padding
+    from workbench.quantize.quantizer import MIN_ACTIVATION_SCALE
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 6, 6, 3)).astype(np.float32)
+    w = (rng.standard_normal((4, 3, 3, 3)) * 1e-13).astype(np.float32)
+    content = one_op(B.CONV_2D, [x, Const(w), Const(np.zeros(4, np.float32))],
+                     [((1, 6, 6, 4), np.float32)],
+                     Conv2DOptions(padding=Padding.SAME, stride_w=1, stride_h=1,
+                                   fused_activation_function=ActivationFunctionType.RELU6))
+    data = [rng.standard_normal((1, 6, 6, 3)).astype(np.float32) for _ in range(8)]
+    q = wb.quantize(wb.load(content), mode, data)
+    conv = [op for op in q.main.operators if op.name == "CONV_2D"][0]
+    assert float(conv.outputs[0].quantization.scale[0]) >= MIN_ACTIVATION_SCALE
+    b = q.to_bytes()
+    ref = litert_interpreter(b)
+    ref.allocate_tensors()
+    ours = Interpreter(model_content=b)
+    ours.allocate_tensors()
+    for it in (ref, ours):
+        it.set_tensor(it.get_input_details()[0]["index"], data[0])
+        it.invoke()
+    out = ref.get_output_details()[0]["index"]
+    np.testing.assert_array_equal(ours.get_tensor(out), ref.get_tensor(out))

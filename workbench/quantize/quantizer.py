@@ -144,21 +144,29 @@ def _encoded_range(t: Tensor) -> tuple[float, float]:
 # ------------------------------------------------------------------------------------------
 # Quantization arithmetic
 # ------------------------------------------------------------------------------------------
+#: Smallest activation scale written (2**-28): at smaller ones a fused RELU6's bound 6.0
+#: quantizes beyond int32 and LiteRT refuses the op (``no_integer_overflow_from_quantization``;
+#: TF's converter writes such files for near-dead channels). Only ranges below ~1e-4 (int16)
+#: or ~1e-6 (int8) meet it.
+MIN_ACTIVATION_SCALE = 2.0**-28
+
+
 def params_from_range(lo: float, hi: float, dtype: int) -> QuantParams:
     """Per-tensor parameters for a float range: asymmetric for int8/uint8, symmetric
     (zero point 0, levels +-32767) for int16. The range is widened to include 0 so that zero
-    (padding, ReLU) is exact; an empty range gets scale 1."""
+    (padding, ReLU) is exact; an empty range gets scale 1; scales stay at least
+    :data:`MIN_ACTIVATION_SCALE`."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise InputError(f"calibration range [{lo}, {hi}] is not finite")
     if dtype == T.INT16:
         m = max(-lo, hi)
-        scale = m / 32767 if m > 0 else 1.0
+        scale = max(m / 32767, MIN_ACTIVATION_SCALE) if m > 0 else 1.0
         return QuantParams(scale=[scale], zero_point=[0])
     qmin, qmax = _QRANGE[dtype]
     if hi - lo <= 0:
         return QuantParams(scale=[1.0], zero_point=[qmin])
-    scale = (hi - lo) / (qmax - qmin)
+    scale = max((hi - lo) / (qmax - qmin), MIN_ACTIVATION_SCALE)
     zp = int(np.clip(_round(np.float64(qmin - lo / scale)), qmin, qmax))
     return QuantParams(scale=[scale], zero_point=[zp])
 
