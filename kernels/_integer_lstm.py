@@ -71,15 +71,14 @@ def _matmul_accumulate(x, w_t, bias, mult, shift, out, lo, hi, zp=0):
 
 
 class _Gate:
-    """One gate's constants: weights (as float64 transposed, exact), multipliers, effective
-    biases, optional peephole and layer normalization."""
+    """One gate's constants: weights (int8, transposed), multipliers, effective biases,
+    optional peephole and layer normalization. The cell stacks the gates' matmul constants."""
 
     def __init__(self, cell, w_x, w_h, bias, peep, ln, gate_scale):
         """``w_x``, ``w_h``: (int8 weights, scale); ``peep``, ``ln``: (int16 values, scale) or
         None; ``gate_scale``: the scale of the gate's int16 values."""
         (w_x, s_wx), (w_h, s_wh) = w_x, w_h
-        self.w_x = w_x.astype(np.float64).T.copy()
-        self.w_h = w_h.astype(np.float64).T.copy()
+        self.w_x, self.w_h = w_x.T, w_h.T
         self.bias_x = zp_times_rows(-cell.in_zp, w_x, None if ln is not None else bias)
         self.bias_h = zp_times_rows(-cell.h_zp, w_h, None)
         # float32 arithmetic as LiteRT's prepare, then QuantizeMultiplier
@@ -160,12 +159,7 @@ def layer_norm(x, w, bias, scale, guard) -> np.ndarray:
     sq = (x * x).sum(axis=-1, keepdims=True)
     variance = q.wrap(_div_trunc(sq * ((1 << 20) // n) - mean * mean, 1 << 20), 32)
     variance = np.where(variance < 1, guard, variance)
-    if variance.size <= 16:  # a few rows: scalar integer maths is faster than numpy's
-        pairs = [q.inv_sqrt_multiplier(int(v)) for v in variance.reshape(-1)]
-        inv_a = np.array([p[0] for p in pairs], np.int64).reshape(variance.shape)
-        inv_b = np.array([p[1] for p in pairs], np.int64).reshape(variance.shape)
-    else:
-        inv_a, inv_b = q.inv_sqrt_multipliers(variance)
+    inv_a, inv_b = q.inv_sqrt_multiplier_array(variance)
     rescaled = fp.multiply_by_quantized_multiplier(q.wrap(1024 * x - mean, 32), inv_a, inv_b)
     val3 = q.wrap(q.wrap(rescaled * w, 32) + bias, 32)
     val4 = q.wrap(_div_trunc(np.where(val3 > 0, val3 + 512, val3 - 512), 1024), 32)
@@ -315,12 +309,15 @@ class IntegerLSTMCell:
         def stack(attr):
             return np.concatenate([getattr(g, attr) for g in gl], axis=-1)
 
+        def stack_weights(attr):  # float64 for exact BLAS products
+            return stack(attr).astype(np.float64)
+
         def per_column(attr):
             return tuple(np.repeat([getattr(g, attr)[j] for g in gl], n_cell).astype(np.int64)
                          for j in (0, 1))
 
-        self.w_x, self.bias_x, self.m_x = stack("w_x"), stack("bias_x"), per_column("m_x")
-        self.w_h, self.bias_h, self.m_h = stack("w_h"), stack("bias_h"), per_column("m_h")
+        self.w_x, self.bias_x, self.m_x = stack_weights("w_x"), stack("bias_x"), per_column("m_x")
+        self.w_h, self.bias_h, self.m_h = stack_weights("w_h"), stack("bias_h"), per_column("m_h")
         self.sigmoid = _sigmoid_table()
         self.tanh3 = _tanh_table(3)
         self.tanh_out = _tanh_table(self.tanh_bits) if self.tanh_bits is not None else None

@@ -1181,28 +1181,14 @@ def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
     return x, -shift
 
 
-def inv_sqrt_multipliers(values) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`inv_sqrt_multiplier` of every value of an int array (same arithmetic, array by
-    array): (multipliers, left shifts)."""
+def inv_sqrt_multiplier_array(values) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`inv_sqrt_multiplier` of every value of an int array, one Newton solve per
+    distinct value: (multipliers, left shifts), shaped like ``values``."""
     v = np.asarray(values, dtype=np.int64)
-    small = v <= 1
-    v = np.where(small, 2, v)
-    big = v >= 1 << 29  # int32 values: at most one division by 4 brings them below 2**29
-    v = np.where(big, v // 4, v)
-    shift = 11 + big.astype(np.int64)
-    pairs = (count_leading_zeros32(v) - 1) // 2 - 1
-    shift = shift - pairs
-    v = v << (2 * pairs)
-    srdhm = fp.saturating_rounding_doubling_high_mul
-    half_input = rdbp(v >> 1, 1)
-    x = np.full(v.shape, 1 << 28, np.int64)
-    for _ in range(5):
-        x3 = _sat_shift_left(srdhm(srdhm(x, x), x), 6)
-        x = _sat_shift_left(wrap(srdhm((1 << 28) + (1 << 27), x) - srdhm(half_input, x3), 32), 3)
-    x = srdhm(x, 1518500250)
-    x = np.where(shift < 0, wrap(x << np.maximum(-shift, 0), 32), x)
-    shift = np.maximum(shift, 0)
-    return np.where(small, INT32_MAX, x), np.where(small, 0, -shift)
+    uniq, which = np.unique(v, return_inverse=True)
+    pairs = np.array([inv_sqrt_multiplier(int(a)) for a in uniq], np.int64).reshape(-1, 2)
+    which = which.reshape(v.shape)
+    return pairs[which, 0], pairs[which, 1]
 
 
 def prepare_rsqrt(node, x, out):

@@ -20,7 +20,7 @@ from workbench.quantize import fixed_point as fp
 
 from ._common import Kernel
 from ._float_only import require_float
-from ._qelementwise import _scale_smaller_than_one_exp, inv_sqrt_multiplier, qparams, wrap
+from ._qelementwise import _scale_smaller_than_one_exp, inv_sqrt_multiplier_array, qparams, wrap
 from .registry import register
 
 EPSILON = np.float32(1e-6)
@@ -65,9 +65,7 @@ class L2Normalization(Kernel):
         d = x.astype(np.int64) - self.zx
         rows = d.reshape(-1, x.shape[-1]) if x.size else d.reshape(0, max(x.shape[-1], 1))
         acc = wrap((rows * rows).sum(axis=-1), 32)  # the C++ int32 accumulator
-        uniq, which = np.unique(acc, return_inverse=True)  # one Newton solve per sum
-        pairs = np.array([inv_sqrt_multiplier(int(a)) for a in uniq], np.int64).reshape(-1, 2)
-        mult, shift = pairs[which.reshape(-1), 0][:, None], pairs[which.reshape(-1), 1][:, None]
+        mult, shift = inv_sqrt_multiplier_array(acc[:, None])  # one Newton solve per sum
         if x.dtype == np.int8:
             y = np.clip(fp.multiply_by_quantized_multiplier(rows, mult, shift + 7), -128, 127)
         else:
