@@ -58,8 +58,9 @@ class Node:
     def options(self):
         """The op's options; an op stored without them gets the schema's defaults, as
         LiteRT's zero-initialized parameters (e.g. SOFTMAX's beta 0, STRIDED_SLICE's masks 0).
-        ``op.options`` is None in that case."""
-        o = self.op.options
+        ``op.options`` is None in that case. StableHLO-era ops (DILATE, REDUCE_WINDOW,
+        STABLEHLO_*) keep theirs in the second union, ``op.options2``."""
+        o = self.op.options if self.op.options is not None else self.op.options2
         return o if o is not None else default_options(self.op.code)
 
     @property

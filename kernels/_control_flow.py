@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.ir.ops import Op
+from workbench.ir.verify import called
 
 
 def subgraph_output_shapes(runtime, si: int, shapes: list[tuple[int, ...]]
@@ -31,7 +32,9 @@ def called_subgraphs(node, *fields: str) -> list[int]:
     """The subgraph indices ``fields`` of the node's options (e.g. WHILE's cond and body), each
     checked to name a subgraph of the model. A missing options table is a malformed model: the
     schema's zero default would call subgraph 0, the caller."""
-    o = node.op.options  # not the schema defaults: subgraph 0 would be the caller
+    # Not the schema defaults: subgraph 0 would be the caller. StableHLO-era ops keep their
+    # options in the second union.
+    o = node.op.options if node.op.options is not None else node.op.options2
     n = len(node.runtime.model.subgraphs)
     out = []
     for f in fields:
@@ -48,7 +51,8 @@ def called_subgraphs(node, *fields: str) -> list[int]:
 #: Operators with effects beyond their outputs (or unknown effects): a loop whose body or
 #: condition reaches one may make progress that its loop-carried values do not show.
 _EFFECTFUL = {Op.ASSIGN_VARIABLE, Op.CALL_ONCE, Op.CUSTOM, Op.RANDOM_UNIFORM,
-              Op.RANDOM_STANDARD_NORMAL, Op.MULTINOMIAL, Op.STABLEHLO_RNG_BIT_GENERATOR}
+              Op.RANDOM_STANDARD_NORMAL, Op.MULTINOMIAL, Op.STABLEHLO_RNG_BIT_GENERATOR,
+              Op.HASHTABLE_IMPORT}
 
 
 def pure_subgraphs(model, roots: list[int]) -> bool:
@@ -64,12 +68,7 @@ def pure_subgraphs(model, roots: list[int]) -> bool:
         for op in model.subgraphs[si].operators:
             if op.code in _EFFECTFUL or op.opcode.custom_code:
                 return False
-            o = op.options
-            for f in ("cond_subgraph_index", "body_subgraph_index", "then_subgraph_index",
-                      "else_subgraph_index", "init_subgraph_index"):
-                v = getattr(o, f, None) if o is not None else None
-                if isinstance(v, int) and 0 <= v < len(model.subgraphs):
-                    todo.append(v)
+            todo.extend(v for _, v in called(op) if 0 <= v < len(model.subgraphs))
     return True
 
 

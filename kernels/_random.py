@@ -83,15 +83,42 @@ class Philox:
         hi64 = np.uint64((base >> 64) & _U64) + carry
         c0, c1 = lo64 & _MASK32, lo64 >> np.uint64(32)
         c2, c3 = hi64 & _MASK32, hi64 >> np.uint64(32)
-        k0, k1 = self.key & _U32, self.key >> 32
-        for r in range(10):
-            p0 = _M0 * c0
-            p1 = _M1 * c2
-            c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0), p1 & _MASK32,
-                              (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1), p0 & _MASK32)
-            if r < 9:
-                k0, k1 = (k0 + _W0) & _U32, (k1 + _W1) & _U32
-        return np.stack([c0, c1, c2, c3], axis=1).astype(np.uint32)
+        return philox4x32(c0, c1, c2, c3, self.key & _U32, self.key >> 32)
+
+
+def philox4x32(c0, c1, c2, c3, k0: int, k1: int) -> np.ndarray:
+    """Philox-4x32-10 of counters ``(c0, c1, c2, c3)`` (uint64 arrays holding 32-bit words)
+    under key ``(k0, k1)``: ``[n, 4]`` uint32 words."""
+    for r in range(10):
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0), p1 & _MASK32,
+                          (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1), p0 & _MASK32)
+        if r < 9:
+            k0, k1 = (k0 + _W0) & _U32, (k1 + _W1) & _U32
+    return np.stack([c0, c1, c2, c3], axis=1).astype(np.uint32)
+
+
+_THREEFRY_PARITY = 0x1BD11BDA
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(c0: np.ndarray, c1: np.ndarray, k0: int, k1: int) -> np.ndarray:
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011, as XLA and LiteRT use it) of counters
+    ``(c0, c1)`` (uint32 arrays) under key ``(k0, k1)``: ``[n, 2]`` uint32 words."""
+    k0, k1 = np.uint32(k0), np.uint32(k1)
+    k2 = k0 ^ k1 ^ np.uint32(_THREEFRY_PARITY)
+    keys = (k0, k1, k2)
+    x0, x1 = c0.astype(np.uint32) + k0, c1.astype(np.uint32) + k1
+    for block in range(5):
+        for rot in _THREEFRY_ROTATIONS[block % 2]:
+            x0 = x0 + x1
+            x1 = (x1 << np.uint32(rot)) | (x1 >> np.uint32(32 - rot))
+            x1 = x1 ^ x0
+        x0 = x0 + keys[(block + 1) % 3]
+        x1 = x1 + keys[(block + 2) % 3]  # array + scalar: wraps silently, as uint32 does in C
+        x1 = x1 + np.uint32(block + 1)
+    return np.stack([x0, x1], axis=1)
 
 
 def uint32_to_float(words: np.ndarray) -> np.ndarray:

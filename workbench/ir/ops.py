@@ -231,7 +231,7 @@ _OPTION_EXCEPTIONS = {
     "SELECT_V2": "SelectV2Options", "DEPTH_TO_SPACE": "DepthToSpaceOptions",
     "SPACE_TO_DEPTH": "SpaceToDepthOptions", "STRIDED_SLICE": "StridedSliceOptions",
     "RANDOM_UNIFORM": "RandomOptions", "RANDOM_STANDARD_NORMAL": "RandomOptions",
-    "MULTINOMIAL": "RandomOptions",
+    "MULTINOMIAL": "RandomOptions", "STABLEHLO_COMPOSITE": "StableHLOCompositeOptions",
 }
 
 

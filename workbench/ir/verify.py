@@ -379,16 +379,16 @@ def _verify_graph(model: Model, sg: Subgraph, si: int) -> None:
 
 def _verify_op_options(op: Operator, p: str, n_subgraphs: int) -> None:
     want = expected_options(op.code)
-    if op.options is None and want is not None and want in _OPTIONS_WITH_SIZES:
+    # Kernels read ``options``, or ``options2`` (the StableHLO-era union) when it is absent.
+    effective = op.options if op.options is not None else op.options2
+    if effective is None and want is not None and want in _OPTIONS_WITH_SIZES:
         raise ModelError(f"{op.name} needs its {want} (strides, filter sizes) but has none", p)
+    if effective is not None and want is not None and type(effective).__name__ != want:
+        raise ModelError(f"carries {type(effective).__name__} but {op.name} takes {want}", p)
     for attr in ("options", "options2"):
         opts = getattr(op, attr)
         if opts is None:
             continue
-        if attr == "options":
-            want = expected_options(op.code)
-            if want is not None and type(opts).__name__ != want:
-                raise ModelError(f"carries {type(opts).__name__} but {op.name} takes {want}", p)
         for f in dataclasses.fields(opts):
             v = getattr(opts, f.name)
             if f.name in _POSITIVE_OPTION and isinstance(v, int) and v <= 0:
@@ -397,6 +397,11 @@ def _verify_op_options(op: Operator, p: str, n_subgraphs: int) -> None:
                     not 0 <= v < n_subgraphs:
                 raise ModelError(f"{f.name} {v} is out of range (0..{n_subgraphs - 1})",
                                  f"{p}.{attr}.{f.name}")
+            if f.name.endswith("subgraph_indices") and v is not None:
+                for k, si in enumerate(v):
+                    if not 0 <= int(si) < n_subgraphs:
+                        raise ModelError(f"{f.name}[{k}] {si} is out of range "
+                                         f"(0..{n_subgraphs - 1})", f"{p}.{attr}.{f.name}")
     if op.name in ("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND") and len(op.inputs) > 1:
         block = op.inputs[1]
         if block is not None and block.data is not None and block.numpy_dtype is not None:
@@ -415,14 +420,21 @@ def _options_with_sizes() -> set[str]:
 _OPTIONS_WITH_SIZES = _options_with_sizes()
 
 
-def _called(op: Operator) -> list[tuple[str, int]]:
+def called(op: Operator) -> list[tuple[str, int]]:
+    """(option field, subgraph index) of every subgraph ``op`` calls: fields named
+    ``*subgraph_index`` (WHILE's cond and body, IF's branches, CALL_ONCE's init,
+    STABLEHLO_COMPOSITE's decomposition, the body of a reduce window or scatter) and the
+    entries of ``*subgraph_indices`` (STABLEHLO_CASE's branches, as ``name[k]``)."""
     out = []
     for attr in ("options", "options2"):
         opts = getattr(op, attr)
         if opts is not None:
             for f in dataclasses.fields(opts):
-                if f.name.endswith("subgraph_index"):
-                    out.append((f.name, int(getattr(opts, f.name))))
+                v = getattr(opts, f.name)
+                if f.name.endswith("subgraph_index") and v is not None:
+                    out.append((f.name, int(v)))
+                elif f.name.endswith("subgraph_indices") and v is not None:
+                    out.extend((f"{f.name}[{k}]", int(si)) for k, si in enumerate(v))
     return out
 
 
@@ -431,7 +443,7 @@ def _verify_calls(model: Model) -> None:
     edges: dict[int, list[tuple[int, str]]] = {i: [] for i in range(n)}
     for si, oi, op in model.iter_ops():
         p = _op_path(si, oi, op)
-        calls = _called(op)
+        calls = called(op)
         for _, callee in calls:
             edges[si].append((callee, p))
         _verify_call_arity(model, op, dict(calls), p)
@@ -477,6 +489,19 @@ def _verify_call_arity(model: Model, op: Operator, calls: dict[str, int], p: str
                 raise ModelError(f"IF with {nin - 1} branch inputs/{nout} outputs does not match "
                                  f"its {key[:-15]} branch ({len(b.inputs)} in/{len(b.outputs)} "
                                  "out)", p)
+    elif op.name == "STABLEHLO_CASE":
+        for key, si in calls.items():
+            b = sgs[si]
+            if len(b.inputs) != nin - 1 or len(b.outputs) != nout:
+                raise ModelError(f"STABLEHLO_CASE with {nin - 1} branch inputs/{nout} outputs "
+                                 f"does not match its branch {key} = subgraph {si} "
+                                 f"({len(b.inputs)} in/{len(b.outputs)} out)", p)
+    elif op.name == "STABLEHLO_COMPOSITE" and "decomposition_subgraph_index" in calls:
+        b = sgs[calls["decomposition_subgraph_index"]]
+        if len(b.inputs) != nin or len(b.outputs) != nout:
+            raise ModelError(f"STABLEHLO_COMPOSITE with {nin} inputs/{nout} outputs does not "
+                             f"match its decomposition subgraph ({len(b.inputs)} in/"
+                             f"{len(b.outputs)} out)", p)
     elif op.name == "CALL_ONCE" and "init_subgraph_index" in calls:
         b = sgs[calls["init_subgraph_index"]]
         if b.inputs or b.outputs:
