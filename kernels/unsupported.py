@@ -7,7 +7,7 @@ _STABLEHLO = ("StableHLO op with no LiteRT kernel either (LiteRT 2.3 runs only A
               "MAXIMUM, MINIMUM, AND, SHIFT_LEFT, PAD, GATHER, SCATTER, REDUCE_WINDOW, "
               "RNG_BIT_GENERATOR, COMPOSITE and CASE of the StableHLO set)")
 #: StableHLO ops LiteRT's built-in resolver runs: each has a kernel here.
-STABLEHLO_WITH_KERNELS = ("RNG_BIT_GENERATOR", "COMPOSITE", "CASE")
+STABLEHLO_WITH_KERNELS = ("ADD", "MULTIPLY", "MAXIMUM", "MINIMUM", "AND", "SHIFT_LEFT", "PAD", "RNG_BIT_GENERATOR", "COMPOSITE", "CASE",)
 
 UNSUPPORTED: dict[str, str] = {
     # Not real operators.
@@ -18,14 +18,15 @@ UNSUPPORTED: dict[str, str] = {
     "CONCAT_EMBEDDINGS": "LiteRT has no kernel for it (a placeholder op code)",
     "CALL": "legacy CALL op: replaced by CALL_ONCE/WHILE/IF in current converters; LiteRT has "
             "no kernel for it",
-    # Not yet.
-    "HASHTABLE": "hash tables (string lookups) are not supported",
-    "HASHTABLE_FIND": "hash tables (string lookups) are not supported",
-    "HASHTABLE_IMPORT": "hash tables (string lookups) are not supported",
-    "HASHTABLE_SIZE": "hash tables (string lookups) are not supported",
-    "HASHTABLE_LOOKUP": "hash tables (string lookups) are not supported",
-    "LSH_PROJECTION": "not yet", "SKIP_GRAM": "string n-grams are not supported",
-    "EMBEDDING_LOOKUP_SPARSE": "not yet", "DILATE": "not yet", "REDUCE_WINDOW": "not yet",
+    "HASHTABLE": "not yet",
+    "HASHTABLE_FIND": "not yet",
+    "HASHTABLE_IMPORT": "not yet",
+    "HASHTABLE_SIZE": "not yet",
+    "HASHTABLE_LOOKUP": "not yet",
+    "LSH_PROJECTION": "not yet",
+    "SKIP_GRAM": "not yet",
+    "EMBEDDING_LOOKUP_SPARSE": "not yet",
+    "REDUCE_WINDOW": "not yet",
 }
 
 
