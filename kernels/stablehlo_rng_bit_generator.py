@@ -14,7 +14,7 @@ import numpy as np
 
 from workbench.ir.ops import ENUMS, Op
 
-from ._common import Kernel
+from ._common import Kernel, check_allocation
 from ._random import philox4x32, threefry2x32
 from .registry import register
 
@@ -51,7 +51,9 @@ class StablehloRngBitGenerator(Kernel):
         else:
             raise node.fail(f"unknown RNG algorithm {alg}")
         self.threefry = alg == _ALG.THREEFRY
-        return [tuple(state.shape), tuple(out.shape)]
+        shapes = [tuple(state.shape), tuple(out.shape)]
+        check_allocation(node, shapes, runtime=False)  # the bits' shape is only declared
+        return shapes
 
     def eval(self, inputs):
         node = self.node
