@@ -18,14 +18,6 @@ UNSUPPORTED: dict[str, str] = {
     "CONCAT_EMBEDDINGS": "LiteRT has no kernel for it (a placeholder op code)",
     "CALL": "legacy CALL op: replaced by CALL_ONCE/WHILE/IF in current converters; LiteRT has "
             "no kernel for it",
-    "HASHTABLE": "not yet",
-    "HASHTABLE_FIND": "not yet",
-    "HASHTABLE_IMPORT": "not yet",
-    "HASHTABLE_SIZE": "not yet",
-    "HASHTABLE_LOOKUP": "not yet",
-    "LSH_PROJECTION": "not yet",
-    "SKIP_GRAM": "not yet",
-    "EMBEDDING_LOOKUP_SPARSE": "not yet",
     "REDUCE_WINDOW": "not yet",
 }
 

@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from workbench.errors import InputError, ModelError, OpError, WorkbenchError
-from workbench.ir.graph import Model, Tensor
-from workbench.ir.ops import Op, type_name
-from workbench.kernels._common import Node, TensorInfo
+from workbench.ir.graph import Model, Tensor, to_bytes_item
+from workbench.ir.ops import Op, TensorType
+from workbench.kernels._common import Kernel, Node, TensorInfo
 from workbench.kernels._shape import fold_known_values
 from workbench.kernels.registry import lookup
 
@@ -60,9 +60,52 @@ class CaptureHook(Hook):
                 self.tensors[info.name] = np.array(arr, copy=True)
 
 
+_OBJECT = np.dtype(object)
+
+
 def _np_type(t: Tensor):
+    """The ``dtype`` of LiteRT's tensor details: the numpy scalar type; ``np.bytes_`` for
+    STRING tensors (whose values are nevertheless ``object`` arrays of ``bytes``)."""
     d = t.numpy_dtype
-    return d.type if d is not None else (np.object_ if type_name(t.dtype) == "STRING" else None)
+    return d.type if d is not None else (np.bytes_ if t.dtype == TensorType.STRING else None)
+
+
+def _value_dtype(t: Tensor) -> np.dtype | None:
+    """The dtype of the tensor's values here: its numpy type; ``object`` (arrays of ``bytes``)
+    for STRING tensors; None for types with no values (RESOURCE handles are int32 arrays)."""
+    d = t.numpy_dtype
+    return d if d is not None or t.dtype != TensorType.STRING else _OBJECT
+
+
+def _constant(t: Tensor) -> np.ndarray | None:
+    """A constant tensor's value: the buffer view, or for STRING tensors the decoded strings."""
+    return t.strings if t.dtype == TensorType.STRING else t.data
+
+
+def _string_array(value, t: Tensor, where: str) -> np.ndarray:
+    """``value`` for STRING tensor ``t`` as LiteRT's ``set_tensor`` takes it: a numpy array of
+    ``bytes``-like (``S``), ``str`` (``U``, UTF-8 encoded) or ``object`` elements that are
+    ``bytes`` or ``str``; returned as an ``object`` array of ``bytes``."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "SUO":
+        raise InputError(f"Cannot set tensor: Got value of type {arr.dtype} but expected type "
+                         f"STRING for {where}, name: {t.name}")
+    out = np.empty(arr.shape, dtype=object)
+    flat = out.reshape(-1)
+    try:
+        for k, v in enumerate(arr.reshape(-1).tolist()):
+            flat[k] = to_bytes_item(v)
+    except TypeError as e:
+        raise InputError(f"Cannot set tensor: {e} ({where}, name: {t.name})") from None
+    return out
+
+
+def _unset_value(t: Tensor, shape) -> np.ndarray:
+    """What ``get_tensor`` shows of a tensor no run has written: zeros (empty ``bytes`` for
+    STRING tensors; LiteRT itself crashes reading an unset string tensor)."""
+    if t.dtype == TensorType.STRING:
+        return np.full(tuple(shape), b"", dtype=object)
+    return np.zeros(shape, t.numpy_dtype or np.float32)
 
 
 def _variable_start(t) -> np.ndarray | None:
@@ -70,7 +113,7 @@ def _variable_start(t) -> np.ndarray | None:
     has some, else LiteRT's reset value, zero bytes, except int8 tensors, whose bytes are set to
     their zero point (the quantized 0: an integer LSTM's output state starts there)."""
     if t.data is not None:
-        return np.array(t.data)
+        return np.array(_constant(t))
     dt = t.numpy_dtype
     if dt is None:
         return None
@@ -83,10 +126,11 @@ def _variable_start(t) -> np.ndarray | None:
 def _empty_constant(t: Tensor, shape) -> np.ndarray | None:
     """A tensor with zero elements has no buffer bytes, so it does not look constant; its value
     is nevertheless known (empty). Produced tensors are not constants, whatever their size."""
-    if t.numpy_dtype is None or t.is_variable or 0 not in tuple(shape):
+    dt = _value_dtype(t)
+    if dt is None or t.is_variable or 0 not in tuple(shape):
         return None
     try:
-        return np.zeros(shape, t.numpy_dtype)
+        return np.zeros(shape, dt)
     except ValueError as e:  # numpy refuses even empty arrays whose other dims overflow
         raise ModelError(f"tensor {t.name!r} of shape {list(shape)} cannot be an array: {e}"
                          ) from e
@@ -94,7 +138,8 @@ def _empty_constant(t: Tensor, shape) -> np.ndarray | None:
 
 #: Ops whose run matters beyond their outputs: never skipped for having empty outputs.
 _EFFECTFUL_OPS = frozenset({Op.WHILE, Op.IF, Op.CALL_ONCE, Op.ASSIGN_VARIABLE, Op.READ_VARIABLE,
-                            Op.VAR_HANDLE, Op.CUSTOM})
+                            Op.VAR_HANDLE, Op.CUSTOM, Op.HASHTABLE, Op.HASHTABLE_FIND,
+                            Op.HASHTABLE_IMPORT, Op.HASHTABLE_SIZE})
 
 
 def _skip_if_empty(node: Node, kernel) -> None:
@@ -107,6 +152,62 @@ def _skip_if_empty(node: Node, kernel) -> None:
         return
     empties = [np.zeros(o.shape, o.dtype) for o in outs]
     kernel.eval = lambda inputs, _out=empties: list(_out)
+
+
+#: Ops LiteRT 2.3's built-in kernels run on STRING tensors (found by experiment, see
+#: tests/kernels/test_strings.py); control flow passes them through and custom ops decide.
+_STRING_OPS = frozenset({
+    Op.RESHAPE, Op.GATHER, Op.GATHER_ND, Op.SLICE, Op.STRIDED_SLICE, Op.TILE, Op.EXPAND_DIMS,
+    Op.SQUEEZE, Op.EQUAL, Op.NOT_EQUAL, Op.FILL, Op.SHAPE, Op.RANK, Op.HASHTABLE_FIND,
+    Op.HASHTABLE_IMPORT, Op.HASHTABLE_LOOKUP, Op.LSH_PROJECTION, Op.SKIP_GRAM, Op.WHILE, Op.IF,
+    Op.CALL_ONCE, Op.CUSTOM})
+#: Ops LiteRT prepares with STRING tensors but refuses when invoked; every other op not in
+#: :data:`_STRING_OPS` refuses them at prepare (allocate_tensors).
+_STRING_REFUSED_AT_INVOKE = frozenset({
+    Op.TRANSPOSE, Op.SELECT, Op.SELECT_V2, Op.ZEROS_LIKE, Op.PAD, Op.CAST, Op.UNIQUE,
+    Op.MIRROR_PAD, Op.DYNAMIC_UPDATE_SLICE, Op.BATCH_TO_SPACE_ND, Op.ADD, Op.TOPK_V2,
+    Op.MAXIMUM})
+
+
+class _RefusedAtInvoke(Kernel):
+    """Stands for an op LiteRT prepares but refuses to run (STRING tensors in TRANSPOSE...):
+    the recorded output shapes at prepare, the error at invoke."""
+
+    def prepare(self):
+        self.error = self.node.fail(_string_refusal_message(self.node))
+        return [o.shape if o is not None else () for o in self.node.outputs]
+
+    def eval(self, inputs):
+        raise self.error
+
+
+def _string_tensors(node: Node) -> list[str]:
+    return [f"{kind} {k}" for kind, infos in (("input", node.inputs), ("output", node.outputs))
+            for k, t in enumerate(infos)
+            if t is not None and t.tensor.dtype == TensorType.STRING]
+
+
+def _string_refusal_message(node: Node) -> str:
+    return (f"LiteRT's {node.op.name} does not take STRING tensors "
+            f"({', '.join(_string_tensors(node))})")
+
+
+def _string_guard(node: Node, cls):
+    """The kernel class to prepare ``node`` with, given LiteRT's support of STRING tensors:
+    ``cls`` itself, :class:`_RefusedAtInvoke`, or a ``ModelError`` raised here (at prepare)."""
+    if not _string_tensors(node):
+        return cls
+    code = node.op.code
+    if code in _STRING_OPS:
+        if code == Op.GATHER and node.inputs and node.inputs[0] is not None \
+                and node.inputs[0].tensor.dtype == TensorType.STRING \
+                and len(node.inputs[0].shape) != 1:
+            raise node.fail(f"LiteRT gathers STRING params of rank 1 only, got shape "
+                            f"{list(node.inputs[0].shape)}")
+        return cls
+    if code in _STRING_REFUSED_AT_INVOKE:
+        return _RefusedAtInvoke
+    raise node.fail(_string_refusal_message(node))
 
 
 def _prepared(cls, node: Node):
@@ -195,6 +296,8 @@ def _input_state(node: Node) -> tuple:
             value = True  # the model's buffer: fixed for the life of the plan
         elif d.size > _CONTENT_KEY_LIMIT:  # e.g. dequantized weights: by identity, not bytes
             value = _Same(d)
+        elif d.dtype == _OBJECT:  # strings: by value (tobytes would give the pointers)
+            value = ("O", d.shape, tuple(d.reshape(-1).tolist()))
         else:
             value = (d.dtype.str, d.shape, d.tobytes())
         state.append((t.shape, t.dynamic, value))
@@ -269,6 +372,9 @@ class Interpreter:
         self.resources: dict[int, np.ndarray] = {}
         #: Resource ids by (container, shared_name).
         self.resource_ids: dict[tuple[str, str], int] = {}
+        #: Lookup tables (HASHTABLE...): table id -> ``kernels.hashtable.LookupTable``; kept
+        #: across invokes and ``reset_all_variables``, as LiteRT's resources.
+        self.tables: dict = {}
         #: Subgraphs already run by CALL_ONCE.
         self.called_once: set[int] = set()
         #: State kernels keep across invokes and re-prepares (the random ops' generators), by
@@ -323,8 +429,8 @@ class Interpreter:
                 return None
             i = index[id(t)]
             if i not in infos:
-                data = t.data if t.is_constant else _empty_constant(t, shapes[i])
-                infos[i] = TensorInfo(t, i, shapes[i], t.numpy_dtype, data)
+                data = _constant(t) if t.is_constant else _empty_constant(t, shapes[i])
+                infos[i] = TensorInfo(t, i, shapes[i], _value_dtype(t), data)
             infos[i].shape = shapes[i]
             return infos[i]
 
@@ -332,7 +438,7 @@ class Interpreter:
         for oi, op in enumerate(sg.operators):
             node = Node(op, si, oi, [info(t) for t in op.inputs], [], runtime=self)
             node.outputs = [info(t) for t in op.outputs]
-            cls = lookup(op.code, op.opcode.custom_code, op.name, node.path)
+            cls = _string_guard(node, lookup(op.code, op.opcode.custom_code, op.name, node.path))
             kernel, out_shapes = _prepared(cls, node)
             for o, s in zip(node.outputs, out_shapes):
                 if o is not None:
@@ -360,7 +466,7 @@ class Interpreter:
                     variables.append(i)
                     base.append(None)
                 else:
-                    base.append(t.data if t.is_constant else _empty_constant(t, t.shape))
+                    base.append(_constant(t) if t.is_constant else _empty_constant(t, t.shape))
             tpl = self._templates[si] = (base, variables)
         vals = list(tpl[0])
         tensors = self.model.subgraphs[si].tensors
@@ -547,8 +653,7 @@ class Interpreter:
         for k, (t, x) in enumerate(zip(sg.inputs, inputs)):
             x = np.asarray(x)
             i = self._index[id(t)]
-            if self._allocated and tuple(x.shape) != self._plans[0].shapes[i] or \
-                    not self._allocated and tuple(x.shape) != tuple(t.shape):
+            if tuple(x.shape) != tuple(self._shape(i)):  # planned, resized or recorded
                 self.resize_tensor_input(i, x.shape)
                 changed = True
         if changed or not self._allocated:
@@ -581,6 +686,8 @@ class Interpreter:
         t = self._check_index(tensor_index)
         if not self._allocated:
             raise RuntimeError("call allocate_tensors() before set_tensor()")
+        if t.dtype == TensorType.STRING:
+            value = _string_array(value, t, f"input {tensor_index}")
         value = np.asarray(value)
         want = t.numpy_dtype
         if want is not None and value.dtype != want:
@@ -611,8 +718,7 @@ class Interpreter:
             v = self._values.get(0, [None] * len(self.model.main.tensors))[tensor_index]
         if v is None:
             t = self.model.subgraphs[subgraph_index].tensors[tensor_index]
-            dt = t.numpy_dtype or np.float32
-            return np.zeros(self._shape(tensor_index) if subgraph_index == 0 else t.shape, dt)
+            return _unset_value(t, self._shape(tensor_index) if subgraph_index == 0 else t.shape)
         return np.array(v, copy=True)
 
     def tensor(self, tensor_index: int) -> Callable[[], np.ndarray]:
@@ -623,7 +729,7 @@ class Interpreter:
             v = self._values[0][tensor_index]
             if v is None:
                 t = self.model.main.tensors[tensor_index]
-                v = np.zeros(self._shape(tensor_index), t.numpy_dtype or np.float32)
+                v = _unset_value(t, self._shape(tensor_index))
                 self._values[0][tensor_index] = v
             return v
 
@@ -750,7 +856,10 @@ class SignatureRunner:
             if name is None:
                 raise InputError(f"signature {self._sig.key!r} does not name subgraph "
                                  f"{self._si}'s input {t.name!r}")
-            v = np.asarray(kwargs[name])
+            v = kwargs[name]
+            if t.dtype == TensorType.STRING:
+                v = _string_array(v, t, f"signature {self._sig.key!r} input {name!r}")
+            v = np.asarray(v)
             want = t.numpy_dtype
             if want is not None and v.dtype != want:
                 raise InputError(f"signature {self._sig.key!r} input {name!r}: got {v.dtype}, "

@@ -48,6 +48,57 @@ class Buffer:
         return f"Buffer({self.nbytes} bytes)"
 
 
+def pack_strings(values) -> np.ndarray:
+    """TFLite's string-tensor buffer for ``values`` (any array-like of ``bytes``/``str``, read
+    in C order; ``str`` is UTF-8 encoded): int32 count, count + 1 int32 offsets from the buffer
+    start (the last one is the buffer size), then the bytes, as ``uint8``."""
+    items = [to_bytes_item(v) for v in np.asarray(values, dtype=object).reshape(-1).tolist()]
+    n = len(items)
+    offsets = np.empty(n + 2, np.int64)
+    offsets[0] = n
+    offsets[1] = 4 * (n + 2)
+    if n:
+        offsets[2:] = offsets[1] + np.cumsum([len(b) for b in items])
+    if offsets[-1] > 2**31 - 1:
+        raise ModelError(f"{n} strings of {int(offsets[-1])} bytes exceed TFLite's int32 "
+                         "string-buffer offsets")
+    head = offsets.astype("<i4").tobytes()
+    return np.frombuffer(head + b"".join(items), dtype=np.uint8)
+
+
+def to_bytes_item(v) -> bytes:
+    """One element of a string tensor as ``bytes`` (``str`` UTF-8 encoded), as LiteRT's Python
+    API takes them; anything else is refused (``TypeError``)."""
+    if isinstance(v, bytes):
+        return bytes(v)
+    if isinstance(v, str):
+        return v.encode("utf-8", errors="surrogateescape")
+    raise TypeError(f"a string tensor element must be bytes or str, not {type(v).__name__}")
+
+
+def unpack_strings(data: np.ndarray, shape) -> np.ndarray:
+    """The strings of a TFLite string buffer as a numpy ``object`` array of ``bytes`` shaped
+    ``shape``. The layout must be valid (``verify`` checks it when a model is loaded); a
+    buffer that is not raises :class:`ModelError`."""
+    data = as_bytes_array(data)
+    n = math.prod(shape)
+    size = data.size
+    if size < 4:
+        raise ModelError(f"string buffer of {size} bytes has no count")
+    count = int(data[:4].view("<i4")[0])
+    if count != n or 4 * (count + 2) > size:
+        raise ModelError(f"string buffer of {size} bytes does not hold {n} strings")
+    offs = data[4:4 * (count + 2)].view("<i4").astype(np.int64)
+    if offs[0] != 4 * (count + 2) or offs[-1] != size or np.any(np.diff(offs) < 0):
+        raise ModelError("string buffer offsets are not increasing from the header to the end "
+                         "of the buffer")
+    raw = data.tobytes()
+    out = np.empty(n, dtype=object)
+    for k in range(n):
+        out[k] = raw[offs[k]:offs[k + 1]]
+    return out.reshape(tuple(shape))
+
+
 def as_bytes_array(data) -> np.ndarray:
     """A 1-D ``uint8`` view of bytes-like or numpy data (no copy when possible)."""
     if isinstance(data, np.ndarray):
@@ -156,9 +207,18 @@ class Tensor:
         return (self.num_elements * bits + 7) // 8
 
     @property
+    def strings(self) -> np.ndarray | None:
+        """A STRING constant's value: a numpy ``object`` array of ``bytes``, shaped (as LiteRT's
+        ``get_tensor`` returns it); None if the tensor is not a STRING or has no data."""
+        if self.dtype != TensorType.STRING or self.buffer is None or self.buffer.nbytes == 0:
+            return None
+        return unpack_strings(self.buffer.data, self.shape)
+
+    @property
     def data(self) -> np.ndarray | None:
         """The constant value as a read-only numpy view of the buffer, shaped; None if the
-        tensor has no data. Sparse and sub-byte tensors return their raw ``uint8`` bytes."""
+        tensor has no data. Sparse and sub-byte tensors return their raw ``uint8`` bytes, as do
+        STRING tensors (their packed buffer; see :attr:`strings` for the values)."""
         if self.buffer is None or self.buffer.nbytes == 0:
             return None
         raw = self.buffer.data
@@ -251,10 +311,17 @@ class Subgraph:
 
     def new_tensor(self, name: str, shape, dtype=np.float32, data=None,
                    quantization: QuantParams | None = None) -> Tensor:
-        """Create and add a tensor; ``data`` (numpy) makes it a constant."""
+        """Create and add a tensor; ``data`` (numpy) makes it a constant. A STRING tensor
+        (``dtype`` ``object``/``bytes``/``str`` or ``TensorType.STRING``) takes its values as
+        ``bytes``/``str`` and stores TFLite's packed string buffer."""
         t = tensor_type_of(dtype) if not isinstance(dtype, (int, TensorType)) else dtype
         buf = None
-        if data is not None:
+        if data is not None and t == TensorType.STRING:
+            arr = np.asarray(data, dtype=object)
+            if arr.shape != tuple(shape):
+                arr = arr.reshape(shape)
+            buf = Buffer(pack_strings(arr).copy())
+        elif data is not None:
             arr = np.ascontiguousarray(np.asarray(data, dtype=numpy_dtype(t)))
             if arr.shape != tuple(shape):
                 arr = arr.reshape(shape)
