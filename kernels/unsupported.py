@@ -7,7 +7,9 @@ _STABLEHLO = ("StableHLO op with no LiteRT kernel either (LiteRT 2.3 runs only A
               "MAXIMUM, MINIMUM, AND, SHIFT_LEFT, PAD, GATHER, SCATTER, REDUCE_WINDOW, "
               "RNG_BIT_GENERATOR, COMPOSITE and CASE of the StableHLO set)")
 #: StableHLO ops LiteRT's built-in resolver runs: each has a kernel here.
-STABLEHLO_WITH_KERNELS = ("ADD", "MULTIPLY", "MAXIMUM", "MINIMUM", "AND", "SHIFT_LEFT", "PAD", "RNG_BIT_GENERATOR", "COMPOSITE", "CASE",)
+STABLEHLO_WITH_KERNELS = ("ADD", "MULTIPLY", "MAXIMUM", "MINIMUM", "AND", "SHIFT_LEFT", "PAD",
+                          "GATHER", "SCATTER", "REDUCE_WINDOW", "RNG_BIT_GENERATOR",
+                          "COMPOSITE", "CASE")
 
 UNSUPPORTED: dict[str, str] = {
     # Not real operators.
@@ -18,7 +20,6 @@ UNSUPPORTED: dict[str, str] = {
     "CONCAT_EMBEDDINGS": "LiteRT has no kernel for it (a placeholder op code)",
     "CALL": "legacy CALL op: replaced by CALL_ONCE/WHILE/IF in current converters; LiteRT has "
             "no kernel for it",
-    "REDUCE_WINDOW": "not yet",
 }
 
 
