@@ -1334,3 +1334,33 @@ def test_dynamic_update_slice_matches_litert(tf, shape, upd_shape, dtype, idx_dt
         xs = [x, u, np.array(start, idx_dtype)]
         got, want = run_ours(content, xs)[0], run_litert(content, xs)[0]
         np.testing.assert_array_equal(got, want, err_msg=str(start))
+
+
+# --- SHAPE's out_type -------------------------------------------------------------------------
+@pytest.mark.parametrize("out_type,out_dtype,ok", [
+    (TensorType.INT32, np.int32, True), (TensorType.INT64, np.int64, True),
+    (None, np.int32, False), (TensorType.FLOAT32, np.int32, False),
+    (TensorType.INT64, np.int32, False)])
+def test_shape_out_type_as_litert(out_type, out_dtype, ok):
+    """LiteRT takes SHAPE's output type from ShapeOptions.out_type: without options (or with
+    another type) it refuses the op; we also refuse an out_type the output tensor does not have
+    (LiteRT would retype the tensor)."""
+    opts = None if out_type is None else O.ShapeOptions(out_type=out_type)
+    x = np.zeros((2, 5, 3), np.float32)
+    content = one_op(Op.SHAPE, [x], [((3,), out_dtype)], options=opts)
+    ref = litert_interpreter(content)
+    ours = wb.Interpreter(model_content=content)
+    if ok:
+        for it in (ref, ours):
+            it.allocate_tensors()
+            it.set_tensor(it.get_input_details()[0]["index"], x)
+            it.invoke()
+        e = ref.get_tensor(ref.get_output_details()[0]["index"])
+        g = ours.get_tensor(ours.get_output_details()[0]["index"])
+        assert g.dtype == e.dtype and g.tolist() == e.tolist() == [2, 5, 3]
+    else:
+        if out_type != TensorType.INT64:  # the mismatch LiteRT accepts (it retypes the output)
+            with pytest.raises(RuntimeError):
+                ref.allocate_tensors()
+        with pytest.raises(ModelError, match="out_type"):
+            ours.allocate_tensors()
