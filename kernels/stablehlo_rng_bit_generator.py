@@ -20,6 +20,9 @@ from .registry import register
 
 _ALG = ENUMS["RngAlgorithm"]
 _OUT_TYPES = (np.int32, np.uint32, np.int64, np.uint64)
+#: Largest output generated (~17 ns per 32-bit word in numpy: 1 GiB takes ~5 s); a fuzzed
+#: declared shape must not run for minutes.
+MAX_BITS_BYTES = 1 << 30
 #: Draws per numpy pass (bounds the temporaries whatever the output size).
 _CHUNK = 1 << 16
 
@@ -53,6 +56,10 @@ class StablehloRngBitGenerator(Kernel):
         self.threefry = alg == _ALG.THREEFRY
         shapes = [tuple(state.shape), tuple(out.shape)]
         check_allocation(node, shapes, runtime=False)  # the bits' shape is only declared
+        nbytes = int(np.prod(out.shape, dtype=np.int64)) * np.dtype(out.dtype).itemsize
+        if nbytes > MAX_BITS_BYTES:
+            raise node.fail(f"declares {nbytes / 2**30:.1f} GiB of random bits; the limit is "
+                            f"{MAX_BITS_BYTES / 2**30:.0f} GiB (~5 s to generate here)")
         return shapes
 
     def eval(self, inputs):
