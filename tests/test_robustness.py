@@ -939,6 +939,21 @@ def test_targeted_negative_shape_dimension(seeds):
                   "subgraphs[0]", f"tensors[{ti}]")
 
 
+@pytest.mark.parametrize("type_name", ["STRING", "RESOURCE", "VARIANT"])
+def test_targeted_huge_shape_of_a_type_without_element_size(seeds, type_name):
+    """A STRING/RESOURCE/VARIANT tensor (no fixed element size) with an absurd shape: a
+    ModelError naming it (the message once multiplied by the missing size: a TypeError)."""
+    buf = seeds["int8"]  # int8 tensors store their type field (float32's is the default)
+    s = _sites(buf)
+    ti = _tensor_of(buf, lambda t: t.ShapeLength() >= 2 and not _is_const(buf)(t)
+                    and t.Type() == TensorType.INT8)
+    p = f"subgraphs[0].tensors[{ti}]"
+    buf = _edit(buf, s[f"{p}.type"], int(TensorType[type_name]))
+    for k in range(2):
+        buf = _edit(buf, s[f"{p}.shape[{k}]"], 2**31 - 1)
+    _expect_error(buf, "subgraphs[0]", f"tensors[{ti}]", "elements")
+
+
 def test_targeted_constant_buffer_size_mismatch(seeds):
     # A dimension of a constant tensor changed: the buffer no longer holds shape * dtype bytes.
     buf = seeds["float32"]

@@ -162,8 +162,9 @@ def _verify_tensors(sg: Subgraph, si: int) -> None:
         bits = ELEMENT_BITS.get(int(t.dtype))
         n = _elements(t.shape)
         if bits is not None and n * bits > MAX_TENSOR_BYTES * 8 or n > MAX_TENSOR_BYTES * 8:
-            raise ModelError(f"shape {list(t.shape)} of {type_name(t.dtype)} describes "
-                             f"{n * bits // 8} bytes, more than any device holds", p)
+            size = f"{n * bits // 8} bytes" if bits is not None else f"{n} elements"
+            raise ModelError(f"shape {list(t.shape)} of {type_name(t.dtype)} describes {size}, "
+                             "more than any device holds", p)
         if t.quantization is not None:
             _verify_quant(t, p)
         if t.sparsity is not None:
