@@ -97,6 +97,8 @@ class StablehloGather(Kernel):
             s = sizes[d]
             if s < 0 or (d in kept and s > xs[d]):
                 raise node.fail(f"slice size {s} does not fit dimension {d} of size {xs[d]}")
+            if d not in kept and s != 1:  # 0: LiteRT reads one past the clamped start
+                raise node.fail(f"collapsed dimension {d} must have slice size 1, got {s}")
         shape, bi, ki = [], 0, 0
         for r in range(result_rank):
             if r in offset:

@@ -436,8 +436,11 @@ def test_stablehlo_gather_refusals():
     # hang, or a result): an output rank that is not the result rank, a slice larger than the
     # operand, a start index map longer than the index vectors, too few offset dims.
     assert_we_refuse_at_prepare(gather_model(x, idx, (2, 4, 1), **rows), [x, idx])
+    # A collapsed dimension sliced 0 or 2 wide (a fuzzed slice size 0: LiteRT read one past
+    # the start it clamped to the operand's end; we raised a raw IndexError).
     for kw in (dict(rows, slice_sizes=(1, 5)), dict(rows, start_index_map=(0, 1)),
-               dict(rows, offset_dims=())):
+               dict(rows, offset_dims=()), dict(rows, slice_sizes=(0, 4)),
+               dict(rows, slice_sizes=(2, 4))):
         assert_we_refuse_at_prepare(gather_model(x, idx, (2, 4), **kw), [x, idx])
     # index_vector_dim == indices rank (StableHLO's implicit index vector): LiteRT crashes.
     flat = np.array([0, 2], np.int32)
