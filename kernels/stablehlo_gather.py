@@ -47,9 +47,7 @@ class StablehloGather(Kernel):
         if x.dtype is None or out.dtype != x.dtype:
             raise node.fail(f"output type {out.tensor.type_name} differs from the operand's "
                             f"{x.tensor.type_name}")
-        o = node.op.options2 if node.op.options2 is not None else node.op.options
-        if o is None:
-            o = node.options
+        o = node.options  # the stored table (options2 for this op), else the defaults
         offset = _dims(o.offset_dims)
         collapsed = _dims(o.collapsed_slice_dims)
         sim = _dims(o.start_index_map)

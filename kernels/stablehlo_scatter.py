@@ -50,9 +50,7 @@ class StablehloScatter(Kernel):
             raise node.fail(f"inputs, updates and output must have one type, got "
                             f"{x.tensor.type_name}, {upd.tensor.type_name} and "
                             f"{out.tensor.type_name}")
-        o = node.op.options2 if node.op.options2 is not None else node.op.options
-        if o is None:
-            o = node.options
+        o = node.options  # the stored table (options2 for this op), else the defaults
         uwd = _ints(o.update_window_dims)
         iwd = _ints(o.inserted_window_dims)
         sdod = _ints(o.scatter_dims_to_operand_dims)

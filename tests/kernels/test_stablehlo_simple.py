@@ -15,7 +15,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from tests.kernels.test_elementwise import Const, one_op
+from tests.kernels.test_elementwise import Const, _run, feeds, one_op
 from tests.litert_oracle import litert_interpreter
 from workbench.errors import InputError, ModelError, UnsupportedOpError
 from workbench.interpreter import Interpreter
@@ -33,18 +33,6 @@ ELEMENTWISE = [Op.STABLEHLO_ADD, Op.STABLEHLO_MULTIPLY, Op.STABLEHLO_MAXIMUM,
 
 
 # -- running -----------------------------------------------------------------------------------
-def _feeds(ins):
-    return [x for x in ins if x is not None and not isinstance(x, Const)]
-
-
-def _run(it, xs):
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), xs):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
-
-
 def same(got: np.ndarray, exp: np.ndarray, what: str) -> None:
     assert got.dtype == exp.dtype and got.shape == exp.shape, \
         f"{what}: got {got.dtype}{list(got.shape)}, expected {exp.dtype}{list(exp.shape)}"
@@ -58,7 +46,7 @@ def same(got: np.ndarray, exp: np.ndarray, what: str) -> None:
 def check(op, ins, outs, options=None, what="", quant=None) -> list[np.ndarray]:
     """Ours and LiteRT on one one-op model: bit-identical outputs. Returns LiteRT's."""
     content = one_op(op, ins, outs, options=options, quant=quant)
-    xs = _feeds(ins)
+    xs = feeds(ins)
     exp = _run(litert_interpreter(content), xs)
     got = _run(Interpreter(model_content=content), xs)
     for k, (g, e) in enumerate(zip(got, exp)):
@@ -72,7 +60,7 @@ def refused(op, ins, outs, options=None, at="prepare", ours=ModelError, litert=T
     interpreter), prepare (allocate) or invoke; ours with the typed error ``ours`` naming the
     op (at allocate for parse and prepare faults)."""
     content = one_op(op, ins, outs, options=options)
-    xs = _feeds(ins)
+    xs = feeds(ins)
     if litert:
         it = litert_interpreter(content) if at != "parse" else None
         if at == "parse":
