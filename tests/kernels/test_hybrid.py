@@ -315,6 +315,30 @@ def test_depthwise_conv2d(mult, c, case):
     check(content, feeds)
 
 
+def test_depthwise_conv2d_per_tensor_scale_is_every_channels_scale():
+    """TF's converter with ``_experimental_disable_per_channel`` writes a hybrid depthwise
+    filter with one scale on axis 0. LiteRT 2.3 accepts it (one scale for dimension 0, of size
+    1) but then reads a scale per output channel past the end of that one-element array:
+    garbage from channel 1 on, different from run to run (measured: up to 4e36). We apply the
+    one scale to every channel: the result LiteRT gives for the same scale repeated per
+    channel, bit for bit."""
+    c, k = 16, 3
+    x = activations_input((1, 6, 7, c), seed=5)
+    w = RNG.integers(-127, 128, (1, k, k, c)).astype(np.int8)
+    b = Const(RNG.standard_normal(c).astype(F32))
+    opts = DepthwiseConv2DOptions(padding=Padding.SAME, stride_w=1, stride_h=1,
+                                  depth_multiplier=1, dilation_w_factor=1, dilation_h_factor=1,
+                                  fused_activation_function=Act.RELU6)
+    out = [((1, 6, 7, c), F32)]
+    per_tensor, feeds = one_op(Op.DEPTHWISE_CONV_2D, [x, Const(w, qparams(0.02, axis=0)), b],
+                               out, opts)
+    repeated, _ = one_op(Op.DEPTHWISE_CONV_2D, [x, Const(w, qparams([0.02] * c, axis=3)), b],
+                         out, opts)
+    (got,) = _run(Interpreter(model_content=per_tensor), feeds)
+    _, (expected,) = both(repeated, feeds)
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("k,stride,dil", [
     ((3, 3), 1, (1, 2**24)),
     ((3, 3), 2, (2**24, 2**24)),
