@@ -63,6 +63,24 @@ class Node:
         o = self.op.options if self.op.options is not None else self.op.options2
         return o if o is not None else default_options(self.op.code)
 
+    def custom_options_map(self) -> dict:
+        """The op's custom options decoded as a FlexBuffer map (the format of the custom ops
+        LiteRT runs by default, e.g. TFLite_Detection_PostProcess); an op without custom
+        options gives ``{}``. Bytes that are not a FlexBuffer map are a ``ModelError``."""
+        raw = self.op.custom_options
+        if raw is None or len(raw) == 0:
+            return {}
+        from flatbuffers import flexbuffers
+
+        try:
+            value = flexbuffers.Loads(bytes(np.asarray(raw, np.uint8)))
+        except Exception as e:  # noqa: BLE001 - any decoding failure is a malformed file
+            raise self.fail(f"custom options are not a valid FlexBuffer ({type(e).__name__}: "
+                            f"{str(e)[:80]})") from None
+        if not isinstance(value, dict):
+            raise self.fail(f"custom options are a FlexBuffer {type(value).__name__}, not a map")
+        return value
+
     @property
     def path(self) -> str:
         return f"subgraphs[{self.subgraph}].operators[{self.index}] ({self.op.name})"

@@ -9,7 +9,7 @@ import sys
 
 from workbench.ir.ops import BuiltinOperator
 
-from .registry import builtin_kernels
+from .registry import builtin_kernels, litert_custom_kernels
 from .unsupported import UNSUPPORTED
 
 
@@ -48,6 +48,21 @@ def markdown() -> str:
     ]
     for name, status, notes in r:
         lines.append(f"| {name} | {status} | {notes.replace('|', '/')} |")
+    lines += [
+        "",
+        "## Custom ops LiteRT runs by default",
+        "",
+        "LiteRT's built-in op resolver also runs these CUSTOM ops by name (custom options: a "
+        "FlexBuffer map). Other custom ops need `workbench.register_custom_op(name, kernel)`, "
+        "which also overrides these.",
+        "",
+        "| custom op | kernel | notes |",
+        "|---|---|---|",
+    ]
+    for name, cls in sorted(litert_custom_kernels().items()):
+        mod = cls.__module__.rsplit(".", 1)[-1]
+        doc = (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
+        lines.append(f"| {name} | `kernels/{mod}.py` | {' '.join(doc.split()).replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -167,8 +167,15 @@ KERNEL_MODULES = (
     "zeros_like",
 )
 
+#: Modules of the custom ops LiteRT's built-in op resolver also runs (its register.cc adds
+#: them by name): each registers with ``@register_litert_custom("Name")``.
+CUSTOM_KERNEL_MODULES = (
+)
+
 _BUILTIN: dict[int, type] = {}
 _CUSTOM: dict[str, type] = {}
+#: Custom ops LiteRT resolves by default (TFLite_Detection_PostProcess...), by custom code.
+_LITERT_CUSTOM: dict[str, type] = {}
 _loaded = False
 
 
@@ -186,14 +193,28 @@ def register(*codes: int) -> Callable[[type], type]:
 
 
 def register_custom(name: str, kernel: type) -> None:
-    """Register (or replace) the kernel of a custom op by its custom code name."""
+    """Register (or replace) the kernel of a custom op by its custom code name. A user's kernel
+    takes precedence over ours for the custom ops LiteRT runs by default."""
     _CUSTOM[name] = kernel
+
+
+def register_litert_custom(*names: str) -> Callable[[type], type]:
+    """Class decorator for the kernel of a custom op LiteRT's built-in resolver runs."""
+
+    def deco(cls: type) -> type:
+        for n in names:
+            if n in _LITERT_CUSTOM and _LITERT_CUSTOM[n] is not cls:
+                raise ValueError(f"two kernels registered for custom op {n!r}")
+            _LITERT_CUSTOM[n] = cls
+        return cls
+
+    return deco
 
 
 def _load() -> None:
     global _loaded
     if not _loaded:
-        for mod in KERNEL_MODULES:
+        for mod in KERNEL_MODULES + CUSTOM_KERNEL_MODULES:
             importlib.import_module(f"workbench.kernels.{mod}")
         _loaded = True
 
@@ -206,6 +227,8 @@ def lookup(code: int, custom_code: str | None, op_name: str, path: str = "") -> 
     if int(code) == BuiltinOperator.CUSTOM:
         if custom_code in _CUSTOM:
             return _CUSTOM[custom_code]
+        if custom_code in _LITERT_CUSTOM:
+            return _LITERT_CUSTOM[custom_code]
         if custom_code and custom_code.startswith("Flex"):  # SELECT_TF_OPS conversions
             raise UnsupportedOpError(custom_code, path, f"TensorFlow op {custom_code[4:]!r} "
                                      "left to LiteRT's Flex delegate (converted with "
@@ -220,3 +243,9 @@ def lookup(code: int, custom_code: str | None, op_name: str, path: str = "") -> 
 def builtin_kernels() -> dict[int, type]:
     _load()
     return dict(_BUILTIN)
+
+
+def litert_custom_kernels() -> dict[str, type]:
+    """Our kernels of the custom ops LiteRT's built-in resolver runs, by custom code."""
+    _load()
+    return dict(_LITERT_CUSTOM)
