@@ -51,6 +51,11 @@ _OPTION_FUNCTIONS = {
 }
 
 
+#: Most element operations (output values x window taps + temporaries) one reduce window
+#: may take: 1-8 s of numpy passes here, depending on how strided the taps are.
+MAX_WORK = 1 << 29
+
+
 def _bytes_limit() -> int:
     return min(available_memory() // 2, MAX_VALUE_SIZED_BYTES)
 
@@ -118,6 +123,13 @@ class _ReduceWindowBase(Kernel):
         self.geom = (tuple(shape), dilated, padded, tuple(window), tuple(strides), tuple(bdil),
                      tuple(wdil), tuple(padding))
         check_allocation(node, [tuple(out)], runtime=False)
+        # Our eval is a numpy pass per window tap over the output (plus the temporaries): a
+        # fuzzed padding of 2**25 made a 200M-value output of 3 taps run for minutes.
+        work = math.prod(out) * max(math.prod(window), 1) + temp // itemsize
+        if work > MAX_WORK:
+            raise node.fail(f"output {out} x {math.prod(window)} window taps is {work:.3g} "
+                            f"element operations, beyond the {MAX_WORK:.3g} this numpy kernel "
+                            "does in seconds")
         return tuple(out)
 
     def _dtype_error(self, dt):

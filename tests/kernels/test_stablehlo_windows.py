@@ -298,6 +298,16 @@ def test_huge_padding_does_not_allocate():
     assert_we_refuse_at_prepare(c, [x, np.float32(0)])
 
 
+def test_work_beyond_the_limit_is_refused_at_prepare():
+    """A fuzzed padding of 2**25 on a small input: a 200M-value output (800 MB, within the
+    memory limit) whose taps took 18 s of numpy passes; refused for its work instead."""
+    x = np.zeros((2, 4, 4), np.float32)
+    c = shlo_rw(x, np.float32(0), (1, 3, 1), ws=(2, 2, 1), bd=(2, 2, 1), wdl=(1, 2, 1),
+                pad=(2, -1, -1, 33554434, 2, 0), body=Op.MAXIMUM)
+    with pytest.raises(ModelError, match="element operations"):
+        wb.Interpreter(model_content=c).allocate_tensors()
+
+
 # -- REDUCE_WINDOW (TFLite) --------------------------------------------------------------------
 def tfl_rw(x, init, wd, ws, wdl, fn=1, options=True, dts=np.int64):
     ins = [x, init, ("const", np.array(wd, dts)), ("const", np.array(ws, dts)),
