@@ -170,6 +170,10 @@ KERNEL_MODULES = (
 #: Modules of the custom ops LiteRT's built-in op resolver also runs (its register.cc adds
 #: them by name): each registers with ``@register_litert_custom("Name")``.
 CUSTOM_KERNEL_MODULES = (
+    "audio_spectrogram",
+    "detection_postprocess",
+    "mfcc",
+    "numeric_verify",
 )
 
 _BUILTIN: dict[int, type] = {}
