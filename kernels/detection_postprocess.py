@@ -263,6 +263,11 @@ class DetectionPostProcess(Kernel):
             if d > _INT32_MAX:
                 raise node.fail(f"max_detections * max_classes_per_detection = {d} overflows "
                                 "int32")
+        if opts["use_regular_nms"] and md > 0 and mc == 0:
+            # Regular NMS writes max_detections slots of max_detections * 0: LiteRT writes
+            # past its outputs (a fuzzed option name left the default 0).
+            raise node.fail("regular NMS with max_classes_per_detection 0 has no output slots "
+                            f"for its {md} detections")
         shapes = [(1, d, 4), (1, d), (1, d), (1,)]
         check_allocation(node, shapes, runtime=False)
         # LiteRT reads the anchors as a flat array of 4 floats per box (4 bytes per box with

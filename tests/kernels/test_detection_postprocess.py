@@ -464,6 +464,9 @@ def test_more_refusals_of_ours():
     for content in (model(BASE, xs[0], xs[1], np.zeros((3, 4), F32)),
                     model(BASE, *xs, raw=flexbuffers.Dumps([1, 2])),
                     model(dict(BASE, num_classes="3"), *xs),
-                    model(BASE, *xs, out_dtype=np.int32)):
+                    model(BASE, *xs, out_dtype=np.int32),
+                    # regular NMS without max_classes_per_detection: no slots to write
+                    model({k: v for k, v in dict(BASE, use_regular_nms=True).items()
+                           if k != "max_classes_per_detection"}, *xs)):
         with pytest.raises(ModelError):
             Interpreter(model_content=content).allocate_tensors()
