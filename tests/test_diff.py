@@ -176,3 +176,25 @@ def test_lazy_export():
 
     assert wb.diff is mod.diff
     assert "diff" in dir(wb)
+
+
+def test_models_with_string_tensors_diff_their_numbers_only():
+    """A model with STRING inputs and outputs (a hash table, as TF converts
+    tf.lookup.StaticHashTable): the diff compares what is numeric and hands the strings to a
+    metric untouched (it raised a raw ValueError casting them to float)."""
+    from tests.kernels.test_strings import _converter_like
+
+    content = _converter_like()
+    seen = []
+
+    def metric(ref, cand):
+        seen.append((ref[2], cand[2]))
+        return float(np.sum(ref[0] == cand[0]))
+
+    samples = [[np.array([7], np.int64), np.array([b"seven"], object)],
+               [np.array([1], np.int64), np.array([b"nope"], object)]]
+    res = wb.diff(content, content, samples, metric=metric)
+    assert len(seen) == 2
+    for ref, cand in seen:
+        assert ref.dtype == object and list(ref) == list(cand)
+    assert res.summary["metric"] == 1.0

@@ -118,6 +118,13 @@ def _is_quantized(t: Tensor) -> bool:
     return _quant(t) is not None and np.issubdtype(t.numpy_dtype or np.float32, np.integer)
 
 
+def _numeric(t: Tensor) -> bool:
+    """Whether ``t`` holds numbers the diff can compare (not strings, resources or complex
+    values, which it passes through)."""
+    d = t.numpy_dtype
+    return d is not None and d.kind in "fiub"
+
+
 def dequantize(t: Tensor, x: np.ndarray) -> np.ndarray:
     """``x`` (a value of ``t``) as float64: ``scale * (q - zero_point)`` (per channel along the
     quantized dimension) for a quantized integer tensor, a plain cast otherwise."""
@@ -338,7 +345,8 @@ def diff(reference_model, candidate_model, dataset: Iterable,
     ref_of = {cj: ri for ri, cj, _ in tensor_pairs}
     for a, b in zip(rsg.inputs, csg.inputs):
         ref_of.setdefault(cindex[id(b)], rindex[id(a)])
-    hidden = [(rindex[id(a)], cindex[id(b)], "") for a, b in zip(rsg.inputs, csg.inputs)]
+    hidden = [(rindex[id(a)], cindex[id(b)], "") for a, b in zip(rsg.inputs, csg.inputs)
+              if _numeric(a) and _numeric(b)]
     paired_ops = {j for _, j in op_pairs}
     for j, op in enumerate(csg.operators):
         if j in paired_ops or op.name not in _EDGE_OPS or not op.inputs or op.inputs[0] is None:
@@ -402,9 +410,15 @@ def diff(reference_model, candidate_model, dataset: Iterable,
                     shape[q.quantized_dimension] = -1
                     sc = sc.reshape(shape)
                 a["nse"] += float(np.sum((d / sc) ** 2))
-        rf = [dequantize(t, x) for t, x in zip(rsg.outputs, r_out)]
-        cf = [dequantize(t, x).reshape(np.shape(r)) for t, x, r in zip(csg.outputs, c_out, rf)]
-        for r, c in zip(rf, cf):
+        # Non-numeric outputs (strings...) reach a user metric as they are, nothing else.
+        numeric = [_numeric(a) and _numeric(b) for a, b in zip(rsg.outputs, csg.outputs)]
+        rf = [dequantize(t, x) if ok else np.asarray(x)
+              for t, x, ok in zip(rsg.outputs, r_out, numeric)]
+        cf = [dequantize(t, x).reshape(np.shape(r)) if ok else np.asarray(x)
+              for t, x, r, ok in zip(csg.outputs, c_out, rf, numeric)]
+        for r, c, ok in zip(rf, cf, numeric):
+            if not ok:
+                continue
             out_sig += float(np.sum(r * r))
             out_noise += float(np.sum((c - r) ** 2))
             if r.ndim == 2 and r.shape[1] > 1:
