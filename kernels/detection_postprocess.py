@@ -32,6 +32,7 @@ import numpy as np
 
 from ._common import Kernel, check_allocation
 from ._elementwise import runtime_error
+from ._heap import partial_sort
 from .registry import register_litert_custom
 
 F32 = np.float32
@@ -155,50 +156,6 @@ def _nms(boxes, area, scores: np.ndarray, max_out: int, score_thr, iou_thr) -> l
     return selected
 
 
-# -- libstdc++'s heap algorithms, for std::partial_sort's order of equal scores ----------------
-def _adjust_heap(a: list, hole: int, n: int, value, less) -> None:
-    top = hole
-    child = hole
-    while child < (n - 1) // 2:
-        child = 2 * (child + 1)
-        if less(a[child], a[child - 1]):
-            child -= 1
-        a[hole] = a[child]
-        hole = child
-    if n % 2 == 0 and child == (n - 2) // 2:
-        child = 2 * (child + 1)
-        a[hole] = a[child - 1]
-        hole = child - 1
-    parent = (hole - 1) // 2
-    while hole > top and less(a[parent], value):
-        a[hole] = a[parent]
-        hole = parent
-        parent = (hole - 1) // 2
-    a[hole] = value
-
-
-def _pop_heap(a: list, last: int, result: int, less) -> None:
-    value = a[result]
-    a[result] = a[0]
-    _adjust_heap(a, 0, last, value, less)
-
-
-def _partial_sort(a: list, k: int, less) -> None:
-    """``std::partial_sort(a, a + k, a + len(a), less)`` as libstdc++ implements it."""
-    if k >= 2:
-        parent = (k - 2) // 2
-        while True:
-            _adjust_heap(a, parent, k, a[parent], less)
-            if parent == 0:
-                break
-            parent -= 1
-    for i in range(k, len(a)):
-        if less(a[i], a[0]):
-            _pop_heap(a, k, i, less)
-    for last in range(k - 1, 0, -1):
-        _pop_heap(a, last, last, less)
-
-
 def _argmax(v: np.ndarray) -> int:
     """LiteRT's ArgMaxVector on fewer than 4 values (its scalar loop): the first largest value,
     a NaN never winning (measured: ``[nan, 0.5]`` gives 1, ``[0.5, nan]`` 0); all NaN gives 0.
@@ -222,7 +179,7 @@ def _top_classes(v: np.ndarray, k: int) -> list[int]:
         return order[:k].tolist()  # no ties around the top k: the order is unique
     vals = v.tolist()
     idx = list(range(v.size))
-    _partial_sort(idx, k, lambda i, j: vals[i] > vals[j])
+    partial_sort(idx, k, lambda i, j: vals[i] > vals[j])
     return idx[:k]
 
 

@@ -23,6 +23,7 @@ from workbench.ir.ops import Op
 
 from ._common import Kernel
 from ._elementwise import runtime_error
+from ._heap import adjust_heap, sift_up
 from ._shape import mark_dynamic
 from .registry import register
 
@@ -44,6 +45,10 @@ def _iou(boxes: np.ndarray, i: int, js: np.ndarray) -> np.ndarray:
     return np.where((area[i] <= 0) | (area[js] <= 0), F32(0), iou).astype(F32)
 
 
+def _by_score(a, b) -> bool:
+    return a[0] < b[0]
+
+
 class _MaxHeap:
     """``std::priority_queue`` over (score, index, suppress_begin) ordered by score, with
     libstdc++'s sift rules, so ties pop in the same order as in LiteRT."""
@@ -54,35 +59,14 @@ class _MaxHeap:
     def push(self, item) -> None:
         c = self.c
         c.append(item)
-        self._sift_up(len(c) - 1, 0, item)
-
-    def _sift_up(self, hole: int, top: int, value) -> None:
-        c = self.c
-        parent = (hole - 1) // 2
-        while hole > top and c[parent][0] < value[0]:
-            c[hole] = c[parent]
-            hole = parent
-            parent = (hole - 1) // 2
-        c[hole] = value
+        sift_up(c, len(c) - 1, 0, item, _by_score)
 
     def pop(self):
         c = self.c
         top = c[0]
-        value = c.pop()
-        n = len(c)
-        if n:
-            hole, child = 0, 0
-            while child < (n - 1) // 2:
-                child = 2 * (child + 1)
-                if c[child][0] < c[child - 1][0]:
-                    child -= 1
-                c[hole] = c[child]
-                hole = child
-            if n % 2 == 0 and child == (n - 2) // 2:
-                child = 2 * (child + 1)
-                c[hole] = c[child - 1]
-                hole = child - 1
-            self._sift_up(hole, 0, value)
+        value = c.pop()  # std::pop_heap moves the last element into the hole, then pop_back
+        if c:
+            adjust_heap(c, 0, len(c), value, _by_score)
         return top
 
     def __len__(self) -> int:
