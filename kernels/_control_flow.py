@@ -72,6 +72,26 @@ def pure_subgraphs(model, roots: list[int]) -> bool:
     return True
 
 
+def branch_output_shapes(node, branches: list[tuple[int, str]], args) -> list:
+    """Prepare each called subgraph ``(index, what)`` of ``branches`` for the argument tensors
+    ``args`` (IF's branches, STABLEHLO_CASE's, a composite's decomposition): each must take
+    their types and give one output per node output. Returns the output shapes when every
+    branch gives the same ones, else the recorded shapes (known only once a branch ran)."""
+    dtypes = [t.dtype if t is not None else None for t in args]
+    shapes = [tuple(t.shape) if t is not None else () for t in args]
+    outs = []
+    for si, what in branches:
+        check_signature(node, si, dtypes, what)
+        got = subgraph_output_shapes(node.runtime, si, shapes)
+        if len(got) != len(node.outputs):
+            raise node.fail(f"{what} subgraph {si} has {len(got)} outputs, expected "
+                            f"{len(node.outputs)}")
+        outs.append(got)
+    if all(o == outs[0] for o in outs):
+        return outs[0]
+    return [o.shape if o is not None else () for o in node.outputs]
+
+
 def check_signature(node, si: int, dtypes: list, what: str) -> None:
     """The subgraph's inputs must take ``dtypes`` (None entries are not checked)."""
     sg = node.runtime.model.subgraphs[si]

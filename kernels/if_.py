@@ -11,7 +11,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._control_flow import called_subgraphs, check_signature, subgraph_output_shapes
+from ._control_flow import branch_output_shapes, called_subgraphs
 from .registry import register
 
 
@@ -27,20 +27,8 @@ class If(Kernel):
         if c.dtype != np.bool_ or math.prod(c.shape) != 1:
             raise node.fail(f"condition must be a one-element bool, got {c.dtype}"
                             f"{list(c.shape)}")
-        args = node.inputs[1:]
-        dtypes = [t.dtype if t is not None else None for t in args]
-        shapes = [tuple(t.shape) if t is not None else () for t in args]
-        outs = []
-        for si, what in ((self.then, "then"), (self.else_, "else")):
-            check_signature(node, si, dtypes, what)
-            got = subgraph_output_shapes(node.runtime, si, shapes)
-            if len(got) != len(node.outputs):
-                raise node.fail(f"{what} subgraph {si} has {len(got)} outputs, expected "
-                                f"{len(node.outputs)}")
-            outs.append(got)
-        if outs[0] == outs[1]:
-            return outs[0]
-        return [o.shape if o is not None else () for o in node.outputs]
+        return branch_output_shapes(node, [(self.then, "then"), (self.else_, "else")],
+                                    node.inputs[1:])
 
     def eval(self, inputs):
         branch = self.then if bool(np.asarray(inputs[0]).reshape(-1)[0]) else self.else_

@@ -13,7 +13,7 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._control_flow import check_signature, subgraph_output_shapes
+from ._control_flow import branch_output_shapes
 from .registry import register
 
 
@@ -42,24 +42,14 @@ class StablehloCase(Kernel):
         args = node.inputs[1:]
         if any(t is None for t in args):
             raise node.fail("a case's branch inputs cannot be omitted")
-        dtypes = [t.dtype for t in args]
-        shapes = [tuple(t.shape) for t in args]
-        outs = []
-        for k, si in enumerate(self.branches):
-            check_signature(node, si, dtypes, f"branch {k}")
-            got = subgraph_output_shapes(node.runtime, si, shapes)
-            if len(got) != len(node.outputs):
-                raise node.fail(f"branch {k} (subgraph {si}) has {len(got)} outputs, expected "
-                                f"{len(node.outputs)}")
-            outs.append(got)
+        shapes = branch_output_shapes(
+            node, [(si, f"branch {k}") for k, si in enumerate(self.branches)], args)
         types = {t.numpy_dtype for si in self.branches
                  for t in node.runtime.model.subgraphs[si].outputs if t is not None}
         if len(types) > 1:
             raise node.fail("the branches' outputs differ in type: "
                             f"{sorted(str(t) for t in types)}")
-        if all(o == outs[0] for o in outs):
-            return outs[0]
-        return [o.shape if o is not None else () for o in node.outputs]
+        return shapes
 
     def eval(self, inputs):
         k = int(np.asarray(inputs[0]).reshape(-1)[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from workbench.ir.ops import Op
 
 from ._common import Kernel
-from ._control_flow import called_subgraphs, check_signature, subgraph_output_shapes
+from ._control_flow import branch_output_shapes, called_subgraphs
 from .registry import register
 
 
@@ -27,12 +27,7 @@ class StablehloComposite(Kernel):
         args = node.inputs
         if any(t is None for t in args):
             raise node.fail("a composite's inputs cannot be omitted")
-        check_signature(node, self.body, [t.dtype for t in args], "decomposition")
-        got = subgraph_output_shapes(node.runtime, self.body, [tuple(t.shape) for t in args])
-        if len(got) != len(node.outputs):
-            raise node.fail(f"decomposition subgraph {self.body} has {len(got)} outputs, "
-                            f"expected {len(node.outputs)}")
-        return got
+        return branch_output_shapes(node, [(self.body, "decomposition")], args)
 
     def eval(self, inputs):
         return self.node.runtime.run_subgraph(self.body, list(inputs))
