@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from flatbuffers import flexbuffers
 
+from tests.kernels.test_elementwise import _run
 from tests.litert_oracle import litert_interpreter
 from workbench import Interpreter
 from workbench.errors import InputError, ModelError
@@ -52,14 +53,6 @@ def model(opts, boxes, scores, anchors, *, const_anchors=False, qb=None, qc=None
                              custom_options=np.frombuffer(data, U8) if data else None,
                              custom_options_format=0))
     return m.to_bytes()
-
-
-def _run(it, xs):
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), xs):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
 
 
 def _i32(v) -> int:
