@@ -32,6 +32,7 @@ import numpy as np
 
 from ._common import Kernel, check_allocation
 from ._elementwise import runtime_error
+from ._flex import custom_map, flex_bool, flex_float32, flex_int32
 from ._heap import partial_sort
 from .registry import register_litert_custom
 
@@ -41,7 +42,8 @@ U8 = np.uint8
 _INT32_MAX = 2**31 - 1
 
 #: Option key -> kind, default when absent (LiteRT's Init: flexbuffers' 0 for a missing key,
-#: except the two keys it tests with IsNull).
+#: except the two keys it tests with IsNull). Present values convert as flexbuffers does
+#: (``_flex``: ints keep their low 32 bits, floats truncate toward zero).
 _OPTIONS = {
     "max_detections": ("int", 0),
     "max_classes_per_detection": ("int", 0),
@@ -55,30 +57,6 @@ _OPTIONS = {
     "h_scale": ("float", 0.0),
     "w_scale": ("float", 0.0),
 }
-
-
-def _option(node, key: str, value):
-    """One FlexBuffer value converted as flexbuffers' ``AsInt32``/``AsFloat``/``AsBool`` do
-    (ints wrap to int32, floats truncate toward zero); values whose conversion C++ leaves
-    undefined or that are not numbers (strings, vectors, maps, blobs) are refused."""
-    kind, default = _OPTIONS[key]
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, float):
-        if kind == "float":
-            return F32(value)
-        if not math.isfinite(value) or abs(value) >= 2.0**63 or (kind == "bool" and value < 0):
-            raise node.fail(f"option {key} = {value} has no integer value")
-        value = int(value)  # C's conversion truncates toward zero
-    if not isinstance(value, int):
-        raise node.fail(f"option {key} is a FlexBuffer {type(value).__name__}, not a number")
-    if kind == "float":
-        return F32(float(value))
-    if kind == "bool":
-        return value != 0
-    return (value + 2**31) % 2**32 - 2**31  # int64 -> int32 keeps the low 32 bits
 
 
 def _legacy_params(t) -> tuple[float, int]:
@@ -187,11 +165,10 @@ def _top_classes(v: np.ndarray, k: int) -> list[int]:
 class DetectionPostProcess(Kernel):
     def prepare(self):
         node = self.node
-        raw = node.op.custom_options
-        if raw is None or len(raw) == 0:  # LiteRT reads the empty buffer as a map: it crashes
-            raise node.fail("has no custom options (a FlexBuffer map of its parameters)")
-        found = node.custom_options_map()
-        opts = {k: _option(node, k, found.get(k)) for k in _OPTIONS}
+        found = custom_map(node)
+        read = {"int": flex_int32, "bool": flex_bool, "float": flex_float32}
+        opts = {k: default if found.get(k) is None else read[kind](node, found, k)
+                for k, (kind, default) in _OPTIONS.items()}
         self.opts = opts
         if len(node.inputs) != 3 or any(t is None for t in node.inputs):
             raise node.fail("takes 3 inputs: box_encodings, class_predictions, anchors")

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._common import Kernel, check_allocation
 from ._elementwise import runtime_error
-from .audio_spectrogram import custom_map, flex_int32, flex_int64
+from ._flex import custom_map, flex_int32, flex_int64
 from .registry import register_litert_custom
 
 F32 = np.float32

@@ -21,7 +21,7 @@ from workbench.ir.ops import TensorType
 
 from ._common import Kernel
 from ._elementwise import runtime_error
-from .audio_spectrogram import custom_map, flex_bool, flex_float32
+from ._flex import custom_map, flex_bool, flex_float32
 from .registry import register_litert_custom
 
 F32 = np.float32
