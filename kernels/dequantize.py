@@ -17,6 +17,29 @@ from ._common import Kernel
 from .registry import register
 
 
+def legacy_params(t) -> tuple[np.float32, int]:
+    """(scale, zero point) as LiteRT's per-tensor ``params`` hold them: set only for exactly one
+    scale and one zero point, else (0, 0)."""
+    qp = t.quantization
+    if qp is None or qp.scale.size != 1 or qp.zero_point.size != 1:
+        return np.float32(0.0), 0
+    return np.float32(qp.scale[0]), int(qp.zero_point[0])
+
+
+def dequantize_per_tensor(x: np.ndarray, scale, zero_point: int) -> np.ndarray:
+    """LiteRT's optimized per-tensor DEQUANTIZE, as float32: blocks of 8 values (in flat order)
+    compute ``q * scale - zero_point * scale`` (two roundings), the last ``size % 8`` values
+    ``(q - zero_point) * scale`` (one rounding)."""
+    s = np.float32(scale)
+    flat = x.reshape(-1)
+    head = flat.size - flat.size % 8
+    d = np.empty(flat.size, np.float32)
+    np.multiply(flat[:head], s, out=d[:head], dtype=np.float32)
+    d[:head] -= np.float32(zero_point) * s
+    d[head:] = (flat[head:].astype(np.int32) - zero_point).astype(np.float32) * s
+    return d.reshape(x.shape)
+
+
 @register(Op.DEQUANTIZE)
 class Dequantize(Kernel):
     def prepare(self):
@@ -65,13 +88,7 @@ class Dequantize(Kernel):
             d = (x.astype(np.int32) - self.zp).astype(np.float32)
             d *= self.scale
             return d
-        flat = x.reshape(-1)
-        head = flat.size - flat.size % 8
-        d = np.empty(flat.size, np.float32)
-        np.multiply(flat[:head], self.scale, out=d[:head], dtype=np.float32)
-        d[:head] -= np.float32(self.zp) * self.scale
-        d[head:] = (flat[head:].astype(np.int32) - self.zp).astype(np.float32) * self.scale
-        return d.reshape(x.shape)
+        return dequantize_per_tensor(x, self.scale, self.zp)
 
     def eval(self, inputs):
         if self.value is not None:

@@ -34,6 +34,7 @@ from ._common import Kernel, check_allocation
 from ._elementwise import runtime_error
 from ._flex import custom_map, flex_bool, flex_float32, flex_int32
 from ._heap import partial_sort
+from .dequantize import dequantize_per_tensor, legacy_params
 from .registry import register_litert_custom
 
 F32 = np.float32
@@ -59,32 +60,10 @@ _OPTIONS = {
 }
 
 
-def _legacy_params(t) -> tuple[float, int]:
-    """(scale, zero point) as LiteRT's per-tensor ``params``: set only for exactly one scale and
-    one zero point, else (0, 0)."""
-    q = t.quantization
-    if q is None or q.scale.size != 1 or q.zero_point.size != 1:
-        return 0.0, 0
-    return float(q.scale[0]), int(q.zero_point[0])
-
-
 def _dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """``(float(q) - zero_point) * scale`` in float32 (exact difference, one rounding), as
     LiteRT dequantizes box encodings and anchors."""
     return (q.astype(F32) - F32(zero_point)) * F32(scale)
-
-
-def _dequantize_blocks(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """LiteRT's optimized uint8 DEQUANTIZE (class predictions): blocks of 8 values (in flat
-    order) compute ``q * scale - zero_point * scale`` in float32 (two roundings), the last
-    ``size % 8`` values ``(q - zero_point) * scale`` (one rounding)."""
-    flat = q.reshape(-1)
-    head = flat.size - flat.size % 8
-    s = F32(scale)
-    out = np.empty(flat.size, F32)
-    out[:head] = flat[:head].astype(F32) * s - F32(zero_point) * s
-    out[head:] = _dequantize(flat[head:], scale, zero_point)
-    return out.reshape(q.shape)
 
 
 def _cmax(a, b):
@@ -261,9 +240,9 @@ class DetectionPostProcess(Kernel):
         node, o = self.node, self.opts
         n = enc.shape[1]
         if enc.dtype == U8:
-            s, z = _legacy_params(node.inputs[0].tensor)
+            s, z = legacy_params(node.inputs[0].tensor)
             e = _dequantize(enc[0, :, :4], s, z)
-            s, z = _legacy_params(node.inputs[2].tensor)
+            s, z = legacy_params(node.inputs[2].tensor)
             flat = np.ascontiguousarray(anchors).reshape(-1).view(U8)[:4 * n]
             a = _dequantize(flat.reshape(n, 4), s, z)
         else:
@@ -283,8 +262,8 @@ class DetectionPostProcess(Kernel):
         node, o = self.node, self.opts
         boxes = self._decode(enc, anchors)
         if cls.dtype == U8:
-            s, z = _legacy_params(node.inputs[1].tensor)
-            scores = _dequantize_blocks(cls[0], s, z)
+            s, z = legacy_params(node.inputs[1].tensor)
+            scores = dequantize_per_tensor(cls[0], s, z)
         else:
             scores = np.asarray(cls[0], F32)
         nc = o["num_classes"]

@@ -22,19 +22,11 @@ from workbench.ir.ops import TensorType
 from ._common import Kernel
 from ._elementwise import runtime_error
 from ._flex import custom_map, flex_bool, flex_float32
+from .dequantize import dequantize_per_tensor, legacy_params
 from .registry import register_litert_custom
 
 F32 = np.float32
 _TYPES = (np.uint8, np.int8, np.int16, np.float16)
-
-
-def _legacy_params(t) -> tuple[np.float32, int]:
-    """LiteRT's per-tensor ``params`` (scale, zero point): set only for exactly one scale and
-    one zero point, else (0, 0)."""
-    q = t.quantization
-    if q is None or q.scale.size != 1 or q.zero_point.size != 1:
-        return F32(0.0), 0
-    return F32(q.scale[0]), int(q.zero_point[0])
 
 
 @register_litert_custom("NumericVerify")
@@ -64,7 +56,7 @@ class NumericVerify(Kernel):
         if int(np.prod(ref.shape, dtype=np.int64)) < n:
             raise node.fail(f"reference {list(ref.shape)} has fewer elements than the input "
                             f"{list(x.shape)} (LiteRT reads past its end)")
-        self.scale, self.zero_point = _legacy_params(x)
+        self.scale, self.zero_point = legacy_params(x)
         self.max_diff = F32(self.tolerance * self.scale)
         q = x.quantization
         self.per_channel = None
@@ -94,14 +86,7 @@ class NumericVerify(Kernel):
             return (x.astype(np.int32) - zp).astype(F32) * s
         if x.dtype == np.float16:
             return x.astype(F32)
-        s, zp = self.scale, self.zero_point
-        flat = x.reshape(-1)
-        head = flat.size - flat.size % 8
-        d = np.empty(flat.size, F32)
-        np.multiply(flat[:head], s, out=d[:head], dtype=F32)
-        d[:head] -= F32(zp) * s
-        d[head:] = (flat[head:].astype(np.int32) - zp).astype(F32) * s
-        return d.reshape(x.shape)
+        return dequantize_per_tensor(x, self.scale, self.zero_point)
 
     def eval(self, inputs):
         node = self.node
