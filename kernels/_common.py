@@ -60,8 +60,15 @@ class Node:
         LiteRT's zero-initialized parameters (e.g. SOFTMAX's beta 0, STRIDED_SLICE's masks 0).
         ``op.options`` is None in that case. StableHLO-era ops (DILATE, REDUCE_WINDOW,
         STABLEHLO_*) keep theirs in the second union, ``op.options2``."""
-        o = self.op.options if self.op.options is not None else self.op.options2
+        o = self.stored_options
         return o if o is not None else default_options(self.op.code)
+
+    @property
+    def stored_options(self):
+        """The options table the file stores (``op.options``, else ``op.options2``, the
+        StableHLO-era union), or None: no schema defaults (for ops where a missing table is
+        itself the fault, e.g. control flow, whose default subgraph 0 is the caller)."""
+        return self.op.options if self.op.options is not None else self.op.options2
 
     def custom_options_map(self) -> dict:
         """The op's custom options decoded as a FlexBuffer map (the format of the custom ops

@@ -32,9 +32,7 @@ def called_subgraphs(node, *fields: str) -> list[int]:
     """The subgraph indices ``fields`` of the node's options (e.g. WHILE's cond and body), each
     checked to name a subgraph of the model. A missing options table is a malformed model: the
     schema's zero default would call subgraph 0, the caller."""
-    # Not the schema defaults: subgraph 0 would be the caller. StableHLO-era ops keep their
-    # options in the second union.
-    o = node.op.options if node.op.options is not None else node.op.options2
+    o = node.stored_options  # not the schema defaults: subgraph 0 would be the caller
     n = len(node.runtime.model.subgraphs)
     out = []
     for f in fields:

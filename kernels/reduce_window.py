@@ -221,7 +221,7 @@ class StablehloReduceWindow(_ReduceWindowBase):
     def prepare(self):
         node = self.node
         x = self._common_checks()
-        o = node.op.options2 if node.op.options2 is not None else node.op.options
+        o = node.stored_options
         if o is None:
             raise node.fail("has no StablehloReduceWindowOptions (LiteRT refuses the model)")
         wd = o.window_dimensions
@@ -305,7 +305,7 @@ class ReduceWindow(_ReduceWindowBase):
             raise node.fail(f"negative window dilations {list(wdil)} read before the input")
         self.out_shape = self._geometry(tuple(x.shape), window, strides, (1,) * rank, wdil,
                                         (0,) * (2 * rank))
-        o = node.op.options2 if node.op.options2 is not None else node.op.options
+        o = node.stored_options
         self.error = self._dtype_error(x.dtype)
         if o is None:  # LiteRT's zeroed params: the unsupported function, refused at invoke
             self.fn = None

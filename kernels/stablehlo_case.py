@@ -21,7 +21,7 @@ from .registry import register
 class StablehloCase(Kernel):
     def prepare(self):
         node = self.node
-        o = node.op.options if node.op.options is not None else node.op.options2
+        o = node.stored_options
         branches = getattr(o, "branch_subgraph_indices", None)
         if not branches:
             raise node.fail("STABLEHLO_CASE has no branch subgraphs")

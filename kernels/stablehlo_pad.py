@@ -44,7 +44,7 @@ class StablehloPad(Kernel):
         if out.dtype != x.dtype:
             raise node.fail(f"output type {out.tensor.type_name} differs from the input type "
                             f"{x.tensor.type_name}")
-        opts = node.op.options2 if node.op.options2 is not None else node.op.options
+        opts = node.stored_options
         if not isinstance(opts, StablehloPadOptions):
             raise node.fail("StablehloPadOptions are missing (LiteRT cannot parse the op)")
         vecs = []
