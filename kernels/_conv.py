@@ -36,6 +36,13 @@ def fused_activation(x: np.ndarray, act: int) -> np.ndarray:
     return np.clip(x, lo, hi, out=x)
 
 
+def activation_range(act: int, dtype=np.float32) -> tuple:
+    """The clamp ``(lo, hi)`` of a fused activation as ``dtype`` scalars: infinite bounds for
+    NONE, TANH and SIGN_BIT (no range, see :func:`fused_activation`)."""
+    lo, hi = _RANGES.get(int(act), (-np.inf, np.inf))
+    return dtype(lo), dtype(hi)
+
+
 #: Largest tiled bias row (values) :func:`bias_row` builds: an output wider than any real
 #: image (a fuzzed width of 2**30) would otherwise tile gigabytes at prepare.
 _BIAS_ROW_LIMIT = 1 << 20

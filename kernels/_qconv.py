@@ -390,6 +390,22 @@ class Requantizer:
         u += lo
         return u.astype(self.dtype)
 
+    def loop_params(self, channels: int) -> tuple:
+        """The parameters of ``_call_int`` for the compiled loops (``_loops.requantize_value``),
+        every per-channel value expanded to a vector of ``channels``: ``(offset, left, mul,
+        fix, add, total, flags, zero_point, lo, hi)``; ``flags`` bit 0 wrap_acc, bit 1 a left
+        shift, bit 2 wrap_out."""
+        def vec(v, dtype=np.int64):
+            return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype).reshape(-1)
+                                                        if np.ndim(v) else np.asarray(v, dtype),
+                                                        (channels,)))
+        has_left = not isinstance(self.left, int) or bool(self.left)
+        flags = int(self.wrap_acc) | (2 if has_left else 0) | (4 if self.wrap_out else 0)
+        off = 0 if self.offset is None else self.offset
+        return (vec(off), vec(self.left), vec(self.mul), vec(self.fix, np.bool_),
+                vec(self.add), vec(self.total), np.int64(flags), np.int64(self.zero_point),
+                np.int64(self.lo), np.int64(self.hi))
+
     def _call_int(self, acc: np.ndarray) -> np.ndarray:
         acc = np.asarray(acc)
         acc = acc.astype(np.int64) if acc.dtype != np.int64 else acc

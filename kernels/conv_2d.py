@@ -10,11 +10,14 @@ import numpy as np
 
 from workbench.ir.ops import Op
 
+from . import _jit
 from . import _qconv as q
 from ._common import Kernel, PadBuffer, conv_window, pad_nhwc, patches
-from ._conv import add_bias, bias_row, fused_activation
+from ._conv import activation_range, add_bias, bias_row, fused_activation
 from ._float_only import require_float
 from .registry import register
+
+_NO_BIAS = np.zeros(1, np.float32)
 
 
 @register(Op.CONV_2D)
@@ -58,7 +61,15 @@ class Conv2D(Kernel):
         # narrower than the output (expand convs): one more column then costs less than a
         # pass over the output to add the bias. Float32 sums in another order: within contract.
         self.wt_bias = None
-        if self.wt is not None and b is not None and b.data is not None and \
+        # Compiled loops: one pass adds the bias and clamps the GEMM's output (instead of the
+        # bias column and/or numpy passes below).
+        self.loops = _jit.loops() if self.groups == 1 and x.dtype == np.float32 and \
+            (b is None or b.dtype == np.float32) else None
+        if self.loops is not None:
+            self.range = activation_range(o.fused_activation_function, np.float32)
+            self.b_loop = None if b is None or b.data is None else \
+                np.ascontiguousarray(b.data.reshape(-1), np.float32)
+        elif self.wt is not None and b is not None and b.data is not None and \
                 b.data.dtype == np.float32 and (not self.pointwise or ic < oc):
             self.wt_bias = np.vstack([self.wt, b.data.reshape(1, oc)]).astype(np.float32)
         self.pad = PadBuffer(*self.pads)
@@ -86,7 +97,15 @@ class Conv2D(Kernel):
             else:
                 cols = patches(self.pad(x), kh, kw, sh, sw, dh, dw, oh, ow)
                 cols2d = cols.reshape(-1, k)
-            out = (cols2d @ wt).reshape(n, oh, ow, oc)
+            out = cols2d @ wt
+            if self.loops is not None:
+                bl = self.b_loop
+                if bl is None:
+                    bl = _NO_BIAS if b is None else np.ascontiguousarray(b.reshape(-1),
+                                                                         np.float32)
+                self.loops.bias_clamp_rows(out, bl, b is not None, *self.range)
+                return [out.reshape(n, oh, ow, oc)]
+            out = out.reshape(n, oh, ow, oc)
             add_bias(out, b, self.bias_row)
             return [fused_activation(out, self.node.options.fused_activation_function)]
         cols = patches(self.pad(x), kh, kw, sh, sw, dh, dw, oh, ow)  # N,OH,OW,KH,KW,C
@@ -171,6 +190,9 @@ class Conv2D(Kernel):
         self.requant = q.Requantizer(mult, rounding, zo, lo, hi, out.dtype, wrap_acc=wrap,
                                      offset=offset, bound=bound)
         self.eval = self._eval_quantized
+        # Compiled loops: the requantization in one pass over each accumulator block.
+        self.loops = _jit.loops()
+        self.loop_rq = None if self.loops is None else self.requant.loop_params(oc)
         return [(n, oh, ow, oc)]
 
     def _eval_quantized(self, inputs):
@@ -211,7 +233,11 @@ class Conv2D(Kernel):
                 if corr is not None:
                     acc = acc.astype(np.int64)
                     acc += corr
-                out[bi, r0:r1] = self.requant(acc).reshape(r1 - r0, ow, oc)
+                if self.loop_rq is not None:
+                    self.loops.requantize_rows(acc.reshape(-1, oc), self.loop_rq,
+                                               out[bi, r0:r1].reshape(-1, oc))
+                else:
+                    out[bi, r0:r1] = self.requant(acc).reshape(r1 - r0, ow, oc)
         return [out]
 
     def _filter_zp(self) -> int:

@@ -11,11 +11,15 @@ import numpy as np
 from workbench.ir.ops import Op
 
 from . import _depthwise as dw
+from . import _jit
 from . import _qconv as q
 from ._common import Kernel, PadBuffer, conv_window, pad_nhwc
-from ._conv import add_bias, bias_row, fused_activation
+from ._conv import activation_range, add_bias, bias_row, fused_activation
 from ._float_only import require_float
 from .registry import register
+
+_NO_BIAS = np.zeros(1, np.float32)
+_NO_BIAS_INT = np.zeros(1, np.int64)
 
 
 @register(Op.DEPTHWISE_CONV_2D)
@@ -52,7 +56,40 @@ class DepthwiseConv2D(Kernel):
             raise node.fail(f"bias {list(b.shape)} must have {oc} elements")
         self.bias_row = bias_row(b, ow)
         self.pad = PadBuffer(*self.pads)
+        self.loops = _jit.loops()
+        if self.loops is not None and (x.dtype != np.float32 or w.dtype != np.float32 or
+                                       b is not None and b.dtype != np.float32):
+            self.loops = None
+        if self.loops is not None:
+            self.range = activation_range(o.fused_activation_function, np.float32)
+            self.w_loop = None if w.data is None else np.ascontiguousarray(
+                (w.data if self.taps is None else w.data[self.taps]).reshape(kh, kw, oc))
+            self.b_loop = None if b is None or b.data is None else \
+                np.ascontiguousarray(b.data.reshape(-1))
+            self.eval = self._eval_loop
         return [(n, oh, ow, oc)]
+
+    def _eval_loop(self, inputs):
+        """The compiled loop (``_loops.depthwise_float``): tap sums, bias and clamp in one
+        pass, padding skipped rather than copied."""
+        x, w = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        if self.crop is not None:
+            x, w = x[self.crop], w[self.taps]
+        kh, kw, sh, sw, dh, dw_, oh, ow = self.geom
+        wl = self.w_loop
+        if wl is None:
+            wl = np.ascontiguousarray(w.reshape(kh, kw, w.shape[3]), np.float32)
+        bl = self.b_loop
+        if bl is None:
+            bl = _NO_BIAS if b is None else np.ascontiguousarray(b.reshape(-1), np.float32)
+        oc = wl.shape[2]
+        out = np.empty((x.shape[0], oh, ow, oc), np.float32)
+        lo, hi = self.range
+        self.loops.depthwise_float(np.ascontiguousarray(x), wl, bl, b is not None, sh, sw, dh,
+                                   dw_, self.pads[0][0], self.pads[1][0], self.mult, lo, hi,
+                                   out)
+        return [out]
 
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
@@ -141,7 +178,39 @@ class DepthwiseConv2D(Kernel):
                                      out.dtype, upward=upward, offset=offset, bound=bound)
         self.pad = PadBuffer(*self.pads, dtype=self.acc_dtype, minus=zx)
         self.eval = self._eval_quantized
+        self.loops = _jit.loops()
+        if self.loops is not None:
+            # Integer accumulators: int32 when the sums (and a run-time bias) provably fit, as
+            # LiteRT's own; the requantization is the int64 form of the same rounding.
+            self.loop_dtype = np.int32 if acc_max < 2**31 and self.acc_dtype != np.int64 \
+                else np.int64
+            self.loop_rq = self.requant.loop_params(oc)
+            self.loop_w = None if taps is None else \
+                np.ascontiguousarray(taps.reshape(kh, kw, oc), self.loop_dtype)
+            self.eval = self._eval_quantized_loop
         return [(n, oh, ow, oc)]
+
+    def _eval_quantized_loop(self, inputs):
+        """The compiled loop (``_loops.depthwise_quant``): tap sums and requantization in one
+        pass, padding skipped."""
+        x, w = inputs[0], inputs[1]
+        if self.crop is not None:
+            x, w = x[self.crop], w[self.taps]
+        kh, kw, sh, sw, dh, dw_, oh, ow = self.geom
+        oc = self.node.inputs[1].shape[3]
+        wl = self.loop_w
+        if wl is None:
+            wl = np.ascontiguousarray(w.reshape(kh, kw, oc).astype(np.int64) - self.zw,
+                                      self.loop_dtype)
+        bias = _NO_BIAS_INT
+        if not self.static and len(inputs) > 2 and inputs[2] is not None:
+            bias = np.ascontiguousarray(inputs[2].reshape(-1), np.int64)
+        out = np.empty((x.shape[0], oh, ow, oc), self.requant.dtype)
+        self.loops.depthwise_quant(np.ascontiguousarray(x), self.zx, wl, bias,
+                                   bias is not _NO_BIAS_INT, sh, sw, dh, dw_, self.pads[0][0],
+                                   self.pads[1][0], self.mult, np.empty(oc, self.loop_dtype),
+                                   self.loop_rq, out)
+        return [out]
 
     def _eval_quantized(self, inputs):
         x, w = inputs[0], inputs[1]

@@ -1,0 +1,57 @@
+"""The switch for the compiled inner loops of :mod:`._loops` (numba).
+
+Kernels ask :func:`loops` at prepare time: it returns the compiled-loop module, or None when
+numba is not installed, fails to import, or the loops are switched off (environment variable
+``WORKBENCH_JIT=0`` at import, or :func:`disabled` / :func:`set_enabled` at run time). With
+None the kernels keep their numpy forms, which compute the same values (tests compare them).
+
+numba compiles each loop on its first call for the argument types it sees (about a second per
+loop) and caches the machine code next to this module (``__pycache__``), so later processes
+load it in milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+_enabled = os.environ.get("WORKBENCH_JIT", "1").strip().lower() not in ("0", "false", "no",
+                                                                         "off")
+_module = None
+_failed = False
+
+
+def set_enabled(flag: bool) -> None:
+    """Use the compiled loops in kernels prepared from now on (True) or the numpy forms."""
+    global _enabled
+    _enabled = bool(flag)
+
+
+def enabled() -> bool:
+    return _enabled and loops() is not None
+
+
+@contextlib.contextmanager
+def disabled():
+    """Kernels prepared inside the block use their numpy forms (tests compare the two)."""
+    global _enabled
+    old, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = old
+
+
+def loops():
+    """The compiled-loop module, or None (see the module docstring)."""
+    global _module, _failed
+    if not _enabled or _failed:
+        return None
+    if _module is None:
+        try:
+            from . import _loops
+        except Exception:  # numba missing or broken on this platform: numpy forms
+            _failed = True
+            return None
+        _module = _loops
+    return _module

@@ -1,0 +1,223 @@
+"""Compiled inner loops (numba) of the hottest kernels: depthwise convolution, the integer
+requantization of GEMM accumulators, and the float bias + activation pass.
+
+Each loop computes exactly what the kernel's numpy form computes (tests compare the two on
+the same inputs, value for value), in one pass over the output instead of one numpy pass per
+operation: the tap sum, bias, clamp or requantization of an output pixel happen while its
+channels are in registers. Only :mod:`._jit` imports this module (numba is imported lazily,
+and a missing numba or ``WORKBENCH_JIT=0`` leaves the numpy forms in charge).
+
+Conventions shared by every loop:
+
+- Float tap sums start from 0 and add ``x * w`` tap by tap in row-major ``(i, j)`` order, a
+  float32 multiply and a float32 add each (numba does not contract them into a fused
+  multiply-add without ``fastmath``), then the bias, then the clamp: the numpy form's order.
+  Taps that fall on padding are skipped, as LiteRT's kernels skip them (the numpy form adds
+  ``0 * w``, the same value unless a weight is infinite or NaN).
+- Integer tap sums are exact in the accumulator dtype the kernel chose (prepare proved the
+  bound), so their order does not matter.
+- :func:`requantize_value` is ``Requantizer._call_int`` for one value: the same int64
+  operations, per-channel parameters expanded to vectors (``Requantizer.loop_params``).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_OPTS = dict(cache=True, nogil=True, boundscheck=False)
+
+_TWO31 = 2147483648
+
+
+@nb.njit(inline="always", **_OPTS)
+def _wrap32(a):
+    return ((a + _TWO31) & 0xFFFFFFFF) - _TWO31
+
+
+@nb.njit(inline="always", **_OPTS)
+def requantize_value(a, off, left, mul, fix, add, total, flags, zp, lo, hi):
+    """``a`` (int64) of one channel through that channel's requantizer parameters (scalars:
+    numba would count references on every access to a tuple of arrays in an inner loop):
+    offset, wrap, left shift, rounding high multiply, the GEMMLOWP tie fix, shift, zero point
+    and clamp. ``flags``: bit 0 wrap_acc (C++'s int32 accumulator), bit 1 a left shift (then
+    wrap as int32), bit 2 wrap_out (the C++ cast of a result beyond int32)."""
+    a = a + off
+    if flags & 1:
+        a = _wrap32(a)
+    if flags & 2:
+        a = _wrap32(a << left)
+    a = a * mul
+    if fix and a < -1073741824:
+        a -= _TWO31
+    a = (a + add) >> total
+    if flags & 4:
+        a = _wrap32(a)
+    a += zp
+    if a < lo:
+        a = lo
+    if a > hi:
+        a = hi
+    return a
+
+
+@nb.njit(**_OPTS)
+def requantize_rows(acc, rq, out):
+    """``out[m, c] = requantize(acc[m, c])`` for a 2-D ``acc`` of exact integers (float32,
+    float64 or int64) with channels along the last axis; ``rq``:
+    ``Requantizer.loop_params``."""
+    off, left, mul, fix, add, total, flags, zp, lo, hi = rq
+    rows, ch = acc.shape
+    for m in range(rows):
+        for c in range(ch):
+            out[m, c] = requantize_value(np.int64(acc[m, c]), off[c], left[c], mul[c], fix[c],
+                                         add[c], total[c], flags, zp, lo, hi)
+
+
+@nb.njit(**_OPTS)
+def bias_clamp_rows(out, bias, has_bias, lo, hi):
+    """In place: ``out[m, c] = clamp(out[m, c] + bias[c], lo, hi)`` (float32; the clamp as
+    ``max`` then ``min``, NaN kept)."""
+    rows, ch = out.shape
+    for m in range(rows):
+        for c in range(ch):
+            v = out[m, c]
+            if has_bias:
+                v = v + bias[c]
+            if v < lo:
+                v = lo
+            if v > hi:
+                v = hi
+            out[m, c] = v
+
+
+# -- depthwise convolution --------------------------------------------------------------------
+# (Arrays are indexed element by element in the loops: a sliced row would be a new array
+# whose reference count numba updates on every pixel.)
+@nb.njit(inline="always", **_OPTS)
+def _dw_float_pixel(x, w, n, y0, x0, dh, dw, mult, out, y, xo):
+    """The float32 tap sum of one output pixel into ``out[n, y, xo]`` (skipping padding)."""
+    _, h, wd, _ = x.shape
+    kh, kw, oc = w.shape
+    for c in range(oc):
+        out[n, y, xo, c] = np.float32(0)
+    for i in range(kh):
+        iy = y0 + i * dh
+        if iy < 0 or iy >= h:
+            continue
+        for j in range(kw):
+            ix = x0 + j * dw
+            if ix < 0 or ix >= wd:
+                continue
+            if mult == 1:
+                for c in range(oc):
+                    out[n, y, xo, c] += x[n, iy, ix, c] * w[i, j, c]
+            else:  # output channel c reads input channel c // mult
+                for c in range(oc):
+                    out[n, y, xo, c] += x[n, iy, ix, c // mult] * w[i, j, c]
+
+
+@nb.njit(**_OPTS)
+def depthwise_float(x, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, lo, hi, out):
+    """DEPTHWISE_CONV_2D, float32: ``x [N, H, W, C]`` (unpadded), ``w [KH, KW, OC]``,
+    ``out [N, OH, OW, OC]``; pads ``pt`` / ``pl`` before the first row / column; the bias (if
+    ``has_bias``) then the clamp to ``[lo, hi]`` (the fused activation's range)."""
+    n_, h, wd, _ = x.shape
+    _, oh, ow, oc = out.shape
+    kh, kw = w.shape[0], w.shape[1]
+    three = kh == 3 and kw == 3 and mult == 1
+    for n in range(n_):
+        for y in range(oh):
+            y0 = y * sh - pt
+            y1, y2 = y0 + dh, y0 + 2 * dh
+            rows_in = y0 >= 0 and y0 + (kh - 1) * dh < h
+            for xo in range(ow):
+                x0 = xo * sw - pl
+                x1, x2 = x0 + dw, x0 + 2 * dw
+                if three and rows_in and x0 >= 0 and x2 < wd:
+                    # 3x3 fully inside: the sum of a channel kept in a register
+                    for c in range(oc):
+                        s = np.float32(0) + x[n, y0, x0, c] * w[0, 0, c]
+                        s += x[n, y0, x1, c] * w[0, 1, c]
+                        s += x[n, y0, x2, c] * w[0, 2, c]
+                        s += x[n, y1, x0, c] * w[1, 0, c]
+                        s += x[n, y1, x1, c] * w[1, 1, c]
+                        s += x[n, y1, x2, c] * w[1, 2, c]
+                        s += x[n, y2, x0, c] * w[2, 0, c]
+                        s += x[n, y2, x1, c] * w[2, 1, c]
+                        s += x[n, y2, x2, c] * w[2, 2, c]
+                        if has_bias:
+                            s += bias[c]
+                        if s < lo:
+                            s = lo
+                        if s > hi:
+                            s = hi
+                        out[n, y, xo, c] = s
+                else:
+                    _dw_float_pixel(x, w, n, y0, x0, dh, dw, mult, out, y, xo)
+                    for c in range(oc):
+                        s = out[n, y, xo, c]
+                        if has_bias:
+                            s += bias[c]
+                        if s < lo:
+                            s = lo
+                        if s > hi:
+                            s = hi
+                        out[n, y, xo, c] = s
+
+
+@nb.njit(**_OPTS)
+def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc, rq, out):
+    """Integer DEPTHWISE_CONV_2D: ``x [N, H, W, C]`` raw integers, ``w [KH, KW, OC]`` (filter
+    zero point already subtracted) in the accumulator dtype, ``acc [OC]`` a scratch row of that
+    dtype (int32 or int64: prepare proved the sums fit), ``bias`` int64 (run-time bias; a
+    constant one is in ``rq``'s offset). Each pixel's sums are requantized into ``out``."""
+    off, left, mul, fix, add, total, flags, zp, lo, hi = rq
+    n_, h, wd, _ = x.shape
+    _, oh, ow, oc = out.shape
+    kh, kw = w.shape[0], w.shape[1]
+    zero = acc[0] - acc[0]  # 0 in the accumulator dtype (numba types it from ``acc``)
+    zxa = zero + zx
+    three = kh == 3 and kw == 3 and mult == 1
+    for n in range(n_):
+        for y in range(oh):
+            y0 = y * sh - pt
+            y1, y2 = y0 + dh, y0 + 2 * dh
+            rows_in = y0 >= 0 and y0 + (kh - 1) * dh < h
+            for xo in range(ow):
+                x0 = xo * sw - pl
+                x1, x2 = x0 + dw, x0 + 2 * dw
+                if three and rows_in and x0 >= 0 and x2 < wd:
+                    for c in range(oc):
+                        acc[c] = ((x[n, y0, x0, c] - zxa) * w[0, 0, c]
+                                  + (x[n, y0, x1, c] - zxa) * w[0, 1, c]
+                                  + (x[n, y0, x2, c] - zxa) * w[0, 2, c]
+                                  + (x[n, y1, x0, c] - zxa) * w[1, 0, c]
+                                  + (x[n, y1, x1, c] - zxa) * w[1, 1, c]
+                                  + (x[n, y1, x2, c] - zxa) * w[1, 2, c]
+                                  + (x[n, y2, x0, c] - zxa) * w[2, 0, c]
+                                  + (x[n, y2, x1, c] - zxa) * w[2, 1, c]
+                                  + (x[n, y2, x2, c] - zxa) * w[2, 2, c])
+                else:
+                    for c in range(oc):
+                        acc[c] = zero
+                    for i in range(kh):
+                        iy = y0 + i * dh
+                        if iy < 0 or iy >= h:
+                            continue
+                        for j in range(kw):
+                            ix = x0 + j * dw
+                            if ix < 0 or ix >= wd:
+                                continue
+                            if mult == 1:
+                                for c in range(oc):
+                                    acc[c] += (x[n, iy, ix, c] - zxa) * w[i, j, c]
+                            else:
+                                for c in range(oc):
+                                    acc[c] += (x[n, iy, ix, c // mult] - zxa) * w[i, j, c]
+                for c in range(oc):
+                    a = np.int64(acc[c])
+                    if has_bias:
+                        a += bias[c]
+                    out[n, y, xo, c] = requantize_value(a, off[c], left[c], mul[c], fix[c],
+                                                        add[c], total[c], flags, zp, lo, hi)
