@@ -131,11 +131,53 @@ def depthwise_float(x, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, lo, hi, 
             y0 = y * sh - pt
             y1, y2 = y0 + dh, y0 + 2 * dh
             rows_in = y0 >= 0 and y0 + (kh - 1) * dh < h
-            for xo in range(ow):
+            xo = 0
+            while xo < ow:
                 x0 = xo * sw - pl
                 x1, x2 = x0 + dw, x0 + 2 * dw
                 if three and rows_in and x0 >= 0 and x2 < wd:
-                    # 3x3 fully inside: the sum of a channel kept in a register
+                    # 3x3 fully inside: the sums of a channel kept in registers, two output
+                    # pixels at a time when the next one is inside too (each weight loaded
+                    # once for both)
+                    if xo + 1 < ow and x2 + sw < wd:
+                        u0, u1, u2 = x0 + sw, x1 + sw, x2 + sw
+                        for c in range(oc):
+                            v0, v1, v2 = w[0, 0, c], w[0, 1, c], w[0, 2, c]
+                            v3, v4, v5 = w[1, 0, c], w[1, 1, c], w[1, 2, c]
+                            v6, v7, v8 = w[2, 0, c], w[2, 1, c], w[2, 2, c]
+                            s = np.float32(0) + x[n, y0, x0, c] * v0
+                            t = np.float32(0) + x[n, y0, u0, c] * v0
+                            s += x[n, y0, x1, c] * v1
+                            t += x[n, y0, u1, c] * v1
+                            s += x[n, y0, x2, c] * v2
+                            t += x[n, y0, u2, c] * v2
+                            s += x[n, y1, x0, c] * v3
+                            t += x[n, y1, u0, c] * v3
+                            s += x[n, y1, x1, c] * v4
+                            t += x[n, y1, u1, c] * v4
+                            s += x[n, y1, x2, c] * v5
+                            t += x[n, y1, u2, c] * v5
+                            s += x[n, y2, x0, c] * v6
+                            t += x[n, y2, u0, c] * v6
+                            s += x[n, y2, x1, c] * v7
+                            t += x[n, y2, u1, c] * v7
+                            s += x[n, y2, x2, c] * v8
+                            t += x[n, y2, u2, c] * v8
+                            if has_bias:
+                                s += bias[c]
+                                t += bias[c]
+                            if s < lo:
+                                s = lo
+                            if s > hi:
+                                s = hi
+                            if t < lo:
+                                t = lo
+                            if t > hi:
+                                t = hi
+                            out[n, y, xo, c] = s
+                            out[n, y, xo + 1, c] = t
+                        xo += 2
+                        continue
                     for c in range(oc):
                         s = np.float32(0) + x[n, y0, x0, c] * w[0, 0, c]
                         s += x[n, y0, x1, c] * w[0, 1, c]
@@ -164,14 +206,32 @@ def depthwise_float(x, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, lo, hi, 
                         if s > hi:
                             s = hi
                         out[n, y, xo, c] = s
+                xo += 1
+
+
+@nb.njit(inline="always", **_OPTS)
+def _dw_quant_3x3(x, n, ya, yb, yc, xa, xb, xc, zxa, w, acc, base, oc):
+    """Integer 3x3 tap sums of one interior pixel (rows ya..yc, columns xa..xc) into
+    ``acc[base:base + oc]``."""
+    for c in range(oc):
+        acc[base + c] = ((x[n, ya, xa, c] - zxa) * w[0, 0, c]
+                         + (x[n, ya, xb, c] - zxa) * w[0, 1, c]
+                         + (x[n, ya, xc, c] - zxa) * w[0, 2, c]
+                         + (x[n, yb, xa, c] - zxa) * w[1, 0, c]
+                         + (x[n, yb, xb, c] - zxa) * w[1, 1, c]
+                         + (x[n, yb, xc, c] - zxa) * w[1, 2, c]
+                         + (x[n, yc, xa, c] - zxa) * w[2, 0, c]
+                         + (x[n, yc, xb, c] - zxa) * w[2, 1, c]
+                         + (x[n, yc, xc, c] - zxa) * w[2, 2, c])
 
 
 @nb.njit(**_OPTS)
 def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc, rq, out):
     """Integer DEPTHWISE_CONV_2D: ``x [N, H, W, C]`` raw integers, ``w [KH, KW, OC]`` (filter
-    zero point already subtracted) in the accumulator dtype, ``acc [OC]`` a scratch row of that
+    zero point already subtracted) in the accumulator dtype, ``acc [2 * OC]`` a scratch of that
     dtype (int32 or int64: prepare proved the sums fit), ``bias`` int64 (run-time bias; a
-    constant one is in ``rq``'s offset). Each pixel's sums are requantized into ``out``."""
+    constant one is in ``rq``'s offset). Each pixel's sums are requantized into ``out``; 3x3
+    interior pixels go two at a time."""
     off, left, mul, fix, add, total, flags, zp, lo, hi = rq
     n_, h, wd, _ = x.shape
     _, oh, ow, oc = out.shape
@@ -184,20 +244,17 @@ def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc,
             y0 = y * sh - pt
             y1, y2 = y0 + dh, y0 + 2 * dh
             rows_in = y0 >= 0 and y0 + (kh - 1) * dh < h
-            for xo in range(ow):
+            xo = 0
+            while xo < ow:
                 x0 = xo * sw - pl
                 x1, x2 = x0 + dw, x0 + 2 * dw
+                pixels = 1
                 if three and rows_in and x0 >= 0 and x2 < wd:
-                    for c in range(oc):
-                        acc[c] = ((x[n, y0, x0, c] - zxa) * w[0, 0, c]
-                                  + (x[n, y0, x1, c] - zxa) * w[0, 1, c]
-                                  + (x[n, y0, x2, c] - zxa) * w[0, 2, c]
-                                  + (x[n, y1, x0, c] - zxa) * w[1, 0, c]
-                                  + (x[n, y1, x1, c] - zxa) * w[1, 1, c]
-                                  + (x[n, y1, x2, c] - zxa) * w[1, 2, c]
-                                  + (x[n, y2, x0, c] - zxa) * w[2, 0, c]
-                                  + (x[n, y2, x1, c] - zxa) * w[2, 1, c]
-                                  + (x[n, y2, x2, c] - zxa) * w[2, 2, c])
+                    _dw_quant_3x3(x, n, y0, y1, y2, x0, x1, x2, zxa, w, acc, 0, oc)
+                    if xo + 1 < ow and x2 + sw < wd:
+                        _dw_quant_3x3(x, n, y0, y1, y2, x0 + sw, x1 + sw, x2 + sw, zxa, w, acc,
+                                      oc, oc)
+                        pixels = 2
                 else:
                     for c in range(oc):
                         acc[c] = zero
@@ -215,9 +272,26 @@ def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc,
                             else:
                                 for c in range(oc):
                                     acc[c] += (x[n, iy, ix, c // mult] - zxa) * w[i, j, c]
-                for c in range(oc):
-                    a = np.int64(acc[c])
-                    if has_bias:
-                        a += bias[c]
-                    out[n, y, xo, c] = requantize_value(a, off[c], left[c], mul[c], fix[c],
-                                                        add[c], total[c], flags, zp, lo, hi)
+                for p in range(pixels):
+                    for c in range(oc):
+                        a = np.int64(acc[p * oc + c])
+                        if has_bias:
+                            a += bias[c]
+                        out[n, y, xo + p, c] = requantize_value(a, off[c], left[c], mul[c],
+                                                                fix[c], add[c], total[c],
+                                                                flags, zp, lo, hi)
+                xo += pixels
+
+
+# -- 8-bit binary ops ------------------------------------------------------------------------------
+@nb.njit(**_OPTS)
+def gather_byte_pairs(x, y, table, n_vec, vec_offset, out):
+    """``out[i] = table[block + (x byte << 8 | y byte)]`` over flat same-size 8-bit ``x`` and
+    ``y`` (viewed as uint8): the first ``n_vec`` elements read the 64K block at
+    ``vec_offset`` (a vector loop's results), the rest the block at 0 (the scalar path), as
+    ``_qelementwise.binary_fn``'s gather does in three numpy passes."""
+    for i in range(x.size):
+        idx = (np.int64(x[i]) << 8) | np.int64(y[i])
+        if i < n_vec:
+            idx += vec_offset
+        out[i] = table[idx]

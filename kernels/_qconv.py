@@ -473,7 +473,7 @@ class ExactMatmul:
         """``x`` of shape [..., K] (any integer dtype, any strides) -> [prod(...), N] holding
         exact integers in the GEMM's own dtype (float32, float64 or int64)."""
         k = self.w.shape[0]
-        xf = np.asarray(x).astype(self.dtype).reshape(-1, k)
+        xf = np.asarray(x).astype(self.dtype, copy=False).reshape(-1, k)
         return np.matmul(xf, self.w)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

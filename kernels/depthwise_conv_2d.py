@@ -208,7 +208,7 @@ class DepthwiseConv2D(Kernel):
         out = np.empty((x.shape[0], oh, ow, oc), self.requant.dtype)
         self.loops.depthwise_quant(np.ascontiguousarray(x), self.zx, wl, bias,
                                    bias is not _NO_BIAS_INT, sh, sw, dh, dw_, self.pads[0][0],
-                                   self.pads[1][0], self.mult, np.empty(oc, self.loop_dtype),
+                                   self.pads[1][0], self.mult, np.empty(2 * oc, self.loop_dtype),
                                    self.loop_rq, out)
         return [out]
 

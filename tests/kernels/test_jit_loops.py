@@ -280,3 +280,45 @@ def test_switch_off_and_on():
     # the numpy form was prepared: its kernel has no compiled loop
     kernel = it._plans[0].kernels[0]
     assert getattr(kernel, "loops", None) is None
+
+
+# -- 8-bit binary ops: the byte-pair gather ------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8])
+@pytest.mark.parametrize("op", [B.ADD, B.SUB, B.MUL])
+@pytest.mark.parametrize("shape", [(1, 7, 7, 24), (2, 5, 3), (37,)], ids=str)
+def test_binary_byte_pair_loop(op, dtype, shape):
+    rng = np.random.default_rng(int(op) + len(shape))
+    info = np.iinfo(dtype)
+    m = Model()
+    sg = Subgraph(name="main")
+    m.subgraphs.append(sg)
+    qa = _q(0.05, int(rng.integers(info.min, info.max)))
+    qb = _q(0.11, int(rng.integers(info.min, info.max)))
+    qo = _q(0.09 if op != B.MUL else 0.4, int(rng.integers(info.min // 2, info.max // 2)))
+    a = sg.new_tensor("a", shape, dtype, quantization=qa)
+    b = sg.new_tensor("b", shape, dtype, quantization=qb)
+    y = sg.new_tensor("y", shape, dtype, quantization=qo)
+    sg.inputs += [a, b]
+    sg.outputs.append(y)
+    opts = {B.ADD: O.AddOptions, B.SUB: O.SubOptions, B.MUL: O.MulOptions}[op](
+        fused_activation_function=Act.RELU6)
+    sg.add_operator(Operator(m.opcode(op), [a, b], [y], options=opts))
+    content = m.to_bytes()
+    inputs = [rng.integers(info.min, info.max + 1, shape).astype(dtype) for _ in range(2)]
+    got = _run_both(content, inputs)
+    np.testing.assert_array_equal(got, _litert(content, inputs))
+
+
+def test_gather_byte_pairs_blocks():
+    """Which block each element reads (the first ``n_vec`` the vector block), with tables whose
+    blocks differ everywhere, so any off-by-one shows."""
+    rng = np.random.default_rng(5)
+    table = rng.integers(-128, 128, 3 * 65536).astype(np.int8)
+    x = rng.integers(0, 256, 101).astype(np.uint8)
+    y = rng.integers(0, 256, 101).astype(np.uint8)
+    idx = (x.astype(np.int64) << 8) | y
+    for n_vec, off in [(0, 0), (96, 65536), (101, 2 * 65536), (50, 2 * 65536)]:
+        out = np.empty(101, np.int8)
+        _jit.loops().gather_byte_pairs(x, y, table, n_vec, off, out)
+        want = table[idx + np.where(np.arange(101) < n_vec, off, 0)]
+        np.testing.assert_array_equal(out, want)
