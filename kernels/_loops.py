@@ -61,6 +61,35 @@ def requantize_value(a, off, left, mul, fix, add, total, flags, zp, lo, hi):
     return a
 
 
+@nb.njit(inline="always", **_OPTS)
+def requantize_value_float(t, a, b, thr, step, span, lo):
+    """``Requantizer._call_float`` for one accumulator ``t`` (float64, an exact integer) of one
+    channel: ``t * a + b`` (exact: prepare bounded the numerator below 2**52), minus ``step``
+    below ``thr`` (GEMMLOWP's ties; ``thr`` is -inf otherwise), clamped to ``[0, span]``,
+    truncated (the floor of a non-negative value), plus ``lo``."""
+    t = t * a
+    t = t + b
+    if t < thr:
+        t -= step
+    if t < 0.0:
+        t = 0.0
+    if t > span:
+        t = span
+    return np.int64(t) + lo
+
+
+@nb.njit(**_OPTS)
+def requantize_rows_float(acc, fq, out):
+    """:func:`requantize_rows` by the float64 form (``Requantizer.loop_params_float``): ~1.4x
+    faster than the int64 one where prepare proved it exact."""
+    a, b, thr, step, span, lo = fq
+    rows, ch = acc.shape
+    for m in range(rows):
+        for c in range(ch):
+            out[m, c] = requantize_value_float(np.float64(acc[m, c]), a[c], b[c], thr[c],
+                                               step[c], span, lo)
+
+
 @nb.njit(**_OPTS)
 def requantize_rows(acc, rq, out):
     """``out[m, c] = requantize(acc[m, c])`` for a 2-D ``acc`` of exact integers (float32,
@@ -226,13 +255,15 @@ def _dw_quant_3x3(x, n, ya, yb, yc, xa, xb, xc, zxa, w, acc, base, oc):
 
 
 @nb.njit(**_OPTS)
-def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc, rq, out):
+def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc, rq, fq,
+                    use_float, out):
     """Integer DEPTHWISE_CONV_2D: ``x [N, H, W, C]`` raw integers, ``w [KH, KW, OC]`` (filter
     zero point already subtracted) in the accumulator dtype, ``acc [2 * OC]`` a scratch of that
     dtype (int32 or int64: prepare proved the sums fit), ``bias`` int64 (run-time bias; a
-    constant one is in ``rq``'s offset). Each pixel's sums are requantized into ``out``; 3x3
-    interior pixels go two at a time."""
+    constant one is in ``rq``'s offset). Each pixel's sums are requantized into ``out`` (by
+    the float64 form ``fq`` when ``use_float``); 3x3 interior pixels go two at a time."""
     off, left, mul, fix, add, total, flags, zp, lo, hi = rq
+    fa, fb, fthr, fstep, fspan, flo = fq
     n_, h, wd, _ = x.shape
     _, oh, ow, oc = out.shape
     kh, kw = w.shape[0], w.shape[1]
@@ -273,6 +304,12 @@ def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc,
                                 for c in range(oc):
                                     acc[c] += (x[n, iy, ix, c // mult] - zxa) * w[i, j, c]
                 for p in range(pixels):
+                    if use_float:
+                        for c in range(oc):
+                            out[n, y, xo + p, c] = requantize_value_float(
+                                np.float64(acc[p * oc + c]), fa[c], fb[c], fthr[c], fstep[c],
+                                fspan, flo)
+                        continue
                     for c in range(oc):
                         a = np.int64(acc[p * oc + c])
                         if has_bias:

@@ -406,6 +406,22 @@ class Requantizer:
                 vec(self.add), vec(self.total), np.int64(flags), np.int64(self.zero_point),
                 np.int64(self.lo), np.int64(self.hi))
 
+    def loop_params_float(self, channels: int) -> tuple | None:
+        """The parameters of ``_call_float`` for the compiled loops
+        (``_loops.requantize_value_float``): ``(a, b, thr, step, span, lo)``, vectors of
+        ``channels`` float64 and two scalars; None unless prepare proved the float64 form exact
+        for every accumulator (``fast``) with the zero point inside (``zp_inside``)."""
+        if not self.fast or not self.zp_inside:
+            return None
+
+        def vec(v):
+            return np.ascontiguousarray(np.broadcast_to(np.asarray(v, np.float64).reshape(-1)
+                                                        if np.ndim(v) else np.float64(v),
+                                                        (channels,)))
+        thr = self.thr_f if self.fix is not False else -np.inf
+        return (vec(self.a_f), vec(self.b_f), vec(thr), vec(self.step_f),
+                np.float64(self.hi - self.lo), np.int64(self.lo))
+
     def _call_int(self, acc: np.ndarray) -> np.ndarray:
         acc = np.asarray(acc)
         acc = acc.astype(np.int64) if acc.dtype != np.int64 else acc

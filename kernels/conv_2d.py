@@ -193,6 +193,7 @@ class Conv2D(Kernel):
         # Compiled loops: the requantization in one pass over each accumulator block.
         self.loops = _jit.loops()
         self.loop_rq = None if self.loops is None else self.requant.loop_params(oc)
+        self.loop_fq = None if self.loops is None else self.requant.loop_params_float(oc)
         return [(n, oh, ow, oc)]
 
     def _eval_quantized(self, inputs):
@@ -233,7 +234,10 @@ class Conv2D(Kernel):
                 if corr is not None:
                     acc = acc.astype(np.int64)
                     acc += corr
-                if self.loop_rq is not None:
+                if self.loop_fq is not None and corr is None:  # exact float64 form
+                    self.loops.requantize_rows_float(acc.reshape(-1, oc), self.loop_fq,
+                                                     out[bi, r0:r1].reshape(-1, oc))
+                elif self.loop_rq is not None:
                     self.loops.requantize_rows(acc.reshape(-1, oc), self.loop_rq,
                                                out[bi, r0:r1].reshape(-1, oc))
                 else:

@@ -20,6 +20,7 @@ from .registry import register
 
 _NO_BIAS = np.zeros(1, np.float32)
 _NO_BIAS_INT = np.zeros(1, np.int64)
+_NO_FQ = (np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), np.float64(0), np.int64(0))
 
 
 @register(Op.DEPTHWISE_CONV_2D)
@@ -185,6 +186,7 @@ class DepthwiseConv2D(Kernel):
             self.loop_dtype = np.int32 if acc_max < 2**31 and self.acc_dtype != np.int64 \
                 else np.int64
             self.loop_rq = self.requant.loop_params(oc)
+            self.loop_fq = self.requant.loop_params_float(oc)
             self.loop_w = None if taps is None else \
                 np.ascontiguousarray(taps.reshape(kh, kw, oc), self.loop_dtype)
             self.eval = self._eval_quantized_loop
@@ -205,11 +207,13 @@ class DepthwiseConv2D(Kernel):
         bias = _NO_BIAS_INT
         if not self.static and len(inputs) > 2 and inputs[2] is not None:
             bias = np.ascontiguousarray(inputs[2].reshape(-1), np.int64)
+        # the float64 requantization only where prepare proved it exact (then no run-time bias)
+        fq = self.loop_fq if bias is _NO_BIAS_INT and self.loop_fq is not None else _NO_FQ
         out = np.empty((x.shape[0], oh, ow, oc), self.requant.dtype)
         self.loops.depthwise_quant(np.ascontiguousarray(x), self.zx, wl, bias,
                                    bias is not _NO_BIAS_INT, sh, sw, dh, dw_, self.pads[0][0],
                                    self.pads[1][0], self.mult, np.empty(2 * oc, self.loop_dtype),
-                                   self.loop_rq, out)
+                                   self.loop_rq, fq, fq is not _NO_FQ, out)
         return [out]
 
     def _eval_quantized(self, inputs):

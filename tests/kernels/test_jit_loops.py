@@ -269,6 +269,37 @@ def test_requantize_rows_equals_call_int(acc_dtype):
         np.testing.assert_array_equal(out, want, err_msg=str(kw))
 
 
+@pytest.mark.parametrize("acc_dtype", [np.float32, np.float64, np.int32])
+def test_requantize_rows_float_equals_requantizer(acc_dtype):
+    """The float64 loop form, where prepare proved it exact, equals the requantizer (both
+    forms), with the GEMMLOWP tie fix on some channels, offsets and clamps."""
+    from workbench.kernels._qconv import GEMMLOWP, UPWARD, Requantizer
+
+    loops = _jit.loops()
+    rng = np.random.default_rng(12)
+    bound = 2**20  # |acc * multiplier| < 2**52: the float64 form is exact
+    acc = np.concatenate([rng.integers(-bound, bound, 6000), rng.integers(-600, 600, 6000),
+                          np.arange(-600, 600)]).reshape(-1, 12).astype(acc_dtype)
+    mults = rng.uniform(1e-5, 0.9, 12)
+    mults[:3] = [0.5, 0.25, 2.0**-7]  # exact ties
+    offset = rng.integers(-5000, 5000, 12)
+    seen = 0
+    for kw in (dict(rounding=UPWARD, zero_point=-3, lo=-128, hi=127, dtype=np.int8),
+               dict(rounding=GEMMLOWP, zero_point=9, lo=0, hi=255, dtype=np.uint8,
+                    upward=np.arange(12) < 8),
+               dict(rounding=GEMMLOWP, zero_point=-100, lo=-128, hi=6, dtype=np.int8)):
+        r = Requantizer(mults, offset=offset, bound=bound, **kw)
+        fq = r.loop_params_float(12)
+        if fq is None:  # (not proven exact: the loops use the int64 form)
+            continue
+        seen += 1
+        out = np.empty(acc.shape, r.dtype)
+        loops.requantize_rows_float(acc, fq, out)
+        np.testing.assert_array_equal(out, r(acc.copy()), err_msg=str(kw))
+        np.testing.assert_array_equal(out, r._call_int(acc.astype(np.int64)), err_msg=str(kw))
+    assert seen == 3
+
+
 def test_switch_off_and_on():
     rng = np.random.default_rng(0)
     content, inputs = _dw_case(DW_GEOMETRIES[0], rng, np.int8)
