@@ -258,8 +258,9 @@ def _dw_quant_3x3(x, n, ya, yb, yc, xa, xb, xc, zxa, w, acc, base, oc):
 def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc, rq, fq,
                     use_float, out):
     """Integer DEPTHWISE_CONV_2D: ``x [N, H, W, C]`` raw integers, ``w [KH, KW, OC]`` (filter
-    zero point already subtracted) in the accumulator dtype, ``acc [2 * OC]`` a scratch of that
-    dtype (int32 or int64: prepare proved the sums fit), ``bias`` int64 (run-time bias; a
+    zero point already subtracted) and ``zx`` in the accumulator dtype, ``acc [2 * OC]`` a
+    scratch of that dtype (float32 when prepare proved every tap sum an integer below 2**24,
+    exact in any order and 16 lanes wide, else int32 or int64), ``bias`` int64 (run-time bias; a
     constant one is in ``rq``'s offset). Each pixel's sums are requantized into ``out`` (by
     the float64 form ``fq`` when ``use_float``); 3x3 interior pixels go two at a time."""
     off, left, mul, fix, add, total, flags, zp, lo, hi = rq
@@ -267,8 +268,8 @@ def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc,
     n_, h, wd, _ = x.shape
     _, oh, ow, oc = out.shape
     kh, kw = w.shape[0], w.shape[1]
-    zero = acc[0] - acc[0]  # 0 in the accumulator dtype (numba types it from ``acc``)
-    zxa = zero + zx
+    zxa = zx  # the zero point, given in the accumulator dtype
+    zero = zx - zx  # 0 in that dtype (not from the scratch: it may hold NaN bits)
     three = kh == 3 and kw == 3 and mult == 1
     for n in range(n_):
         for y in range(oh):

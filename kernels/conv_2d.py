@@ -103,6 +103,8 @@ class Conv2D(Kernel):
                 if bl is None:
                     bl = _NO_BIAS if b is None else np.ascontiguousarray(b.reshape(-1),
                                                                          np.float32)
+                    if b is not None and bl.size != oc:  # (the loop reads bias[0:oc] unchecked)
+                        raise self.node.fail(f"bias has {bl.size} elements, not {oc}")
                 self.loops.bias_clamp_rows(out, bl, b is not None, *self.range)
                 return [out.reshape(n, oh, ow, oc)]
             out = out.reshape(n, oh, ow, oc)

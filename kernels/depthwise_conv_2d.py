@@ -70,6 +70,16 @@ class DepthwiseConv2D(Kernel):
             self.eval = self._eval_loop
         return [(n, oh, ow, oc)]
 
+    def _check_loop_operands(self, x, w, bias) -> None:
+        """The compiled loops index without bounds checks: the operands' sizes must be the
+        ones prepare checked (the numpy forms would fail on a mismatch by themselves)."""
+        oc, kh, kw = w.shape[2], self.geom[0], self.geom[1]
+        if x.ndim != 4 or x.shape[3] * self.mult != oc or w.shape[:2] != (kh, kw) or \
+                bias is not None and bias.size != oc:
+            raise self.node.fail(f"input {list(x.shape)}, filter taps {list(w.shape)} and "
+                                 f"bias {None if bias is None else bias.size} do not match "
+                                 f"the prepared depthwise geometry")
+
     def _eval_loop(self, inputs):
         """The compiled loop (``_loops.depthwise_float``): tap sums, bias and clamp in one
         pass, padding skipped rather than copied."""
@@ -85,6 +95,7 @@ class DepthwiseConv2D(Kernel):
         if bl is None:
             bl = _NO_BIAS if b is None else np.ascontiguousarray(b.reshape(-1), np.float32)
         oc = wl.shape[2]
+        self._check_loop_operands(x, wl, bl if b is not None else None)
         out = np.empty((x.shape[0], oh, ow, oc), np.float32)
         lo, hi = self.range
         self.loops.depthwise_float(np.ascontiguousarray(x), wl, bl, b is not None, sh, sw, dh,
@@ -181,10 +192,11 @@ class DepthwiseConv2D(Kernel):
         self.eval = self._eval_quantized
         self.loops = _jit.loops()
         if self.loops is not None:
-            # Integer accumulators: int32 when the sums (and a run-time bias) provably fit, as
-            # LiteRT's own; the requantization is the int64 form of the same rounding.
-            self.loop_dtype = np.int32 if acc_max < 2**31 and self.acc_dtype != np.int64 \
-                else np.int64
+            # Accumulators: float32 when every tap sum is an integer below 2**24 (exact, and
+            # numba keeps float32 lanes where it widens int32 arithmetic to int64), else int32
+            # when the sums (and a run-time bias) provably fit, as LiteRT's own, else int64.
+            self.loop_dtype = np.float32 if self.acc_dtype == np.float32 else \
+                np.int32 if acc_max < 2**31 and self.acc_dtype != np.int64 else np.int64
             self.loop_rq = self.requant.loop_params(oc)
             self.loop_fq = self.requant.loop_params_float(oc)
             self.loop_w = None if taps is None else \
@@ -209,8 +221,9 @@ class DepthwiseConv2D(Kernel):
             bias = np.ascontiguousarray(inputs[2].reshape(-1), np.int64)
         # the float64 requantization only where prepare proved it exact (then no run-time bias)
         fq = self.loop_fq if bias is _NO_BIAS_INT and self.loop_fq is not None else _NO_FQ
+        self._check_loop_operands(x, wl, None if bias is _NO_BIAS_INT else bias)
         out = np.empty((x.shape[0], oh, ow, oc), self.requant.dtype)
-        self.loops.depthwise_quant(np.ascontiguousarray(x), self.zx, wl, bias,
+        self.loops.depthwise_quant(np.ascontiguousarray(x), self.loop_dtype(self.zx), wl, bias,
                                    bias is not _NO_BIAS_INT, sh, sw, dh, dw_, self.pads[0][0],
                                    self.pads[1][0], self.mult, np.empty(2 * oc, self.loop_dtype),
                                    self.loop_rq, fq, fq is not _NO_FQ, out)
