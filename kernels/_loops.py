@@ -124,12 +124,14 @@ def bias_clamp_rows(out, bias, has_bias, lo, hi):
 # (Arrays are indexed element by element in the loops: a sliced row would be a new array
 # whose reference count numba updates on every pixel.)
 @nb.njit(inline="always", **_OPTS)
-def _dw_float_pixel(x, w, n, y0, x0, dh, dw, mult, out, y, xo):
-    """The float32 tap sum of one output pixel into ``out[n, y, xo]`` (skipping padding)."""
+def _dw_pixel_sums(x, zx, w, n, y0, x0, dh, dw, mult, zero, acc):
+    """The tap sums ``(x - zx) * w`` of one output pixel into ``acc[0:OC]``, padding skipped,
+    taps in row-major order, in the dtype of ``zero`` / ``zx`` / ``w`` (float32 with ``zx`` 0
+    for float kernels: ``x - 0`` is ``x``, so the same values as ``x * w``)."""
     _, h, wd, _ = x.shape
     kh, kw, oc = w.shape
     for c in range(oc):
-        out[n, y, xo, c] = np.float32(0)
+        acc[c] = zero
     for i in range(kh):
         iy = y0 + i * dh
         if iy < 0 or iy >= h:
@@ -140,10 +142,10 @@ def _dw_float_pixel(x, w, n, y0, x0, dh, dw, mult, out, y, xo):
                 continue
             if mult == 1:
                 for c in range(oc):
-                    out[n, y, xo, c] += x[n, iy, ix, c] * w[i, j, c]
+                    acc[c] += (x[n, iy, ix, c] - zx) * w[i, j, c]
             else:  # output channel c reads input channel c // mult
                 for c in range(oc):
-                    out[n, y, xo, c] += x[n, iy, ix, c // mult] * w[i, j, c]
+                    acc[c] += (x[n, iy, ix, c // mult] - zx) * w[i, j, c]
 
 
 @nb.njit(**_OPTS)
@@ -151,6 +153,7 @@ def depthwise_float(x, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, lo, hi, 
     """DEPTHWISE_CONV_2D, float32: ``x [N, H, W, C]`` (unpadded), ``w [KH, KW, OC]``,
     ``out [N, OH, OW, OC]``; pads ``pt`` / ``pl`` before the first row / column; the bias (if
     ``has_bias``) then the clamp to ``[lo, hi]`` (the fused activation's range)."""
+    acc = np.empty(out.shape[3], np.float32)
     n_, h, wd, _ = x.shape
     _, oh, ow, oc = out.shape
     kh, kw = w.shape[0], w.shape[1]
@@ -225,9 +228,10 @@ def depthwise_float(x, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, lo, hi, 
                             s = hi
                         out[n, y, xo, c] = s
                 else:
-                    _dw_float_pixel(x, w, n, y0, x0, dh, dw, mult, out, y, xo)
+                    _dw_pixel_sums(x, np.float32(0), w, n, y0, x0, dh, dw, mult,
+                                   np.float32(0), acc)
                     for c in range(oc):
-                        s = out[n, y, xo, c]
+                        s = acc[c]
                         if has_bias:
                             s += bias[c]
                         if s < lo:
@@ -288,22 +292,7 @@ def depthwise_quant(x, zx, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, acc,
                                       oc, oc)
                         pixels = 2
                 else:
-                    for c in range(oc):
-                        acc[c] = zero
-                    for i in range(kh):
-                        iy = y0 + i * dh
-                        if iy < 0 or iy >= h:
-                            continue
-                        for j in range(kw):
-                            ix = x0 + j * dw
-                            if ix < 0 or ix >= wd:
-                                continue
-                            if mult == 1:
-                                for c in range(oc):
-                                    acc[c] += (x[n, iy, ix, c] - zxa) * w[i, j, c]
-                            else:
-                                for c in range(oc):
-                                    acc[c] += (x[n, iy, ix, c // mult] - zxa) * w[i, j, c]
+                    _dw_pixel_sums(x, zxa, w, n, y0, x0, dh, dw, mult, zero, acc)
                 for p in range(pixels):
                     if use_float:
                         for c in range(oc):
