@@ -1,5 +1,6 @@
 """Compiled inner loops (numba) of the hottest kernels: depthwise convolution, the integer
-requantization of GEMM accumulators, and the float bias + activation pass.
+requantization of GEMM accumulators, the float bias + activation pass, and the byte-pair
+table gather of 8-bit binary ops.
 
 Each loop computes exactly what the kernel's numpy form computes (tests compare the two on
 the same inputs, value for value), in one pass over the output instead of one numpy pass per
