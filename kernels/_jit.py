@@ -27,10 +27,6 @@ def set_enabled(flag: bool) -> None:
     _enabled = bool(flag)
 
 
-def enabled() -> bool:
-    return _enabled and loops() is not None
-
-
 @contextlib.contextmanager
 def disabled():
     """Kernels prepared inside the block use their numpy forms (tests compare the two)."""

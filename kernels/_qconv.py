@@ -207,6 +207,11 @@ def _squeeze(a):
     return int(a[0]) if a.size and np.all(a == a[0]) else a
 
 
+def _channel_vector(v, channels: int, dtype) -> np.ndarray:
+    """A scalar or per-channel value as a contiguous ``dtype`` vector of ``channels``."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype).reshape(-1), (channels,)))
+
+
 class Requantizer:
     """``clamp(M(acc + offset) + zero_point, lo, hi)`` as ``dtype``, with per-channel multipliers
     (and ``offset``) along the last axis.
@@ -396,9 +401,7 @@ class Requantizer:
         fix, add, total, flags, zero_point, lo, hi)``; ``flags`` bit 0 wrap_acc, bit 1 a left
         shift, bit 2 wrap_out."""
         def vec(v, dtype=np.int64):
-            return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype).reshape(-1)
-                                                        if np.ndim(v) else np.asarray(v, dtype),
-                                                        (channels,)))
+            return _channel_vector(v, channels, dtype)
         has_left = not isinstance(self.left, int) or bool(self.left)
         flags = int(self.wrap_acc) | (2 if has_left else 0) | (4 if self.wrap_out else 0)
         off = 0 if self.offset is None else self.offset
@@ -413,13 +416,9 @@ class Requantizer:
         for every accumulator (``fast``) with the zero point inside (``zp_inside``)."""
         if not self.fast or not self.zp_inside:
             return None
-
-        def vec(v):
-            return np.ascontiguousarray(np.broadcast_to(np.asarray(v, np.float64).reshape(-1)
-                                                        if np.ndim(v) else np.float64(v),
-                                                        (channels,)))
         thr = self.thr_f if self.fix is not False else -np.inf
-        return (vec(self.a_f), vec(self.b_f), vec(thr), vec(self.step_f),
+        return (*(_channel_vector(v, channels, np.float64)
+                  for v in (self.a_f, self.b_f, thr, self.step_f)),
                 np.float64(self.hi - self.lo), np.int64(self.lo))
 
     def _call_int(self, acc: np.ndarray) -> np.ndarray:

@@ -422,21 +422,19 @@ def binary_fn(dtype, formulas, paths_of=None, out_dtype=None):
 
         def fn(x, y):
             shape = np.broadcast_shapes(np.shape(x), np.shape(y))
-            if loops is not None and np.shape(x) == np.shape(y) == shape:
+            paths = paths_of.offsets(x.shape, y.shape, block) if paths_of is not None else None
+            if loops is not None and np.shape(x) == np.shape(y) == shape and \
+                    (paths is None or isinstance(paths, tuple)):
                 # Same shapes (residual adds): one compiled pass, no index array
-                paths = paths_of.offsets(x.shape, y.shape, block) if paths_of is not None \
-                    else None
-                if paths is None or isinstance(paths, tuple):
-                    n, off = (0, 0) if paths is None else paths
-                    out = np.empty(shape, table.dtype)
-                    loops.gather_byte_pairs(np.ascontiguousarray(x).reshape(-1).view(np.uint8),
-                                            np.ascontiguousarray(y).reshape(-1).view(np.uint8),
-                                            table, n, off, out.reshape(-1))
-                    return out
+                n, off = (0, 0) if paths is None else paths
+                out = np.empty(shape, table.dtype)
+                loops.gather_byte_pairs(np.ascontiguousarray(x).reshape(-1).view(np.uint8),
+                                        np.ascontiguousarray(y).reshape(-1).view(np.uint8),
+                                        table, n, off, out.reshape(-1))
+                return out
             idx = np.empty(shape, np.uint16)
             np.left_shift(np.asarray(x).view(np.uint8), 8, out=idx, dtype=np.uint16)
             np.bitwise_or(idx, np.asarray(y).view(np.uint8), out=idx, dtype=np.uint16)
-            paths = paths_of.offsets(x.shape, y.shape, block) if paths_of is not None else None
             if paths is None:
                 return np.take(table, idx)  # the scalar block comes first
             if isinstance(paths, tuple):
