@@ -37,6 +37,16 @@ def _wrap32(a):
 
 
 @nb.njit(inline="always", **_OPTS)
+def _clamp(v, lo, hi):
+    """``min(max(v, lo), hi)`` as TFLite's activation clamp computes it (NaN kept)."""
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
+    return v
+
+
+@nb.njit(inline="always", **_OPTS)
 def requantize_value(a, off, left, mul, fix, add, total, flags, zp, lo, hi):
     """``a`` (int64) of one channel through that channel's requantizer parameters (scalars:
     numba would count references on every access to a tuple of arrays in an inner loop):
@@ -55,10 +65,7 @@ def requantize_value(a, off, left, mul, fix, add, total, flags, zp, lo, hi):
     if flags & 4:
         a = _wrap32(a)
     a += zp
-    if a < lo:
-        a = lo
-    if a > hi:
-        a = hi
+    a = _clamp(a, lo, hi)
     return a
 
 
@@ -114,10 +121,7 @@ def bias_clamp_rows(out, bias, has_bias, lo, hi):
             v = out[m, c]
             if has_bias:
                 v = v + bias[c]
-            if v < lo:
-                v = lo
-            if v > hi:
-                v = hi
+            v = _clamp(v, lo, hi)
             out[m, c] = v
 
 
@@ -199,14 +203,8 @@ def depthwise_float(x, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, lo, hi, 
                             if has_bias:
                                 s += bias[c]
                                 t += bias[c]
-                            if s < lo:
-                                s = lo
-                            if s > hi:
-                                s = hi
-                            if t < lo:
-                                t = lo
-                            if t > hi:
-                                t = hi
+                            s = _clamp(s, lo, hi)
+                            t = _clamp(t, lo, hi)
                             out[n, y, xo, c] = s
                             out[n, y, xo + 1, c] = t
                         xo += 2
@@ -223,10 +221,7 @@ def depthwise_float(x, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, lo, hi, 
                         s += x[n, y2, x2, c] * w[2, 2, c]
                         if has_bias:
                             s += bias[c]
-                        if s < lo:
-                            s = lo
-                        if s > hi:
-                            s = hi
+                        s = _clamp(s, lo, hi)
                         out[n, y, xo, c] = s
                 else:
                     _dw_pixel_sums(x, np.float32(0), w, n, y0, x0, dh, dw, mult,
@@ -235,10 +230,7 @@ def depthwise_float(x, w, bias, has_bias, sh, sw, dh, dw, pt, pl, mult, lo, hi, 
                         s = acc[c]
                         if has_bias:
                             s += bias[c]
-                        if s < lo:
-                            s = lo
-                        if s > hi:
-                            s = hi
+                        s = _clamp(s, lo, hi)
                         out[n, y, xo, c] = s
                 xo += 1
 
