@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import importlib.metadata
 import inspect
@@ -612,6 +613,21 @@ def attempt(data: bytes, measure_memory: bool) -> Outcome:
     return Outcome("ok", load_time, peak)
 
 
+def retimed(data: bytes, out: Outcome, tries: int = 3) -> Outcome:
+    """``out`` again, or if it took longer than TIME_LIMIT, the fastest of up to ``tries`` more
+    timed loads. An amplifying file is slow on every load; a CI machine whose other worker is
+    busy (or a full garbage collection of a process holding TensorFlow) stalls one load only.
+    Seen once on CI: a 66 ms load measured 1.09 s."""
+    for _ in range(tries):
+        if out.seconds <= TIME_LIMIT or out.result == "FAIL":
+            break
+        gc.collect()
+        again = attempt(data, measure_memory=False)
+        if again.seconds < out.seconds:
+            out = Outcome(again.result, again.seconds, out.peak, again.detail)
+    return out
+
+
 def _where(e: BaseException) -> str:
     tb = e.__traceback__
     last = None
@@ -634,7 +650,7 @@ def test_mutations(kind, seeds):
     stats = {"ok": 0, "ModelError": 0, "FAIL": 0}
     max_time, max_peak, k = 0.0, 0, 0
     for k, (desc, data) in enumerate(mutations(kind, seeds)):
-        out = attempt(data, measure_memory=(k % MEM_EVERY == 0))
+        out = retimed(data, attempt(data, measure_memory=(k % MEM_EVERY == 0)))
         stats[out.result] += 1
         max_time = max(max_time, out.seconds)
         if out.result == "FAIL":
@@ -1096,7 +1112,7 @@ def _shared_dag_model(n_subgraphs: int, n_ops: int, n_tensors: int, name_len: in
 def test_shared_offsets_do_not_amplify(n_subgraphs, n_ops, n_tensors, name_len):
     data = _shared_dag_model(n_subgraphs, n_ops, n_tensors, name_len)
     # Time and memory are measured in separate runs: tracemalloc slows Python severalfold.
-    timed = attempt(data, measure_memory=False)
+    timed = retimed(data, attempt(data, measure_memory=False))
     assert timed.result in ("ok", "ModelError"), timed.detail
     assert timed.seconds < TIME_LIMIT, f"{timed.seconds:.2f} s for a {len(data)}-byte file"
     out = attempt(data, measure_memory=True)
