@@ -37,6 +37,8 @@ from workbench.errors import UnsupportedOpError
 from workbench.ir.ops import TensorType
 from workbench.quantize.fixed_point import activation_range, quantize_multipliers
 
+from . import _jit
+
 UPWARD = "upward"
 GEMMLOWP = "gemmlowp"
 INT64 = "int64"
@@ -494,6 +496,67 @@ class ExactMatmul:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Like :meth:`dot`, as int64."""
         return self.dot(x).astype(np.int64)
+
+
+class VnniGemm:
+    """``requant(x @ w.T)`` for int8 ``x`` rows and constant int8 ``w [N, K]`` on AVX-512 VNNI
+    (:mod:`._vnni`), exact: the micro-kernel sums ``(x + 128) * w`` in int32 (prepare proved
+    the bound), the fused loop adds ``- 128 sum_k w`` per channel, and the kernel's own
+    requantizer (the BLAS path's, offset and all) takes the very integer the BLAS path
+    gives it."""
+
+    @classmethod
+    def build(cls, w, requant: Requantizer) -> VnniGemm | None:
+        """None where the VNNI GEMM does not apply: no VNNI CPU, compiled loops off, not int8
+        weights, or a micro-kernel accumulator bound of 2**31 or more."""
+        vn = _jit.int8_gemm()
+        w = np.asarray(w)
+        if vn is None or w.dtype != np.int8 or w.ndim != 2 or not w.size:
+            return None
+        packed = vn.PackedWeights(w)
+        if packed.bound >= 2**31:
+            return None
+        return cls(vn, packed, requant)
+
+    def __init__(self, vn, packed, requant: Requantizer):
+        self.vn, self.packed, self.dtype = vn, packed, requant.dtype
+        self.n, self.k, self.kp = packed.n, packed.k, 4 * packed.k4
+        self.pre = -128 * packed.colsum
+        self.fq = requant.loop_params_float(packed.n)
+        self.rq = requant.loop_params(packed.n) if self.fq is None else None
+
+    def rows(self, x: np.ndarray, m: int) -> np.ndarray:
+        """``x`` (``m * K`` values, row after row, in any shape and layout) as a C-contiguous
+        int8 ``[m, K']`` whose rows the micro-kernel may read up to ``kp`` bytes: a view when
+        ``x`` is contiguous and ``K`` a multiple of 4, else a zero-padded copy."""
+        k, kp = self.k, self.kp
+        if x.dtype != np.int8 or x.size != m * k:
+            raise ValueError(f"{x.dtype} {list(x.shape)} is not {m} int8 rows of {k} values")
+        if k == kp and x.flags.c_contiguous:
+            return x.reshape(m, k)
+        buf = np.empty((m, kp), np.int8)
+        buf[:, k:] = 0
+        try:  # (a view of the buffer in x's shape: one copy, not two)
+            buf[:, :k].reshape(x.shape, copy=False)[...] = x
+        except ValueError:
+            buf[:, :k] = x.reshape(m, k)
+        return buf
+
+    def __call__(self, x: np.ndarray, out: np.ndarray) -> None:
+        """``out [M, N]`` (C-contiguous, ``self.dtype``) from int8 ``x`` holding ``M`` rows of
+        ``K`` values (see :meth:`rows`)."""
+        m = out.shape[0]
+        if out.shape != (m, self.n) or not out.flags.c_contiguous or out.dtype != self.dtype:
+            raise ValueError(f"output {out.dtype} {list(out.shape)} for {self.n} channels")
+        a = self.rows(x, m)
+        p = self.packed
+        tile = np.empty(self.vn.MR * self.vn.PANEL, np.int32)
+        if self.fq is not None:
+            self.vn.gemm_requantize_float(a, m, a.shape[1], p.packed, p.offsets, p.widths,
+                                          p.k4, self.n, self.pre, self.fq, out, tile)
+        else:
+            self.vn.gemm_requantize(a, m, a.shape[1], p.packed, p.offsets, p.widths, p.k4,
+                                    self.n, self.pre, self.rq, out, tile)
 
 
 def row_chunks(rows: int, row_elems: int, target: int = 1 << 18):

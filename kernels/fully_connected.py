@@ -143,6 +143,18 @@ class FullyConnected(Kernel):
                                      offset=self.corr if self.static else None,
                                      bound=self.gemm.bound if self.static else None)
         self.eval = self._eval_quantized
+        self.vnni = None
+        if self.static and x.dtype == np.int8 and w.dtype == np.int8 and zw == 0:
+            self.vnni = q.VnniGemm.build(w.data.reshape(units, k), self.requant)
+            if self.vnni is not None:
+                self.eval = self._eval_vnni
+
+    def _eval_vnni(self, inputs):
+        """int8 with constant weights on an AVX-512 VNNI CPU (``q.VnniGemm``)."""
+        x = inputs[0]
+        out = np.empty((x.size // self.k, self.vnni.n), self.vnni.dtype)
+        self.vnni(x, out)
+        return [out.reshape(self.node.outputs[0].shape)]
 
     def _eval_quantized(self, inputs):
         x, w = inputs[0], inputs[1]

@@ -1,0 +1,222 @@
+"""An exact int8 GEMM on AVX-512 VNNI (``vpdpbusd``), with the requantization fused: the
+integer CONV_2D / FULLY_CONNECTED path on CPUs that have it.
+
+``vpdpbusd`` multiplies 64 unsigned bytes by 64 signed bytes and adds each group of four
+products to one of 16 int32 lanes, exactly (no saturation): 64 multiply-adds per instruction,
+four times what a float32 FMA does. Its unsigned operand is the activation with its sign bit
+flipped (``x ^ 0x80 == x + 128`` as uint8), the signed one the int8 weight, so each lane
+accumulates ``sum((x + 128) * w)``; the fused loop subtracts ``128 * sum(w)`` per channel
+before the kernel's own requantization (zero point, bias, multiplier, clamp). Integer sums are exact in any
+order, so results are bit-identical to the BLAS path and to LiteRT whenever prepare proved
+the accumulator fits in int32 (``|acc| <= 255 * max_n sum_k |w[n, k]|``).
+
+Layout. The weights ``w [N, K]`` are packed once, at prepare, into panels of up to 64 output
+channels (``nv`` vectors of 16): for every group of four ``k``, ``nv`` 64-byte vectors whose
+lane ``j`` holds ``w[n0 + 16 v + j, 4 kk : 4 kk + 4]`` (zero beyond ``K`` or ``N``). The
+micro-kernel computes 6 rows x ``16 nv`` channels in ``6 nv`` zmm accumulators: per group of
+four ``k``, ``nv`` vector loads of weights, and for each row one 4-byte load of activations
+broadcast to all lanes. Rows past the end repeat the last row (their results are dropped).
+Activation rows are read four bytes at a time up to ``4 ceil(K / 4)``: the caller pads rows
+whose length is not a multiple of four.
+
+The micro-kernel is LLVM IR (llvmlite) calling ``llvm.x86.avx512.vpdpbusd.512``, inlined
+into numba-compiled drivers; :func:`available` checks the host CPU first (a CPU without
+the instruction could not even compile it), and ``_jit.int8_gemm`` returns None there.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ._loops import requantize_value, requantize_value_float
+
+_OPTS = dict(cache=True, nogil=True, boundscheck=False)
+
+#: Rows per micro-kernel call and channels per weight panel.
+MR, PANEL = 6, 64
+_FEATURES = ("avx512f", "avx512bw", "avx512vnni")
+
+
+def available() -> bool:
+    """True when the host CPU has AVX-512 VNNI (llvmlite's view of the host, which is what
+    numba compiles for)."""
+    try:
+        import llvmlite.binding as llb
+        feats = llb.get_host_cpu_features()
+    except Exception:  # noqa: BLE001 - no feature list: no VNNI path
+        return False
+    return all(feats.get(f, False) for f in _FEATURES)
+
+
+def _micro_kernel(nv: int):
+    """The 6 x (16 nv) micro-kernel as a numba intrinsic:
+    ``kernel(a, lda, rows, b, k4, c)`` with addresses ``a`` (int8 activation rows, ``lda``
+    bytes apart; ``rows`` of them valid), ``b`` (one packed panel), ``c`` (an int32 tile of 6
+    rows of ``16 nv``), ``k4`` groups of four ``k``."""
+
+    @intrinsic
+    def kernel(typingctx, a, lda, rows, b, k4, c):
+        sig = types.void(types.intp, types.intp, types.intp, types.intp, types.intp,
+                         types.intp)
+
+        def codegen(context, builder, signature, args):
+            a, lda, rows, b, k4, c = args
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            v16 = ir.VectorType(i32, 16)
+            dot = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(v16, [v16, v16, v16]),
+                "llvm.x86.avx512.vpdpbusd.512")
+            accs = [[cgutils.alloca_once_value(builder, ir.Constant(v16, None))
+                     for _ in range(nv)] for _ in range(MR)]
+            last = builder.sub(rows, ir.Constant(i64, 1))
+            row_addr = []
+            for r in range(MR):
+                rr = ir.Constant(i64, r)
+                rr = builder.select(builder.icmp_signed("<", rr, rows), rr, last)
+                row_addr.append(builder.add(a, builder.mul(rr, lda)))
+            flip = ir.Constant(i32, 0x80808080 - 2**32)  # x + 128 as uint8, four at a time
+            undef = ir.Constant(v16, ir.Undefined)
+            splat = ir.Constant(v16, [0] * 16)
+            with cgutils.for_range(builder, k4) as loop:
+                kk = loop.index
+                base = builder.add(b, builder.mul(kk, ir.Constant(i64, nv * 64)))
+                wv = [builder.load(builder.inttoptr(builder.add(base, ir.Constant(i64, 64 * v)),
+                                                    v16.as_pointer()), align=1)
+                      for v in range(nv)]
+                col = builder.mul(kk, ir.Constant(i64, 4))
+                for r in range(MR):
+                    p = builder.inttoptr(builder.add(row_addr[r], col), i32.as_pointer())
+                    quad = builder.xor(builder.load(p, align=1), flip)
+                    xv = builder.shuffle_vector(
+                        builder.insert_element(undef, quad, ir.Constant(i32, 0)), undef, splat)
+                    for v in range(nv):
+                        builder.store(builder.call(dot, [builder.load(accs[r][v]), xv, wv[v]]),
+                                      accs[r][v])
+            for r in range(MR):
+                for v in range(nv):
+                    p = builder.inttoptr(builder.add(c, ir.Constant(i64, 64 * (r * nv + v))),
+                                         v16.as_pointer())
+                    builder.store(builder.load(accs[r][v]), p, align=1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return kernel
+
+
+_k1, _k2, _k3, _k4 = (_micro_kernel(nv) for nv in (1, 2, 3, 4))
+
+
+@nb.njit(inline="always", **_OPTS)
+def _tile(a, lda, rows, b, nv, k4, c):
+    if nv == 4:
+        _k4(a, lda, rows, b, k4, c)
+    elif nv == 3:
+        _k3(a, lda, rows, b, k4, c)
+    elif nv == 2:
+        _k2(a, lda, rows, b, k4, c)
+    else:
+        _k1(a, lda, rows, b, k4, c)
+
+
+class PackedWeights:
+    """Constant int8 weights ``w [N, K]`` packed for the micro-kernel (see the module
+    docstring), with ``colsum`` (``sum_k w[n, k]``, int64) for the ``+ 128`` correction."""
+
+    def __init__(self, w: np.ndarray):
+        w = np.asarray(w)
+        if w.dtype != np.int8 or w.ndim != 2:
+            raise ValueError(f"PackedWeights takes int8 [N, K] weights, not {w.dtype} "
+                             f"{list(w.shape)}")
+        n, k = w.shape
+        self.n, self.k = n, k
+        self.k4 = (k + 3) // 4
+        kp = self.k4 * 4
+        parts, offsets, widths = [], [], []
+        pos = 0
+        for n0 in range(0, n, PANEL):
+            nv = min(PANEL // 16, (n - n0 + 15) // 16)
+            blk = np.zeros((nv * 16, kp), np.int8)
+            blk[:min(nv * 16, n - n0), :k] = w[n0:n0 + nv * 16]
+            part = blk.reshape(nv, 16, self.k4, 4).transpose(2, 0, 1, 3).reshape(-1)
+            parts.append(part)
+            offsets.append(pos)
+            widths.append(nv)
+            pos += part.size
+        buf = np.zeros(pos + 64, np.int8)  # 64-byte aligned start (cache lines)
+        start = (-buf.ctypes.data) % 64
+        self.packed = buf[start:start + pos]
+        if pos:
+            self.packed[:] = np.concatenate(parts)
+        self.offsets = np.asarray(offsets, np.int64)
+        self.widths = np.asarray(widths, np.int64)
+        self.colsum = w.astype(np.int64).sum(axis=1)
+        #: The largest |accumulator| of the micro-kernel: (x + 128) <= 255 times sum |w|.
+        self.bound = 255 * int(np.abs(w.astype(np.int64)).sum(axis=1).max(initial=0))
+
+
+@nb.njit(**_OPTS)
+def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, pre, fq, out, tile):
+    """``out[m, :n] = requantize(sum_k (a[m, k] + 128) * w[:, k] + pre)`` for ``rows`` int8
+    rows of ``a`` (``lda`` elements apart; readable up to ``4 k4``), ``pre`` the per-channel
+    ``- 128 sum_k w`` (int64), by the float64 requantization
+    (``Requantizer.loop_params_float``). ``tile``: int32 scratch of at least ``6 * 64``."""
+    fa, fb, fthr, fstep, span, lo = fq
+    aa, pa, ta = a.ctypes.data, packed.ctypes.data, tile.ctypes.data
+    for m0 in range(0, rows, MR):
+        mr = min(MR, rows - m0)
+        for p in range(offsets.shape[0]):
+            nv = widths[p]
+            _tile(aa + m0 * lda, lda, mr, pa + offsets[p], nv, k4, ta)
+            n0 = p * PANEL
+            w = nv * 16
+            cols = min(w, n - n0)
+            for r in range(mr):
+                for j in range(cols):
+                    c = n0 + j
+                    out[m0 + r, c] = requantize_value_float(
+                        np.float64(tile[r * w + j] + pre[c]), fa[c], fb[c], fthr[c], fstep[c],
+                        span, lo)
+
+
+@nb.njit(**_OPTS)
+def gemm_requantize(a, rows, lda, packed, offsets, widths, k4, n, pre, rq, out, tile):
+    """:func:`gemm_requantize_float` by the int64 requantization
+    (``Requantizer.loop_params``)."""
+    off, left, mul, fix, add, total, flags, zp, lo, hi = rq
+    aa, pa, ta = a.ctypes.data, packed.ctypes.data, tile.ctypes.data
+    for m0 in range(0, rows, MR):
+        mr = min(MR, rows - m0)
+        for p in range(offsets.shape[0]):
+            nv = widths[p]
+            _tile(aa + m0 * lda, lda, mr, pa + offsets[p], nv, k4, ta)
+            n0 = p * PANEL
+            w = nv * 16
+            cols = min(w, n - n0)
+            for r in range(mr):
+                for j in range(cols):
+                    c = n0 + j
+                    out[m0 + r, c] = requantize_value(
+                        tile[r * w + j] + pre[c], off[c], left[c], mul[c], fix[c], add[c],
+                        total[c], flags, zp, lo, hi)
+
+
+@nb.njit(**_OPTS)
+def gemm_int32(a, rows, lda, packed, offsets, widths, k4, n, out, tile):
+    """The raw accumulators: ``out[m, :n] = sum_k (a[m, k] + 128) * w[:, k]`` (int32)."""
+    aa, pa, ta = a.ctypes.data, packed.ctypes.data, tile.ctypes.data
+    for m0 in range(0, rows, MR):
+        mr = min(MR, rows - m0)
+        for p in range(offsets.shape[0]):
+            nv = widths[p]
+            _tile(aa + m0 * lda, lda, mr, pa + offsets[p], nv, k4, ta)
+            n0 = p * PANEL
+            w = nv * 16
+            for r in range(mr):
+                for j in range(min(w, n - n0)):
+                    out[m0 + r, n0 + j] = tile[r * w + j]

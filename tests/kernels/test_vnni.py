@@ -1,0 +1,177 @@
+"""The AVX-512 VNNI int8 GEMM (``kernels/_vnni.py``) is exact, and the integer CONV_2D and
+FULLY_CONNECTED kernels that use it give what their BLAS path and LiteRT give, value for value.
+
+Oracles: numpy's int64 matmul for the raw accumulators, ``Requantizer._call_int`` for the
+fused requantization, LiteRT (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``) and the kernels' own BLAS
+path (``_jit.vnni_disabled()``) for the kernels. Skipped on CPUs without AVX-512 VNNI, where
+``_jit.int8_gemm()`` is None and the kernels keep the BLAS path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from workbench.kernels import _jit
+from workbench.kernels import _qconv as q
+
+import workbench as wb
+from tests.kernels.test_jit_loops import _litert, _model, _out_size, _q
+from workbench.ir import ops as O
+from workbench.ir.ops import ActivationFunctionType as Act
+from workbench.ir.ops import BuiltinOperator as B
+
+vn = _jit.int8_gemm()
+pytestmark = pytest.mark.skipif(vn is None, reason="no AVX-512 VNNI on this CPU (or numba "
+                                                   "missing): the BLAS path runs instead")
+
+
+def _gemm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    pk = vn.PackedWeights(w)
+    vg_rows = q.VnniGemm(vn, pk, q.Requantizer([0.5], q.UPWARD, 0, -128, 127, np.int8))
+    rows = vg_rows.rows(a, a.shape[0])
+    out = np.full((a.shape[0], w.shape[0]), -7, np.int32)
+    tile = np.empty(vn.MR * vn.PANEL, np.int32)
+    vn.gemm_int32(rows, rows.shape[0], rows.shape[1], pk.packed, pk.offsets, pk.widths, pk.k4,
+                  pk.n, out, tile)
+    return out
+
+
+@pytest.mark.parametrize("m", [1, 5, 6, 7, 13])
+@pytest.mark.parametrize("k", [1, 3, 4, 5, 16, 27, 130])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 63, 64, 65, 130])
+def test_gemm_accumulators_exact(m, k, n):
+    """Every row/column edge of the 6-row tiles and 16-lane vectors, K not a multiple of 4."""
+    rng = np.random.default_rng(m * 10007 + k * 101 + n)
+    a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    w = rng.integers(-128, 128, (n, k)).astype(np.int8)
+    exp = (a.astype(np.int64) + 128) @ w.astype(np.int64).T
+    np.testing.assert_array_equal(_gemm(a, w), exp)
+
+
+def test_gemm_extremes_and_strided_rows():
+    """The largest accumulators of either sign, and rows taken from a strided view (copied
+    into padded rows)."""
+    k = 4096
+    a = np.full((7, k), 127, np.int8)
+    a[3] = -128
+    w = np.full((20, k), -128, np.int8)
+    w[5] = 127
+    exp = (a.astype(np.int64) + 128) @ w.astype(np.int64).T
+    assert exp.min() == -255 * 128 * k
+    np.testing.assert_array_equal(_gemm(a, w), exp)
+    big = np.random.default_rng(1).integers(-128, 128, (9, 2 * k + 3)).astype(np.int8)
+    view = big[:, 1:2 * k + 1:2]
+    exp = (view.astype(np.int64) + 128) @ w.astype(np.int64).T
+    np.testing.assert_array_equal(_gemm(view, w), exp)
+
+
+def test_bound_refuses_int32_overflow():
+    """An accumulator that could leave int32 keeps the BLAS path."""
+    k = 2**31 // (255 * 127) + 1
+    w = np.full((1, k), 127, np.int8)
+    assert vn.PackedWeights(w).bound >= 2**31
+    requant = q.Requantizer([1e-4], q.UPWARD, 0, -128, 127, np.int8)
+    assert q.VnniGemm.build(w, requant) is None
+    assert q.VnniGemm.build(w[:, :k - 2000], requant) is not None
+
+
+@pytest.mark.parametrize("rounding,wrap,low,top,float_form", [
+    (q.UPWARD, False, 1e-3, 0.9, True), (q.GEMMLOWP, False, 1e-3, 0.9, True),
+    (q.INT64, False, 1e-3, 0.9, True),
+    (q.UPWARD, True, 1e-3, 0.9, False),  # wrap_acc rules the float64 form out
+    (q.UPWARD, False, 2e-5, 3.0, False),  # left shifts, long right shifts: int64 form
+    (q.GEMMLOWP, False, 2e-5, 3.0, False)])
+def test_fused_requantization_equals_call_int(rounding, wrap, low, top, float_form):
+    """Both requantization forms of the fused loop (float64 where the kernel's requantizer
+    proved it exact, else int64) against ``_call_int`` on the true accumulators, per-channel
+    multipliers from ``low`` to ``top``."""
+    rng = np.random.default_rng(7)
+    m, k, n = 31, 77, 45
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    w = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    zx, zo = -17, 9
+    bias = rng.integers(-40000, 40000, n).astype(np.int64)
+    mult = np.geomspace(low, top, n)
+    offset = -zx * w.astype(np.int64).sum(axis=1) + bias
+    bound = 128 * int(np.abs(w.astype(np.int64)).sum(axis=1).max())
+    requant = q.Requantizer(mult, rounding, zo, -128, 127, np.int8, wrap_acc=wrap,
+                            offset=offset, bound=bound)
+    vg = q.VnniGemm.build(w, requant)
+    assert (vg.fq is not None) == float_form
+    out = np.empty((m, n), np.int8)
+    vg(x, out)
+    acc = x.astype(np.int64) @ w.astype(np.int64).T
+    np.testing.assert_array_equal(out, requant._call_int(acc))
+
+
+CONV_GEOMETRIES = [  # n, h, w, c, oc, k, stride, dilation, padding
+    (1, 10, 10, 16, 24, 1, 1, 1, O.Padding.VALID),   # pointwise: the input is the GEMM's rows
+    (1, 9, 7, 3, 5, 1, 1, 1, O.Padding.VALID),       # pointwise, K = 3: padded rows
+    (1, 11, 9, 3, 32, 3, 2, 1, O.Padding.SAME),      # a first conv (K = 27)
+    (2, 7, 7, 12, 70, 3, 1, 1, O.Padding.SAME),      # batch, two panels, 70 channels
+    (1, 12, 12, 8, 16, 3, 1, 2, O.Padding.SAME),     # dilation
+    (1, 6, 6, 4, 9, 5, 3, 1, O.Padding.VALID),       # stride < kernel, odd sizes
+    (1, 3, 3, 8, 17, 7, 1, 1, O.Padding.SAME),       # kernel larger than the image: taps cropped
+    (1, 5, 5, 16, 130, 2, 2, 1, O.Padding.SAME),     # stride = kernel, three panels
+]
+
+
+def _conv_case(g, rng, zx, zo, act):
+    n, h, w_, c, oc, k, s, d, padding = g
+    opts = O.Conv2DOptions(padding=padding, stride_w=s, stride_h=s, dilation_w_factor=d,
+                           dilation_h_factor=d, fused_activation_function=act)
+    out_shape = (n, _out_size(h, k, s, d, padding), _out_size(w_, k, s, d, padding), oc)
+    x = rng.integers(-128, 128, (n, h, w_, c)).astype(np.int8)
+    w = rng.integers(-127, 128, (oc, k, k, c)).astype(np.int8)
+    sx, so = 0.02, 0.02 * k * np.sqrt(c)
+    sw = rng.uniform(0.002, 0.02, oc).astype(np.float32)
+    b = rng.integers(-3000, 3000, oc).astype(np.int32)
+    return _model(B.CONV_2D, opts, x.shape, w, b, out_shape, dtype=np.int8, qx=_q(sx, zx),
+                  qw=_q(sw, np.zeros(oc, np.int64)), qb=_q(np.float32(sx) * sw,
+                                                          np.zeros(oc, np.int64)),
+                  qo=_q(so, zo)), [x]
+
+
+def _run_three(content, inputs, op):
+    """Ours with VNNI (asserting it ran), ours with the BLAS path, LiteRT: all equal."""
+    it = wb.Interpreter(model_content=content)
+    got = it.run(inputs)[0]
+    kern = it._plans[0].kernels[0]
+    assert kern.node.op.name == op and kern.vnni is not None
+    with _jit.vnni_disabled():
+        it2 = wb.Interpreter(model_content=content)
+        plain = it2.run(inputs)[0]
+        assert it2._plans[0].kernels[0].vnni is None
+    np.testing.assert_array_equal(got, plain)
+    np.testing.assert_array_equal(got, _litert(content, inputs))
+
+
+@pytest.mark.parametrize("g", CONV_GEOMETRIES, ids=lambda g: "x".join(map(str, g[:8])))
+@pytest.mark.parametrize("zx,zo", [(-128, 127), (127, -128), (0, 0), (-3, 5)])
+def test_conv_2d_vnni_as_blas_and_litert(g, zx, zo):
+    rng = np.random.default_rng(sum(g[:8]) + zx + 128)
+    for act in (Act.NONE, Act.RELU6, Act.RELU_N1_TO_1):
+        content, inputs = _conv_case(g, rng, zx, zo, act)
+        _run_three(content, inputs, "CONV_2D")
+
+
+@pytest.mark.parametrize("batch,k,units", [(1, 1280, 1000), (3, 7, 5), (13, 64, 130)])
+@pytest.mark.parametrize("zx,zo", [(-128, 127), (5, -3)])
+def test_fully_connected_vnni_as_blas_and_litert(batch, k, units, zx, zo):
+    rng = np.random.default_rng(batch + k + units)
+    x = rng.integers(-128, 128, (batch, k)).astype(np.int8)
+    w = rng.integers(-127, 128, (units, k)).astype(np.int8)
+    b = rng.integers(-5000, 5000, units).astype(np.int32)
+    sx, sw, so = 0.05, 0.01, 0.05 * np.sqrt(k)
+    content = _model(B.FULLY_CONNECTED, O.FullyConnectedOptions(), x.shape, w, b,
+                     (batch, units), dtype=np.int8, qx=_q(sx, zx), qw=_q(sw, 0),
+                     qb=_q(sx * sw, 0), qo=_q(so, zo))
+    _run_three(content, [x], "FULLY_CONNECTED")
+
+
+def test_switch():
+    with _jit.vnni_disabled():
+        assert _jit.int8_gemm() is None
+    with _jit.disabled():  # no compiled loops: no VNNI either
+        assert _jit.int8_gemm() is None
+    assert _jit.int8_gemm() is vn
