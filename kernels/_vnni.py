@@ -6,9 +6,9 @@ products to one of 16 int32 lanes, exactly (no saturation): 64 multiply-adds per
 four times what a float32 FMA does. Its unsigned operand is the activation with its sign bit
 flipped (``x ^ 0x80 == x + 128`` as uint8), the signed one the int8 weight, so each lane
 accumulates ``sum((x + 128) * w)``; the fused loop subtracts ``128 * sum(w)`` per channel
-before the kernel's own requantization (zero point, bias, multiplier, clamp). Integer sums are exact in any
-order, so results are bit-identical to the BLAS path and to LiteRT whenever prepare proved
-the accumulator fits in int32 (``|acc| <= 255 * max_n sum_k |w[n, k]|``).
+before the kernel's own requantization (zero point, bias, multiplier, clamp). Integer sums
+are exact in any order, so results are bit-identical to the BLAS path and to LiteRT whenever
+prepare proved the accumulator fits in int32 (``|acc| <= 255 * max_n sum_k |w[n, k]|``).
 
 Layout. The weights ``w [N, K]`` are packed once, at prepare, into panels of up to 64 output
 channels (``nv`` vectors of 16): for every group of four ``k``, ``nv`` 64-byte vectors whose
