@@ -522,8 +522,15 @@ class VnniGemm:
         self.vn, self.packed, self.dtype = vn, packed, requant.dtype
         self.n, self.k, self.kp = packed.n, packed.k, 4 * packed.k4
         self.pre = -128 * packed.colsum
-        self.fq = requant.loop_params_float(packed.n)
-        self.rq = requant.loop_params(packed.n) if self.fq is None else None
+        fq = requant.loop_params_float(packed.n)
+        self.rq = requant.loop_params(packed.n) if fq is None else None
+        # The fused float64 form (int8 outputs): per-channel vectors padded to whole panels
+        self.fq = None if fq is None or self.dtype != np.int8 else (
+            packed.padded(self.pre, np.int32), packed.padded(fq[0], np.float64),
+            packed.padded(fq[1], np.float64), packed.padded(fq[2], np.float64, -np.inf),
+            packed.padded(fq[3], np.float64), fq[4], fq[5])
+        if fq is not None and self.fq is None:
+            self.rq = requant.loop_params(packed.n)
 
     def rows(self, x: np.ndarray, m: int) -> np.ndarray:
         """``x`` (``m * K`` values, row after row, in any shape and layout) as a C-contiguous
@@ -553,7 +560,7 @@ class VnniGemm:
         tile = np.empty(self.vn.MR * self.vn.PANEL, np.int32)
         if self.fq is not None:
             self.vn.gemm_requantize_float(a, m, a.shape[1], p.packed, p.offsets, p.widths,
-                                          p.k4, self.n, self.pre, self.fq, out, tile)
+                                          p.k4, self.n, *self.fq, out)
         else:
             self.vn.gemm_requantize(a, m, a.shape[1], p.packed, p.offsets, p.widths, p.k4,
                                     self.n, self.pre, self.rq, out, tile)

@@ -53,6 +53,46 @@ def available() -> bool:
     return all(feats.get(f, False) for f in _FEATURES)
 
 
+def _ptr(builder, addr, ty):
+    return builder.inttoptr(addr, ty.as_pointer())
+
+
+def _emit_tile_sums(builder, nv: int, a, lda, rows, b, k4) -> list:
+    """IR of the micro-kernel's sums: ``MR x nv`` ``<16 x i32>`` values, row ``r`` lane ``j``
+    of vector ``v`` holding ``sum_k (a[r, k] + 128) * w[16 v + j, k]``."""
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    v16 = ir.VectorType(i32, 16)
+    dot = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16, [v16, v16, v16]),
+                                         "llvm.x86.avx512.vpdpbusd.512")
+    # (Accumulators as stack slots: LLVM promotes them to registers.)
+    accs = [[cgutils.alloca_once_value(builder, ir.Constant(v16, None)) for _ in range(nv)]
+            for _ in range(MR)]
+    last = builder.sub(rows, ir.Constant(i64, 1))
+    row_addr = []
+    for r in range(MR):  # rows past the end repeat the last one
+        rr = ir.Constant(i64, r)
+        rr = builder.select(builder.icmp_signed("<", rr, rows), rr, last)
+        row_addr.append(builder.add(a, builder.mul(rr, lda)))
+    flip = ir.Constant(i32, 0x80808080 - 2**32)  # x + 128 as uint8, four at a time
+    undef = ir.Constant(v16, ir.Undefined)
+    splat = ir.Constant(v16, [0] * 16)
+    with cgutils.for_range(builder, k4) as loop:
+        kk = loop.index
+        base = builder.add(b, builder.mul(kk, ir.Constant(i64, nv * 64)))
+        wv = [builder.load(_ptr(builder, builder.add(base, ir.Constant(i64, 64 * v)), v16),
+                           align=1) for v in range(nv)]
+        col = builder.mul(kk, ir.Constant(i64, 4))
+        for r in range(MR):
+            quad = builder.xor(builder.load(_ptr(builder, builder.add(row_addr[r], col), i32),
+                                            align=1), flip)
+            xv = builder.shuffle_vector(builder.insert_element(undef, quad, ir.Constant(i32, 0)),
+                                        undef, splat)
+            for v in range(nv):
+                builder.store(builder.call(dot, [builder.load(accs[r][v]), xv, wv[v]]),
+                              accs[r][v])
+    return [[builder.load(accs[r][v]) for v in range(nv)] for r in range(MR)]
+
+
 def _micro_kernel(nv: int):
     """The 6 x (16 nv) micro-kernel as a numba intrinsic:
     ``kernel(a, lda, rows, b, k4, c)`` with addresses ``a`` (int8 activation rows, ``lda``
@@ -61,47 +101,16 @@ def _micro_kernel(nv: int):
 
     @intrinsic
     def kernel(typingctx, a, lda, rows, b, k4, c):
-        sig = types.void(types.intp, types.intp, types.intp, types.intp, types.intp,
-                         types.intp)
+        sig = types.void(*[types.intp] * 6)
 
         def codegen(context, builder, signature, args):
             a, lda, rows, b, k4, c = args
-            i32, i64 = ir.IntType(32), ir.IntType(64)
-            v16 = ir.VectorType(i32, 16)
-            dot = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(v16, [v16, v16, v16]),
-                "llvm.x86.avx512.vpdpbusd.512")
-            accs = [[cgutils.alloca_once_value(builder, ir.Constant(v16, None))
-                     for _ in range(nv)] for _ in range(MR)]
-            last = builder.sub(rows, ir.Constant(i64, 1))
-            row_addr = []
-            for r in range(MR):
-                rr = ir.Constant(i64, r)
-                rr = builder.select(builder.icmp_signed("<", rr, rows), rr, last)
-                row_addr.append(builder.add(a, builder.mul(rr, lda)))
-            flip = ir.Constant(i32, 0x80808080 - 2**32)  # x + 128 as uint8, four at a time
-            undef = ir.Constant(v16, ir.Undefined)
-            splat = ir.Constant(v16, [0] * 16)
-            with cgutils.for_range(builder, k4) as loop:
-                kk = loop.index
-                base = builder.add(b, builder.mul(kk, ir.Constant(i64, nv * 64)))
-                wv = [builder.load(builder.inttoptr(builder.add(base, ir.Constant(i64, 64 * v)),
-                                                    v16.as_pointer()), align=1)
-                      for v in range(nv)]
-                col = builder.mul(kk, ir.Constant(i64, 4))
-                for r in range(MR):
-                    p = builder.inttoptr(builder.add(row_addr[r], col), i32.as_pointer())
-                    quad = builder.xor(builder.load(p, align=1), flip)
-                    xv = builder.shuffle_vector(
-                        builder.insert_element(undef, quad, ir.Constant(i32, 0)), undef, splat)
-                    for v in range(nv):
-                        builder.store(builder.call(dot, [builder.load(accs[r][v]), xv, wv[v]]),
-                                      accs[r][v])
+            v16 = ir.VectorType(ir.IntType(32), 16)
+            sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k4)
             for r in range(MR):
                 for v in range(nv):
-                    p = builder.inttoptr(builder.add(c, ir.Constant(i64, 64 * (r * nv + v))),
-                                         v16.as_pointer())
-                    builder.store(builder.load(accs[r][v]), p, align=1)
+                    addr = builder.add(c, ir.Constant(ir.IntType(64), 64 * (r * nv + v)))
+                    builder.store(sums[r][v], _ptr(builder, addr, v16), align=1)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -109,6 +118,81 @@ def _micro_kernel(nv: int):
     return kernel
 
 
+def _fused_kernel(nv: int):
+    """The micro-kernel with the float64 requantization of ``requantize_value_float`` applied
+    to its registers and int8 results stored straight into the output:
+    ``kernel(a, lda, rows, b, k4, out, ldo, cols, pre, fa, fb, thr, step, span, lo)`` with
+    ``out`` the address of the tile's first output byte (rows ``ldo`` bytes apart; ``rows``
+    rows and ``cols`` channels valid), ``pre`` (int32) and ``fa, fb, thr, step`` (float64)
+    the addresses of the panel's first channel in per-channel vectors padded to whole
+    panels. Each lane computes, as the scalar form does: ``t = float64(acc + pre)``,
+    ``t = t * fa + fb`` (two roundings, both exact), ``t - step`` where ``t < thr``, clamp to
+    ``[0, span]``, truncate, ``+ lo``."""
+
+    @intrinsic
+    def kernel(typingctx, a, lda, rows, b, k4, out, ldo, cols, pre, fa, fb, thr, step, span,
+               lo):
+        sig = types.void(*[types.intp] * 13, types.float64, types.intp)
+
+        def codegen(context, builder, signature, args):
+            a, lda, rows, b, k4, out, ldo, cols, pre, fa, fb, thr, step, span, lo = args
+            i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+            f64 = ir.DoubleType()
+            v16, d16 = ir.VectorType(i32, 16), ir.VectorType(f64, 16)
+            b16, m16 = ir.VectorType(i8, 16), ir.VectorType(i1, 16)
+            masked_store = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [b16, b16.as_pointer(), i32,
+                                                                m16]),
+                "llvm.masked.store.v16i8.p0")
+            sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k4)
+
+            def splat(value, ty):
+                vec = builder.insert_element(ir.Constant(ty, ir.Undefined), value,
+                                             ir.Constant(i32, 0))
+                return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined),
+                                              ir.Constant(v16, [0] * 16))
+
+            zero = ir.Constant(d16, [0.0] * 16)
+            span_v = splat(span, d16)
+            lo_v = splat(builder.trunc(lo, i32), v16)
+            lanes = ir.Constant(v16, list(range(16)))
+            params = []
+            for v in range(nv):
+                def load(addr, ty, size, v=v):
+                    at = builder.add(addr, ir.Constant(i64, 16 * size * v))
+                    return builder.load(_ptr(builder, at, ty), align=1)
+                valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
+                params.append((load(pre, v16, 4), load(fa, d16, 8), load(fb, d16, 8),
+                               load(thr, d16, 8), load(step, d16, 8),
+                               builder.icmp_signed("<", lanes, splat(valid, v16)),
+                               builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
+            for r in range(MR):
+                live = builder.icmp_signed("<", ir.Constant(i64, r), rows)
+                with builder.if_then(live, likely=True):
+                    row = builder.add(out, builder.mul(ir.Constant(i64, r), ldo))
+                    for v in range(nv):
+                        pre_v, a_v, b_v, thr_v, step_v, mask, full = params[v]
+                        t = builder.sitofp(builder.add(sums[r][v], pre_v), d16)
+                        t = builder.fadd(builder.fmul(t, a_v), b_v)
+                        t = builder.select(builder.fcmp_ordered("<", t, thr_v),
+                                           builder.fsub(t, step_v), t)
+                        t = builder.select(builder.fcmp_ordered("<", t, zero), zero, t)
+                        t = builder.select(builder.fcmp_ordered(">", t, span_v), span_v, t)
+                        q = builder.trunc(builder.add(builder.fptosi(t, v16), lo_v), b16)
+                        dst = _ptr(builder, builder.add(row, ir.Constant(i64, 16 * v)), b16)
+                        with builder.if_else(full, likely=True) as (whole, part):
+                            with whole:
+                                builder.store(q, dst, align=1)
+                            with part:
+                                builder.call(masked_store, [q, dst, ir.Constant(i32, 1), mask])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return kernel
+
+
+_f1, _f2, _f3, _f4 = (_fused_kernel(nv) for nv in (1, 2, 3, 4))
 _k1, _k2, _k3, _k4 = (_micro_kernel(nv) for nv in (1, 2, 3, 4))
 
 
@@ -156,32 +240,49 @@ class PackedWeights:
         self.offsets = np.asarray(offsets, np.int64)
         self.widths = np.asarray(widths, np.int64)
         self.colsum = w.astype(np.int64).sum(axis=1)
+        self.width = PANEL * len(widths)  # channels padded to whole panels
         #: The largest |accumulator| of the micro-kernel: (x + 128) <= 255 times sum |w|.
         self.bound = 255 * int(np.abs(w.astype(np.int64)).sum(axis=1).max(initial=0))
 
+    def padded(self, v, dtype, fill=0) -> np.ndarray:
+        """The per-channel vector ``v`` (or a scalar) padded with ``fill`` to whole panels:
+        the fused micro-kernel loads 16 channels at a time."""
+        out = np.full(self.width, fill, dtype)
+        out[:self.n] = v
+        return out
+
+
 
 @nb.njit(**_OPTS)
-def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, pre, fq, out, tile):
+def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, pre, fa, fb, thr, step,
+                          span, lo, out):
     """``out[m, :n] = requantize(sum_k (a[m, k] + 128) * w[:, k] + pre)`` for ``rows`` int8
-    rows of ``a`` (``lda`` elements apart; readable up to ``4 k4``), ``pre`` the per-channel
-    ``- 128 sum_k w`` (int64), by the float64 requantization
-    (``Requantizer.loop_params_float``). ``tile``: int32 scratch of at least ``6 * 64``."""
-    fa, fb, fthr, fstep, span, lo = fq
-    aa, pa, ta = a.ctypes.data, packed.ctypes.data, tile.ctypes.data
-    for m0 in range(0, rows, MR):
-        mr = min(MR, rows - m0)
-        for p in range(offsets.shape[0]):
-            nv = widths[p]
-            _tile(aa + m0 * lda, lda, mr, pa + offsets[p], nv, k4, ta)
-            n0 = p * PANEL
-            w = nv * 16
-            cols = min(w, n - n0)
-            for r in range(mr):
-                for j in range(cols):
-                    c = n0 + j
-                    out[m0 + r, c] = requantize_value_float(
-                        np.float64(tile[r * w + j] + pre[c]), fa[c], fb[c], fthr[c], fstep[c],
-                        span, lo)
+    rows of ``a`` (``lda`` elements apart; readable up to ``4 k4``) into the C-contiguous int8
+    ``out``, by the float64 requantization (``Requantizer.loop_params_float``) in the
+    micro-kernel's registers. ``pre`` (int32: the per-channel ``- 128 sum_k w``) and ``fa, fb,
+    thr, step`` (float64) padded to whole panels (``PackedWeights.padded``)."""
+    aa, pa, oa = a.ctypes.data, packed.ctypes.data, out.ctypes.data
+    ldo = out.shape[1]
+    prea, faa, fba = pre.ctypes.data, fa.ctypes.data, fb.ctypes.data
+    tha, sta = thr.ctypes.data, step.ctypes.data
+    for p in range(offsets.shape[0]):  # a panel's weights stay in cache for every row
+        nv = widths[p]
+        n0 = p * PANEL
+        cols = min(nv * 16, n - n0)
+        b = pa + offsets[p]
+        pp, pa_, pb, pt, ps = prea + 4 * n0, faa + 8 * n0, fba + 8 * n0, tha + 8 * n0, \
+            sta + 8 * n0
+        for m0 in range(0, rows, MR):
+            mr = min(MR, rows - m0)
+            ar, o = aa + m0 * lda, oa + m0 * ldo + n0
+            if nv == 4:
+                _f4(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+            elif nv == 3:
+                _f3(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+            elif nv == 2:
+                _f2(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+            else:
+                _f1(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
 
 
 @nb.njit(**_OPTS)
