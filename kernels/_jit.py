@@ -9,9 +9,10 @@ numba compiles each loop on its first call for the argument types it sees (about
 loop) and caches the machine code next to this module (``__pycache__``), so later processes
 load it in milliseconds.
 
-:func:`int8_gemm` is the second switch, for the AVX-512 VNNI int8 GEMM of :mod:`._vnni`: None
-when the loops are off, the host CPU lacks the instructions, or ``WORKBENCH_VNNI=0`` (or
-:func:`vnni_disabled`); the integer kernels then keep their BLAS path (same values).
+:func:`int8_gemm` and :func:`float_gemm` are the second switch, for the AVX-512 GEMMs of
+:mod:`._avx512` (int8 on VNNI, float32 on AVX-512F): None when the loops are off, the host
+CPU lacks the instructions, or ``WORKBENCH_AVX512=0`` (or :func:`avx512_disabled`); the
+kernels then keep their BLAS paths (same integers; float32 within the float contract).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ _enabled = os.environ.get("WORKBENCH_JIT", "1").strip().lower() not in ("0", "fa
                                                                          "off")
 _module = None
 _failed = False
-_vnni_enabled = os.environ.get("WORKBENCH_VNNI", "1").strip().lower() not in ("0", "false",
-                                                                              "no", "off")
-_vnni = None
-_vnni_failed = False
+_avx512_enabled = os.environ.get("WORKBENCH_AVX512", "1").strip().lower() not in (
+    "0", "false", "no", "off")
+_avx512 = None
+_avx512_failed = False
 
 
 def set_enabled(flag: bool) -> None:
@@ -62,28 +63,39 @@ def loops():
 
 
 @contextlib.contextmanager
-def vnni_disabled():
+def avx512_disabled():
     """Kernels prepared inside the block keep their BLAS GEMMs (the compiled loops stay on)."""
-    global _vnni_enabled
-    old, _vnni_enabled = _vnni_enabled, False
+    global _avx512_enabled
+    old, _avx512_enabled = _avx512_enabled, False
     try:
         yield
     finally:
-        _vnni_enabled = old
+        _avx512_enabled = old
+
+
+def _avx512_module():
+    global _avx512, _avx512_failed
+    if not _avx512_enabled or _avx512_failed or loops() is None:
+        return None
+    if _avx512 is None:
+        try:
+            from . import _avx512 as mod
+            if not mod.FEATURES["avx512"]:
+                raise RuntimeError("no AVX-512 on this CPU")
+        except Exception:  # noqa: BLE001 - the BLAS paths compute the same values
+            _avx512_failed = True
+            return None
+        _avx512 = mod
+    return _avx512
 
 
 def int8_gemm():
-    """The VNNI int8 GEMM module (:mod:`._vnni`), or None (see the module docstring)."""
-    global _vnni, _vnni_failed
-    if not _vnni_enabled or _vnni_failed or loops() is None:
-        return None
-    if _vnni is None:
-        try:
-            from . import _vnni as mod
-            if not mod.available():
-                raise RuntimeError("no AVX-512 VNNI on this CPU")
-        except Exception:  # noqa: BLE001 - the BLAS path computes the same values
-            _vnni_failed = True
-            return None
-        _vnni = mod
-    return _vnni
+    """The AVX-512 GEMM module (:mod:`._avx512`) when its int8 GEMM runs here (VNNI), else
+    None (see the module docstring)."""
+    mod = _avx512_module()
+    return mod if mod is not None and mod.FEATURES["vnni"] else None
+
+
+def float_gemm():
+    """The AVX-512 GEMM module (:mod:`._avx512`) for its float32 GEMM, or None."""
+    return _avx512_module()

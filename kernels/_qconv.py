@@ -500,7 +500,7 @@ class ExactMatmul:
 
 class VnniGemm:
     """``requant(x @ w.T)`` for int8 ``x`` rows and constant int8 ``w [N, K]`` on AVX-512 VNNI
-    (:mod:`._vnni`), exact: the micro-kernel sums ``(x + 128) * w`` in int32 (prepare proved
+    (:mod:`._avx512`), exact: the micro-kernel sums ``(x + 128) * w`` in int32 (prepare proved
     the bound), the fused loop adds ``- 128 sum_k w`` per channel, and the kernel's own
     requantizer (the BLAS path's, offset and all) takes the very integer the BLAS path
     gives it."""

@@ -73,7 +73,39 @@ class Conv2D(Kernel):
                 b.data.dtype == np.float32 and (not self.pointwise or ic < oc):
             self.wt_bias = np.vstack([self.wt, b.data.reshape(1, oc)]).astype(np.float32)
         self.pad = PadBuffer(*self.pads)
+        # AVX-512: our float32 micro-kernel, bias and clamp fused (constant filter and bias)
+        self.fgemm = None
+        fg = _jit.float_gemm() if self.groups == 1 and x.dtype == np.float32 else None
+        if fg is not None and w.data is not None and w.data.dtype == np.float32 and \
+                (b is None or (b.data is not None and b.data.dtype == np.float32)):
+            wk = w.data if self.taps is None else w.data[self.taps]
+            packed = fg.PackedWeights(np.ascontiguousarray(wk.reshape(oc, kh * kw * ic)))
+            bias = packed.padded(0 if b is None else b.data.reshape(-1), np.float32)
+            self.fgemm = (fg, packed, bias,
+                          *activation_range(o.fused_activation_function, np.float32))
+            self.eval = self._eval_avx512
         return [(n, oh, ow, oc)]
+
+    def _eval_avx512(self, inputs):
+        """float32, constant filter and bias, on AVX-512: ``_avx512.gemm_bias_clamp`` over the
+        im2col rows (the input itself for pointwise convs)."""
+        x = inputs[0]
+        if self.crop is not None:
+            x = x[self.crop]
+        kh, kw, sh, sw, dh, dw, oh, ow = self.geom
+        fg, packed, bias, lo, hi = self.fgemm
+        n, k, oc = x.shape[0], packed.k, packed.n
+        if self.pointwise:
+            rows = np.ascontiguousarray(x).reshape(-1, k)
+        else:
+            rows = np.empty((n * oh * ow, k), np.float32)
+            rows.reshape(n, oh, ow, kh, kw, x.shape[3])[...] = patches(
+                self.pad(x), kh, kw, sh, sw, dh, dw, oh, ow)
+        out = np.empty((n, oh, ow, oc), np.float32)
+        fg.gemm_bias_clamp(rows, rows.shape[0], k, packed.packed, packed.offsets,
+                           packed.widths, packed.k_steps, oc, bias, lo, hi,
+                           out.reshape(-1, oc))
+        return [out]
 
     def eval(self, inputs):
         x, w = inputs[0], inputs[1]
@@ -205,7 +237,7 @@ class Conv2D(Kernel):
 
     def _eval_vnni(self, inputs):
         """int8 with constant weights on an AVX-512 VNNI CPU: the fused GEMM + requantization
-        of ``_vnni`` over im2col rows (the input itself for pointwise convs)."""
+        of ``_avx512`` over im2col rows (the input itself for pointwise convs)."""
         x = inputs[0]
         if self.crop is not None:
             x = x[self.crop]

@@ -1,10 +1,13 @@
-"""The AVX-512 VNNI int8 GEMM (``kernels/_vnni.py``) is exact, and the integer CONV_2D and
-FULLY_CONNECTED kernels that use it give what their BLAS path and LiteRT give, value for value.
+"""The AVX-512 GEMMs (``kernels/_avx512.py``). The VNNI int8 one is exact, and the integer
+CONV_2D and FULLY_CONNECTED kernels that use it give what their BLAS path and LiteRT give,
+value for value; the float32 one (bias and clamp fused) agrees with numpy's float64 GEMM to
+float32 rounding, and float CONV_2D with it agrees with its BLAS path and with LiteRT.
 
 Oracles: numpy's int64 matmul for the raw accumulators, ``Requantizer._call_int`` for the
 fused requantization, LiteRT (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``) and the kernels' own BLAS
-path (``_jit.vnni_disabled()``) for the kernels. Skipped on CPUs without AVX-512 VNNI, where
-``_jit.int8_gemm()`` is None and the kernels keep the BLAS path.
+path (``_jit.avx512_disabled()``) for the kernels. Skipped on CPUs without AVX-512 (VNNI for
+the int8 tests), where ``_jit.int8_gemm()`` / ``float_gemm()`` are None and the kernels keep
+their BLAS paths.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from workbench.ir.ops import ActivationFunctionType as Act
 from workbench.ir.ops import BuiltinOperator as B
 
 vn = _jit.int8_gemm()
-pytestmark = pytest.mark.skipif(vn is None, reason="no AVX-512 VNNI on this CPU (or numba "
-                                                   "missing): the BLAS path runs instead")
+fg = _jit.float_gemm()
+pytestmark = pytest.mark.skipif(fg is None, reason="no AVX-512 on this CPU (or numba missing): "
+                                                   "the BLAS paths run instead")
+needs_vnni = pytest.mark.skipif(vn is None, reason="no AVX-512 VNNI on this CPU")
 
 
 def _gemm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -36,6 +41,7 @@ def _gemm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
+@needs_vnni
 @pytest.mark.parametrize("m", [1, 5, 6, 7, 13])
 @pytest.mark.parametrize("k", [1, 3, 4, 5, 16, 27, 130])
 @pytest.mark.parametrize("n", [1, 15, 16, 17, 63, 64, 65, 130])
@@ -48,6 +54,7 @@ def test_gemm_accumulators_exact(m, k, n):
     np.testing.assert_array_equal(_gemm(a, w), exp)
 
 
+@needs_vnni
 def test_gemm_extremes_and_strided_rows():
     """The largest accumulators of either sign, and rows taken from a strided view (copied
     into padded rows)."""
@@ -65,6 +72,7 @@ def test_gemm_extremes_and_strided_rows():
     np.testing.assert_array_equal(_gemm(view, w), exp)
 
 
+@needs_vnni
 def test_bound_refuses_int32_overflow():
     """An accumulator that could leave int32 keeps the BLAS path."""
     k = 2**31 // (255 * 127) + 1
@@ -75,6 +83,7 @@ def test_bound_refuses_int32_overflow():
     assert q.VnniGemm.build(w[:, :k - 2000], requant) is not None
 
 
+@needs_vnni
 @pytest.mark.parametrize("rounding,wrap,low,top,float_form", [
     (q.UPWARD, False, 1e-3, 0.9, True), (q.GEMMLOWP, False, 1e-3, 0.9, True),
     (q.INT64, False, 1e-3, 0.9, True),
@@ -132,20 +141,29 @@ def _conv_case(g, rng, zx, zo, act):
                   qo=_q(so, zo)), [x]
 
 
-def _run_three(content, inputs, op):
-    """Ours with VNNI (asserting it ran), ours with the BLAS path, LiteRT: all equal."""
+def _run_three(content, inputs, op, attr="vnni", terms=1, oracle=None):
+    """Ours on AVX-512 (asserting it ran), ours with the BLAS path, LiteRT: all equal (float:
+    within float32 rounding of ``terms``-term sums of unit-scale products taken in another
+    order). ``oracle``: the model LiteRT runs instead (same maths)."""
     it = wb.Interpreter(model_content=content)
     got = it.run(inputs)[0]
     kern = it._plans[0].kernels[0]
-    assert kern.node.op.name == op and kern.vnni is not None
-    with _jit.vnni_disabled():
+    assert kern.node.op.name == op and getattr(kern, attr) is not None
+    with _jit.avx512_disabled():
         it2 = wb.Interpreter(model_content=content)
         plain = it2.run(inputs)[0]
-        assert it2._plans[0].kernels[0].vnni is None
-    np.testing.assert_array_equal(got, plain)
-    np.testing.assert_array_equal(got, _litert(content, inputs))
+        assert getattr(it2._plans[0].kernels[0], attr) is None
+    exp = _litert(content if oracle is None else oracle, inputs)
+    if got.dtype == np.float32:
+        tol = 4 * terms * 2.0**-23
+        np.testing.assert_allclose(got, plain, rtol=1e-5, atol=tol)
+        np.testing.assert_allclose(got, exp, rtol=1e-5, atol=tol)
+    else:
+        np.testing.assert_array_equal(got, plain)
+        np.testing.assert_array_equal(got, exp)
 
 
+@needs_vnni
 @pytest.mark.parametrize("g", CONV_GEOMETRIES, ids=lambda g: "x".join(map(str, g[:8])))
 @pytest.mark.parametrize("zx,zo", [(-128, 127), (127, -128), (0, 0), (-3, 5)])
 def test_conv_2d_vnni_as_blas_and_litert(g, zx, zo):
@@ -155,6 +173,7 @@ def test_conv_2d_vnni_as_blas_and_litert(g, zx, zo):
         _run_three(content, inputs, "CONV_2D")
 
 
+@needs_vnni
 @pytest.mark.parametrize("batch,k,units", [(1, 1280, 1000), (3, 7, 5), (13, 64, 130)])
 @pytest.mark.parametrize("zx,zo", [(-128, 127), (5, -3)])
 def test_fully_connected_vnni_as_blas_and_litert(batch, k, units, zx, zo):
@@ -169,9 +188,79 @@ def test_fully_connected_vnni_as_blas_and_litert(batch, k, units, zx, zo):
     _run_three(content, [x], "FULLY_CONNECTED")
 
 
+@needs_vnni
 def test_switch():
-    with _jit.vnni_disabled():
+    with _jit.avx512_disabled():
         assert _jit.int8_gemm() is None
     with _jit.disabled():  # no compiled loops: no VNNI either
         assert _jit.int8_gemm() is None
     assert _jit.int8_gemm() is vn
+
+
+# -- float32 -------------------------------------------------------------------------------------
+def _fgemm(a, w, bias, lo, hi):
+    pk = fg.PackedWeights(w)
+    out = np.full((a.shape[0], w.shape[0]), 7.0, np.float32)
+    fg.gemm_bias_clamp(a, a.shape[0], a.shape[1], pk.packed, pk.offsets, pk.widths, pk.k_steps,
+                       pk.n, pk.padded(bias, np.float32), np.float32(lo), np.float32(hi), out)
+    return out
+
+
+@pytest.mark.parametrize("m", [1, 6, 7, 13])
+@pytest.mark.parametrize("k", [1, 3, 16, 27, 300])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 64, 65, 130])
+def test_float_gemm_as_float64(m, k, n):
+    """Every tile edge; the result within float32 rounding of the float64 product, each
+    output's error bounded by ``k`` roundings of its largest term."""
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    exp = a.astype(np.float64) @ w.astype(np.float64).T + bias
+    got = _fgemm(a, w, bias, -np.inf, np.inf)
+    scale = np.abs(a).astype(np.float64) @ np.abs(w).astype(np.float64).T + np.abs(bias)
+    assert np.all(np.abs(got - exp) <= (k + 1) * 2.0**-23 * scale)
+    lo, hi = -0.5, 0.75
+    np.testing.assert_array_equal(_fgemm(a, w, bias, lo, hi), np.clip(got, lo, hi))
+
+
+def test_float_gemm_nan_and_inf():
+    """NaN propagates through the sums and the clamp (as ``_loops._clamp``); infinities clamp."""
+    a = np.ones((7, 5), np.float32)
+    a[2, 3] = np.nan
+    a[4, 1] = np.inf
+    w = np.ones((20, 5), np.float32)
+    got = _fgemm(a, w, np.zeros(20, np.float32), 0.0, 6.0)
+    assert np.all(np.isnan(got[2]))
+    np.testing.assert_array_equal(got[4], 6.0)
+    np.testing.assert_array_equal(got[0], 5.0)
+    got = _fgemm(a, w, np.zeros(20, np.float32), -np.inf, np.inf)
+    assert np.all(np.isinf(got[4]))
+
+
+FLOAT_GEOMETRIES = [g for g in CONV_GEOMETRIES]
+
+
+@pytest.mark.parametrize("g", FLOAT_GEOMETRIES, ids=lambda g: "x".join(map(str, g[:8])))
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_2d_float_avx512_as_blas_and_litert(g, bias):
+    n, h, w_, c, oc, k, s, d, padding = g
+    rng = np.random.default_rng(sum(g[:8]) + bias)
+    for act in (Act.NONE, Act.RELU6, Act.RELU_N1_TO_1, Act.TANH):
+        opts = O.Conv2DOptions(padding=padding, stride_w=s, stride_h=s, dilation_w_factor=d,
+                               dilation_h_factor=d, fused_activation_function=act)
+        out_shape = (n, _out_size(h, k, s, d, padding), _out_size(w_, k, s, d, padding), oc)
+        x = rng.standard_normal((n, h, w_, c)).astype(np.float32)
+        w = rng.standard_normal((oc, k, k, c)).astype(np.float32)
+        b = rng.standard_normal(oc).astype(np.float32) if bias else None
+        content = _model(B.CONV_2D, opts, x.shape, w, b, out_shape)
+        # (LiteRT's float CONV_2D requires a bias: it runs the same model with zeros)
+        oracle = None if bias else _model(B.CONV_2D, opts, x.shape, w,
+                                          np.zeros(oc, np.float32), out_shape)
+        _run_three(content, [x], "CONV_2D", attr="fgemm", terms=k * k * c, oracle=oracle)
+
+
+def test_float_switch():
+    with _jit.avx512_disabled():
+        assert _jit.float_gemm() is None
+    assert _jit.float_gemm() is fg

@@ -20,8 +20,8 @@ Activation rows are read four bytes at a time up to ``4 ceil(K / 4)``: the calle
 whose length is not a multiple of four.
 
 The micro-kernel is LLVM IR (llvmlite) calling ``llvm.x86.avx512.vpdpbusd.512``, inlined
-into numba-compiled drivers; :func:`available` checks the host CPU first (a CPU without
-the instruction could not even compile it), and ``_jit.int8_gemm`` returns None there.
+into numba-compiled drivers; ``FEATURES`` holds what the host CPU has (a CPU without the
+instruction could not even compile it), and ``_jit.int8_gemm`` returns None without VNNI.
 """
 
 from __future__ import annotations
@@ -33,24 +33,27 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._loops import requantize_value, requantize_value_float
+from ._loops import requantize_value
 
 _OPTS = dict(cache=True, nogil=True, boundscheck=False)
 
 #: Rows per micro-kernel call and channels per weight panel.
 MR, PANEL = 6, 64
-_FEATURES = ("avx512f", "avx512bw", "avx512vnni")
 
 
-def available() -> bool:
-    """True when the host CPU has AVX-512 VNNI (llvmlite's view of the host, which is what
-    numba compiles for)."""
+def _host_features() -> dict:
+    """``{"avx512": bool, "vnni": bool}`` from llvmlite's view of the host CPU (what numba
+    compiles for): AVX-512 F/BW/VL for the float32 GEMM, and VNNI too for the int8 one."""
     try:
         import llvmlite.binding as llb
         feats = llb.get_host_cpu_features()
-    except Exception:  # noqa: BLE001 - no feature list: no VNNI path
-        return False
-    return all(feats.get(f, False) for f in _FEATURES)
+    except Exception:  # noqa: BLE001 - no feature list: no AVX-512 paths
+        return {"avx512": False, "vnni": False}
+    base = all(feats.get(f, False) for f in ("avx512f", "avx512bw", "avx512vl"))
+    return {"avx512": base, "vnni": base and bool(feats.get("avx512vnni", False))}
+
+
+FEATURES = _host_features()
 
 
 def _ptr(builder, addr, ty):
@@ -192,6 +195,128 @@ def _fused_kernel(nv: int):
     return kernel
 
 
+def _emit_tile_sums_f32(builder, nv: int, a, lda, rows, b, k) -> list:
+    """IR of the float32 micro-kernel's sums: ``MR x nv`` ``<16 x float>``, row ``r`` lane
+    ``j`` of vector ``v`` holding ``sum_k a[r, k] * w[16 v + j, k]`` (``k`` in order, one
+    fused multiply-add per step). ``lda`` in bytes."""
+    i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
+    v16 = ir.VectorType(f32, 16)
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16, [v16] * 3),
+                                         "llvm.fma.v16f32")
+    accs = [[cgutils.alloca_once_value(builder, ir.Constant(v16, [0.0] * 16))
+             for _ in range(nv)] for _ in range(MR)]
+    last = builder.sub(rows, ir.Constant(i64, 1))
+    row_addr = []
+    for r in range(MR):
+        rr = ir.Constant(i64, r)
+        rr = builder.select(builder.icmp_signed("<", rr, rows), rr, last)
+        row_addr.append(builder.add(a, builder.mul(rr, lda)))
+    undef = ir.Constant(v16, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(i32, 16), [0] * 16)
+    with cgutils.for_range(builder, k) as loop:
+        kk = loop.index
+        base = builder.add(b, builder.mul(kk, ir.Constant(i64, nv * 64)))
+        wv = [builder.load(_ptr(builder, builder.add(base, ir.Constant(i64, 64 * v)), v16),
+                           align=1) for v in range(nv)]
+        col = builder.mul(kk, ir.Constant(i64, 4))
+        for r in range(MR):
+            xs = builder.load(_ptr(builder, builder.add(row_addr[r], col), f32), align=1)
+            xv = builder.shuffle_vector(builder.insert_element(undef, xs, ir.Constant(i32, 0)),
+                                        undef, splat)
+            for v in range(nv):
+                builder.store(builder.call(fma, [xv, wv[v], builder.load(accs[r][v])]),
+                              accs[r][v])
+    return [[builder.load(accs[r][v]) for v in range(nv)] for r in range(MR)]
+
+
+def _float_kernel(nv: int):
+    """The float32 micro-kernel with the bias and the activation clamp fused:
+    ``kernel(a, lda, rows, b, k, out, ldo, cols, bias, lo, hi)``: addresses ``a`` (float32
+    rows, ``lda`` bytes apart), ``b`` (a packed panel), ``out`` (the tile's first output,
+    rows ``ldo`` bytes apart; ``rows`` x ``cols`` valid), ``bias`` (the panel's first channel
+    of a bias padded to whole panels); each lane ``min(max(sum + bias, lo), hi)`` as
+    ``_loops._clamp`` (NaN kept)."""
+
+    @intrinsic
+    def kernel(typingctx, a, lda, rows, b, k, out, ldo, cols, bias, lo, hi):
+        sig = types.void(*[types.intp] * 9, types.float32, types.float32)
+
+        def codegen(context, builder, signature, args):
+            a, lda, rows, b, k, out, ldo, cols, bias, lo, hi = args
+            i1, i32, i64, f32 = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.FloatType()
+            v16, iv16, m16 = ir.VectorType(f32, 16), ir.VectorType(i32, 16), \
+                ir.VectorType(i1, 16)
+            masked_store = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [v16, v16.as_pointer(), i32,
+                                                                m16]),
+                "llvm.masked.store.v16f32.p0")
+            sums = _emit_tile_sums_f32(builder, nv, a, lda, rows, b, k)
+
+            def splat(value, ty):
+                vec = builder.insert_element(ir.Constant(ty, ir.Undefined), value,
+                                             ir.Constant(i32, 0))
+                return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined),
+                                              ir.Constant(iv16, [0] * 16))
+
+            lo_v, hi_v = splat(lo, v16), splat(hi, v16)
+            lanes = ir.Constant(iv16, list(range(16)))
+            params = []
+            for v in range(nv):
+                at = builder.add(bias, ir.Constant(i64, 64 * v))
+                valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
+                params.append((builder.load(_ptr(builder, at, v16), align=1),
+                               builder.icmp_signed("<", lanes, splat(valid, iv16)),
+                               builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
+            for r in range(MR):
+                live = builder.icmp_signed("<", ir.Constant(i64, r), rows)
+                with builder.if_then(live, likely=True):
+                    row = builder.add(out, builder.mul(ir.Constant(i64, r), ldo))
+                    for v in range(nv):
+                        bias_v, mask, full = params[v]
+                        t = builder.fadd(sums[r][v], bias_v)
+                        t = builder.select(builder.fcmp_ordered("<", t, lo_v), lo_v, t)
+                        t = builder.select(builder.fcmp_ordered(">", t, hi_v), hi_v, t)
+                        dst = _ptr(builder, builder.add(row, ir.Constant(i64, 64 * v)), v16)
+                        with builder.if_else(full, likely=True) as (whole, part):
+                            with whole:
+                                builder.store(t, dst, align=1)
+                            with part:
+                                builder.call(masked_store, [t, dst, ir.Constant(i32, 4), mask])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return kernel
+
+
+_g1, _g2, _g3, _g4 = (_float_kernel(nv) for nv in (1, 2, 3, 4))
+
+
+@nb.njit(**_OPTS)
+def gemm_bias_clamp(a, rows, lda, packed, offsets, widths, k, n, bias, lo, hi, out):
+    """``out[m, :n] = clamp(a[m] @ w.T + bias, lo, hi)`` for ``rows`` float32 rows of ``a``
+    (``lda`` elements apart) into the C-contiguous float32 ``out``; ``bias`` float32 padded to
+    whole panels (zeros for none)."""
+    aa, pa, oa, ba = a.ctypes.data, packed.ctypes.data, out.ctypes.data, bias.ctypes.data
+    ldab, ldo = 4 * lda, 4 * out.shape[1]
+    for p in range(offsets.shape[0]):
+        nv = widths[p]
+        n0 = p * PANEL
+        cols = min(nv * 16, n - n0)
+        b, bb = pa + offsets[p], ba + 4 * n0
+        for m0 in range(0, rows, MR):
+            mr = min(MR, rows - m0)
+            ar, o = aa + m0 * ldab, oa + m0 * ldo + 4 * n0
+            if nv == 4:
+                _g4(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
+            elif nv == 3:
+                _g3(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
+            elif nv == 2:
+                _g2(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
+            else:
+                _g1(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
+
+
 _f1, _f2, _f3, _f4 = (_fused_kernel(nv) for nv in (1, 2, 3, 4))
 _k1, _k2, _k3, _k4 = (_micro_kernel(nv) for nv in (1, 2, 3, 4))
 
@@ -209,40 +334,46 @@ def _tile(a, lda, rows, b, nv, k4, c):
 
 
 class PackedWeights:
-    """Constant int8 weights ``w [N, K]`` packed for the micro-kernel (see the module
-    docstring), with ``colsum`` (``sum_k w[n, k]``, int64) for the ``+ 128`` correction."""
+    """Constant weights ``w [N, K]`` (int8 or float32) packed for the micro-kernels (see the
+    module docstring): 64-byte vectors of 16 channels holding ``group`` consecutive ``k`` each
+    (4 int8, or 1 float32), ``k_steps`` of them per panel. int8 also keeps ``colsum``
+    (``sum_k w[n, k]``, int64) for the ``+ 128`` correction and ``bound``."""
 
     def __init__(self, w: np.ndarray):
         w = np.asarray(w)
-        if w.dtype != np.int8 or w.ndim != 2:
-            raise ValueError(f"PackedWeights takes int8 [N, K] weights, not {w.dtype} "
-                             f"{list(w.shape)}")
+        if w.dtype not in (np.int8, np.float32) or w.ndim != 2:
+            raise ValueError(f"PackedWeights takes int8 or float32 [N, K] weights, not "
+                             f"{w.dtype} {list(w.shape)}")
         n, k = w.shape
         self.n, self.k = n, k
-        self.k4 = (k + 3) // 4
-        kp = self.k4 * 4
+        group = 4 if w.dtype == np.int8 else 1
+        self.k_steps = (k + group - 1) // group
+        self.k4 = self.k_steps  # (int8: groups of four k)
+        kp = self.k_steps * group
         parts, offsets, widths = [], [], []
         pos = 0
         for n0 in range(0, n, PANEL):
             nv = min(PANEL // 16, (n - n0 + 15) // 16)
-            blk = np.zeros((nv * 16, kp), np.int8)
+            blk = np.zeros((nv * 16, kp), w.dtype)
             blk[:min(nv * 16, n - n0), :k] = w[n0:n0 + nv * 16]
-            part = blk.reshape(nv, 16, self.k4, 4).transpose(2, 0, 1, 3).reshape(-1)
+            part = blk.reshape(nv, 16, self.k_steps, group).transpose(2, 0, 1, 3).reshape(-1)
             parts.append(part)
-            offsets.append(pos)
+            offsets.append(pos * w.itemsize)  # bytes
             widths.append(nv)
             pos += part.size
-        buf = np.zeros(pos + 64, np.int8)  # 64-byte aligned start (cache lines)
-        start = (-buf.ctypes.data) % 64
+        buf = np.zeros(pos + 64, w.dtype)  # 64-byte aligned start (cache lines)
+        start = (-buf.ctypes.data) % 64 // w.itemsize
         self.packed = buf[start:start + pos]
         if pos:
             self.packed[:] = np.concatenate(parts)
         self.offsets = np.asarray(offsets, np.int64)
         self.widths = np.asarray(widths, np.int64)
-        self.colsum = w.astype(np.int64).sum(axis=1)
         self.width = PANEL * len(widths)  # channels padded to whole panels
-        #: The largest |accumulator| of the micro-kernel: (x + 128) <= 255 times sum |w|.
-        self.bound = 255 * int(np.abs(w.astype(np.int64)).sum(axis=1).max(initial=0))
+        if w.dtype == np.int8:
+            self.colsum = w.astype(np.int64).sum(axis=1)
+            #: The largest |accumulator| of the int8 micro-kernel: (x + 128) <= 255 times
+            #: sum |w|.
+            self.bound = 255 * int(np.abs(w.astype(np.int64)).sum(axis=1).max(initial=0))
 
     def padded(self, v, dtype, fill=0) -> np.ndarray:
         """The per-channel vector ``v`` (or a scalar) padded with ``fill`` to whole panels:
