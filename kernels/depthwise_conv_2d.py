@@ -202,7 +202,55 @@ class DepthwiseConv2D(Kernel):
             self.loop_w = None if taps is None else \
                 np.ascontiguousarray(taps.reshape(kh, kw, oc), self.loop_dtype)
             self.eval = self._eval_quantized_loop
+            self._prepare_avx512(x, taps, zx, oc)
         return [(n, oh, ow, oc)]
+
+    def _prepare_avx512(self, x, taps, zx: int, oc: int) -> None:
+        """int8, depth multiplier 1, constant filter and bias, float64 requantization proven
+        exact, AVX-512 CPU: interior pixels through ``_avx512.depthwise_int8`` (int32 sums of
+        16 channels at a time from ``-zx * sum_t w``, requantized in registers)."""
+        self.dw512 = None
+        av = _jit.float_gemm()
+        if av is None or x.dtype != np.int8 or self.mult != 1 or not self.static or \
+                self.loop_fq is None or not taps.size:
+            return
+        if (128 + abs(zx)) * int(np.abs(taps).sum(axis=0).max()) >= 2**31:
+            return  # (int32 sums: never for real filters)
+        width = -(-oc // 16) * 16
+
+        def pad(v, dtype, fill=0):
+            out = np.full(width, fill, dtype)
+            out[:oc] = v
+            return out
+
+        wt = np.zeros((taps.shape[0], width), np.int32)
+        wt[:, :oc] = taps
+        a, b, thr, step, span, lo = self.loop_fq
+        self.dw512 = (av, wt, pad(-zx * taps.sum(axis=0), np.int32), pad(a, np.float64),
+                      pad(b, np.float64), pad(thr, np.float64, -np.inf), pad(step, np.float64),
+                      span, lo)
+        self.dw512_offsets = (None, None)
+        self.eval = self._eval_avx512
+
+    def _eval_avx512(self, inputs):
+        x = inputs[0]
+        if self.crop is not None:
+            x = x[self.crop]
+        x = np.ascontiguousarray(x)
+        kh, kw, sh, sw, dh, dw_, oh, ow = self.geom
+        av, wt, pre, a, b, thr, step, span, lo = self.dw512
+        oc = self.node.inputs[1].shape[3]
+        self._check_loop_operands(x, self.loop_w, None)
+        key, toff = self.dw512_offsets
+        if key != x.shape[2:]:  # byte offsets of the taps from a window's first one
+            toff = np.array([(i * dh * x.shape[2] + j * dw_) * x.shape[3]
+                             for i in range(kh) for j in range(kw)], np.int64)
+            self.dw512_offsets = (x.shape[2:], toff)
+        out = np.empty((x.shape[0], oh, ow, oc), np.int8)
+        av.depthwise_int8(x, self.loop_dtype(self.zx), self.loop_w,
+                          np.empty(oc, self.loop_dtype), wt, toff, pre, a, b, thr, step, span,
+                          lo, sh, sw, dh, dw_, self.pads[0][0], self.pads[1][0], out)
+        return [out]
 
     def _eval_quantized_loop(self, inputs):
         """The compiled loop (``_loops.depthwise_quant``): tap sums and requantization in one

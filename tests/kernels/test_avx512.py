@@ -18,7 +18,7 @@ from workbench.kernels import _jit
 from workbench.kernels import _qconv as q
 
 import workbench as wb
-from tests.kernels.test_jit_loops import _litert, _model, _out_size, _q
+from tests.kernels.test_jit_loops import _dw_case, _litert, _model, _out_size, _q
 from workbench.ir import ops as O
 from workbench.ir.ops import ActivationFunctionType as Act
 from workbench.ir.ops import BuiltinOperator as B
@@ -264,3 +264,33 @@ def test_float_switch():
     with _jit.avx512_disabled():
         assert _jit.float_gemm() is None
     assert _jit.float_gemm() is fg
+
+
+# -- int8 depthwise ------------------------------------------------------------------------------
+DW_GEOMETRIES = [  # (n, h, w, c, mult, k, s, d, padding)
+    (1, 12, 12, 32, 1, 3, 1, 1, O.Padding.SAME),    # 3x3 (unrolled taps), whole vectors
+    (2, 13, 11, 20, 1, 3, 2, 1, O.Padding.SAME),    # batch, stride 2, a partial vector
+    (1, 14, 14, 40, 1, 5, 1, 1, O.Padding.SAME),    # 5x5 (unrolled)
+    (1, 15, 15, 7, 1, 3, 1, 2, O.Padding.VALID),    # dilation, fewer than 16 channels
+    (1, 9, 10, 18, 1, 2, 1, 1, O.Padding.SAME),     # 2x2: the tap loop
+    (1, 8, 8, 16, 1, 3, 4, 1, O.Padding.SAME),      # stride > kernel
+    (1, 3, 3, 9, 1, 5, 1, 1, O.Padding.SAME),       # no interior pixel at all
+]
+
+
+@pytest.mark.parametrize("g", DW_GEOMETRIES, ids=lambda g: "x".join(map(str, g[:8])) + str(g[8]))
+def test_depthwise_int8_avx512_as_loops_and_litert(g):
+    """Interior runs in the AVX-512 kernel, border pixels in the compiled loop: the whole
+    output equal to the loops-only path and to LiteRT, zero points included."""
+    rng = np.random.default_rng(sum(g[:8]))
+    for act in (Act.NONE, Act.RELU6, Act.RELU_N1_TO_1):
+        content, inputs = _dw_case(g, rng, np.int8, act)
+        _run_three(content, inputs, "DEPTHWISE_CONV_2D", attr="dw512")
+
+
+def test_depthwise_int8_avx512_not_for_depth_multiplier():
+    content, inputs = _dw_case((1, 6, 6, 4, 2, 3, 1, 1, O.Padding.SAME),
+                               np.random.default_rng(3), np.int8)
+    it = wb.Interpreter(model_content=content)
+    np.testing.assert_array_equal(it.run(inputs)[0], _litert(content, inputs))
+    assert it._plans[0].kernels[0].dw512 is None
