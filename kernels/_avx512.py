@@ -122,7 +122,7 @@ def _micro_kernel(nv: int):
     return kernel
 
 
-def _fused_kernel(nv: int):
+def _fused_kernel(nv: int, ties: bool):
     """The micro-kernel with the float64 requantization of ``requantize_value_float`` applied
     to its registers and int8 results stored straight into the output:
     ``kernel(a, lda, rows, b, k4, out, ldo, cols, pre, fa, fb, thr, step, span, lo)`` with
@@ -178,8 +178,9 @@ def _fused_kernel(nv: int):
                         pre_v, a_v, b_v, thr_v, step_v, mask, full = params[v]
                         t = builder.sitofp(builder.add(sums[r][v], pre_v), d16)
                         t = builder.fadd(builder.fmul(t, a_v), b_v)
-                        t = builder.select(builder.fcmp_ordered("<", t, thr_v),
-                                           builder.fsub(t, step_v), t)
+                        if ties:  # (GEMMLOWP's ties; without any, thr is -inf everywhere)
+                            t = builder.select(builder.fcmp_ordered("<", t, thr_v),
+                                               builder.fsub(t, step_v), t)
                         t = builder.select(builder.fcmp_ordered("<", t, zero), zero, t)
                         t = builder.select(builder.fcmp_ordered(">", t, span_v), span_v, t)
                         q = builder.trunc(builder.add(builder.fptosi(t, v16), lo_v), b16)
@@ -318,7 +319,8 @@ def gemm_bias_clamp(a, rows, lda, packed, offsets, widths, k, n, bias, lo, hi, o
                 _g1(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
 
 
-_f1, _f2, _f3, _f4 = (_fused_kernel(nv) for nv in (1, 2, 3, 4))
+_f1, _f2, _f3, _f4 = (_fused_kernel(nv, True) for nv in (1, 2, 3, 4))
+_u1, _u2, _u3, _u4 = (_fused_kernel(nv, False) for nv in (1, 2, 3, 4))
 _k1, _k2, _k3, _k4 = (_micro_kernel(nv) for nv in (1, 2, 3, 4))
 
 
@@ -387,12 +389,13 @@ class PackedWeights:
 
 @nb.njit(**_OPTS)
 def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, pre, fa, fb, thr, step,
-                          span, lo, out):
+                          span, lo, ties, out):
     """``out[m, :n] = requantize(sum_k (a[m, k] + 128) * w[:, k] + pre)`` for ``rows`` int8
     rows of ``a`` (``lda`` elements apart; readable up to ``4 k4``) into the C-contiguous int8
     ``out``, by the float64 requantization (``Requantizer.loop_params_float``) in the
     micro-kernel's registers. ``pre`` (int32: the per-channel ``- 128 sum_k w``) and ``fa, fb,
-    thr, step`` (float64) padded to whole panels (``PackedWeights.padded``)."""
+    thr, step`` (float64) padded to whole panels (``PackedWeights.padded``); ``ties`` False
+    when ``thr`` is -inf everywhere (no GEMMLOWP tie fix: kernels without that step)."""
     aa, pa, oa = a.ctypes.data, packed.ctypes.data, out.ctypes.data
     ldo = out.shape[1]
     prea, faa, fba = pre.ctypes.data, fa.ctypes.data, fb.ctypes.data
@@ -407,7 +410,16 @@ def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, pre, fa,
         for m0 in range(0, rows, MR):
             mr = min(MR, rows - m0)
             ar, o = aa + m0 * lda, oa + m0 * ldo + n0
-            if nv == 4:
+            if not ties:
+                if nv == 4:
+                    _u4(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                elif nv == 3:
+                    _u3(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                elif nv == 2:
+                    _u2(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                else:
+                    _u1(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+            elif nv == 4:
                 _f4(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
             elif nv == 3:
                 _f3(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)

@@ -528,7 +528,8 @@ class VnniGemm:
         self.fq = None if fq is None or self.dtype != np.int8 else (
             packed.padded(self.pre, np.int32), packed.padded(fq[0], np.float64),
             packed.padded(fq[1], np.float64), packed.padded(fq[2], np.float64, -np.inf),
-            packed.padded(fq[3], np.float64), fq[4], fq[5])
+            packed.padded(fq[3], np.float64), fq[4], fq[5],
+            bool(np.any(np.asarray(fq[2]) > -np.inf)))
         if fq is not None and self.fq is None:
             self.rq = requant.loop_params(packed.n)
 
