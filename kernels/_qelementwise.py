@@ -1050,22 +1050,34 @@ def prepare_mean(node, x, out, keep_dims: bool):
     m, sh = multiplier(si / so)
 
     def reference(v, axes):
-        moved = _moved(v.astype(np.int64), axes)
-        n = moved.shape[-1]
-        total = wrap(moved.sum(axis=-1), 32)
+        n = math.prod(v.shape[a] for a in axes)
+        # (integer sums are exact in any order: one reduce, no int64 copy of the tensor; in
+        # int32 when the count bounds the sum below 2**31, ~2.5x faster)
+        acc = np.int32 if n * 2 ** (8 * v.dtype.itemsize) < 2**31 else np.int64
+        total = wrap(np.add.reduce(v, axis=tuple(axes), dtype=acc).astype(np.int64), 32)
         if n == 0:
             return np.zeros(total.shape, dt)
         shift = min(n.bit_length() - 1, 32, 31 + sh)
         m_n = wrap(np.int64((m << shift) // n), 32)
         return clamp_cast(requant(wrap(total - zi * n, 32), m_n, sh - shift) + zo, dt)
 
-    def spatial(v):
-        _, h, w, depth = v.shape
+    consts = {}  # per (h, w, depth): the float32 maths of the kernel's prepare, done once
+
+    def spatial_consts(h, w, depth):
         num = f32(h * w)
         temp = f32(zi) * f32(si) / f32(so)
         temp = temp + f32(0.5) if temp > 0 else temp - f32(0.5)
         bias = zo - int(np.trunc(temp))
         mq, shq = multiplier(float(f32(si) / (num * f32(so))))
+        return bias, mq, shq, np.arange(depth) < depth - depth % 16
+
+    def spatial(v):
+        _, h, w, depth = v.shape
+        key = (h, w, depth)
+        if key not in consts:
+            consts.clear()  # (one shape at a time: a resized input replaces it)
+            consts[key] = spatial_consts(h, w, depth)
+        bias, mq, shq, vec_channels = consts[key]
         # Integer sums are exact in any order; int32 holds h*w*128 below 2**31 and numpy then
         # reduces the int8 rows without an int64 copy of the tensor (~1.7x faster).
         acc_dt = np.int32 if h * w * 256 < 2**31 else np.int64
@@ -1075,7 +1087,6 @@ def prepare_mean(node, x, out, keep_dims: bool):
         high = fp.saturating_rounding_doubling_high_mul(neon_shift(acc, max(shq, 0)), mq)
         right = max(-shq, 0)
         vector = (high + ((np.int64(1) << right) >> 1)) >> right  # vrshlq: ties toward +inf
-        vec_channels = np.arange(depth) < depth - depth % 16
         r = np.where(vec_channels, vector, scalar)
         return clamp_cast(r + bias, dt)
 
