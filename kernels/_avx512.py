@@ -61,16 +61,51 @@ def _ptr(builder, addr, ty):
     return builder.inttoptr(addr, ty.as_pointer())
 
 
-def _emit_tile_sums(builder, nv: int, a, lda, rows, b, k4) -> list:
-    """IR of the micro-kernel's sums: ``MR x nv`` ``<16 x i32>`` values, row ``r`` lane ``j``
-    of vector ``v`` holding ``sum_k (a[r, k] + 128) * w[16 v + j, k]``."""
+def _splat(builder, value, ty):
+    """``value`` in all 16 lanes of the vector type ``ty``."""
+    i32 = ir.IntType(32)
+    vec = builder.insert_element(ir.Constant(ty, ir.Undefined), value, ir.Constant(i32, 0))
+    return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined),
+                                  ir.Constant(ir.VectorType(i32, 16), [0] * 16))
+
+
+def _masked(builder, what: str, ty):
+    """The declaration of LLVM's ``llvm.masked.store`` / ``llvm.masked.load`` for the 16-lane
+    vector type ``ty`` (byte- or dword-masked moves on AVX-512)."""
+    i32, m16 = ir.IntType(32), ir.VectorType(ir.IntType(1), 16)
+    name = {ir.IntType(8): "v16i8", ir.FloatType(): "v16f32"}[ty.element]
+    if what == "store":
+        fnty = ir.FunctionType(ir.VoidType(), [ty, ty.as_pointer(), i32, m16])
+    else:
+        fnty = ir.FunctionType(ty, [ty.as_pointer(), i32, m16, ty])
+    return cgutils.get_or_insert_function(builder.module, fnty,
+                                          f"llvm.masked.{what}.{name}.p0")
+
+
+def _emit_tile_sums(builder, nv: int, a, lda, rows, b, steps, float32: bool = False) -> list:
+    """IR of a micro-kernel's sums: ``MR x nv`` 16-lane vectors, row ``r`` lane ``j`` of vector
+    ``v`` holding, for int8, ``sum_k (a[r, k] + 128) * w[16 v + j, k]`` (``vpdpbusd`` on groups
+    of four ``k``), for float32 ``sum_k a[r, k] * w[16 v + j, k]`` (``k`` in order, one fused
+    multiply-add per step). Each of the ``steps`` reads 4 bytes of every row (``lda`` bytes
+    apart) and one 64-byte vector per ``v`` of the packed panel ``b``."""
     i32, i64 = ir.IntType(32), ir.IntType(64)
-    v16 = ir.VectorType(i32, 16)
-    dot = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16, [v16, v16, v16]),
-                                         "llvm.x86.avx512.vpdpbusd.512")
+    elem = ir.FloatType() if float32 else i32
+    vec = ir.VectorType(elem, 16)
+    if float32:
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
+                                             "llvm.fma.v16f32")
+
+        def step(acc, xv, wv):
+            return builder.call(fma, [xv, wv, acc])
+    else:
+        dot = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
+                                             "llvm.x86.avx512.vpdpbusd.512")
+
+        def step(acc, xv, wv):
+            return builder.call(dot, [acc, xv, wv])
     # (Accumulators as stack slots: LLVM promotes them to registers.)
-    accs = [[cgutils.alloca_once_value(builder, ir.Constant(v16, None)) for _ in range(nv)]
-            for _ in range(MR)]
+    zero = ir.Constant(vec, [0.0] * 16 if float32 else None)
+    accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nv)] for _ in range(MR)]
     last = builder.sub(rows, ir.Constant(i64, 1))
     row_addr = []
     for r in range(MR):  # rows past the end repeat the last one
@@ -78,23 +113,46 @@ def _emit_tile_sums(builder, nv: int, a, lda, rows, b, k4) -> list:
         rr = builder.select(builder.icmp_signed("<", rr, rows), rr, last)
         row_addr.append(builder.add(a, builder.mul(rr, lda)))
     flip = ir.Constant(i32, 0x80808080 - 2**32)  # x + 128 as uint8, four at a time
-    undef = ir.Constant(v16, ir.Undefined)
-    splat = ir.Constant(v16, [0] * 16)
-    with cgutils.for_range(builder, k4) as loop:
+    with cgutils.for_range(builder, steps) as loop:
         kk = loop.index
         base = builder.add(b, builder.mul(kk, ir.Constant(i64, nv * 64)))
-        wv = [builder.load(_ptr(builder, builder.add(base, ir.Constant(i64, 64 * v)), v16),
+        wv = [builder.load(_ptr(builder, builder.add(base, ir.Constant(i64, 64 * v)), vec),
                            align=1) for v in range(nv)]
         col = builder.mul(kk, ir.Constant(i64, 4))
         for r in range(MR):
-            quad = builder.xor(builder.load(_ptr(builder, builder.add(row_addr[r], col), i32),
-                                            align=1), flip)
-            xv = builder.shuffle_vector(builder.insert_element(undef, quad, ir.Constant(i32, 0)),
-                                        undef, splat)
+            x = builder.load(_ptr(builder, builder.add(row_addr[r], col), elem), align=1)
+            xv = _splat(builder, x if float32 else builder.xor(x, flip), vec)
             for v in range(nv):
-                builder.store(builder.call(dot, [builder.load(accs[r][v]), xv, wv[v]]),
-                              accs[r][v])
+                builder.store(step(builder.load(accs[r][v]), xv, wv[v]), accs[r][v])
     return [[builder.load(accs[r][v]) for v in range(nv)] for r in range(MR)]
+
+
+def _emit_requantize(builder, acc, a, b, thr, step, span, lo, ties: bool = True):
+    """IR of ``requantize_value_float`` on 16 lanes: the int32 sums ``acc`` (exact integers)
+    as float64, ``* a + b`` (two roundings, both exact), ``- step`` where ``< thr`` (only with
+    ``ties``), clamped to ``[0, span]``, truncated, ``+ lo``, as int8 (``<16 x i8>``)."""
+    i32 = ir.IntType(32)
+    d16 = ir.VectorType(ir.DoubleType(), 16)
+    zero = ir.Constant(d16, [0.0] * 16)
+    t = builder.fadd(builder.fmul(builder.sitofp(acc, d16), a), b)
+    if ties:
+        t = builder.select(builder.fcmp_ordered("<", t, thr), builder.fsub(t, step), t)
+    t = builder.select(builder.fcmp_ordered("<", t, zero), zero, t)
+    t = builder.select(builder.fcmp_ordered(">", t, span), span, t)
+    t = builder.add(builder.fptosi(t, ir.VectorType(i32, 16)), lo)
+    return builder.trunc(t, ir.VectorType(ir.IntType(8), 16))
+
+
+def _emit_store(builder, value, addr, full, mask) -> None:
+    """Store 16 lanes at ``addr``: all of them where ``full``, else the lanes of ``mask``
+    (a masked move: lanes past the last channel are not written)."""
+    ptr = _ptr(builder, addr, value.type)
+    align = ir.Constant(ir.IntType(32), 1)  # (no alignment promised)
+    with builder.if_else(full, likely=True) as (whole, part):
+        with whole:
+            builder.store(value, ptr, align=1)
+        with part:
+            builder.call(_masked(builder, "store", value.type), [value, ptr, align, mask])
 
 
 def _micro_kernel(nv: int):
@@ -140,25 +198,12 @@ def _fused_kernel(nv: int, ties: bool):
 
         def codegen(context, builder, signature, args):
             a, lda, rows, b, k4, out, ldo, cols, pre, fa, fb, thr, step, span, lo = args
-            i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+            i32, i64 = ir.IntType(32), ir.IntType(64)
             f64 = ir.DoubleType()
             v16, d16 = ir.VectorType(i32, 16), ir.VectorType(f64, 16)
-            b16, m16 = ir.VectorType(i8, 16), ir.VectorType(i1, 16)
-            masked_store = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [b16, b16.as_pointer(), i32,
-                                                                m16]),
-                "llvm.masked.store.v16i8.p0")
             sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k4)
-
-            def splat(value, ty):
-                vec = builder.insert_element(ir.Constant(ty, ir.Undefined), value,
-                                             ir.Constant(i32, 0))
-                return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined),
-                                              ir.Constant(v16, [0] * 16))
-
-            zero = ir.Constant(d16, [0.0] * 16)
-            span_v = splat(span, d16)
-            lo_v = splat(builder.trunc(lo, i32), v16)
+            span_v = _splat(builder, span, d16)
+            lo_v = _splat(builder, builder.trunc(lo, i32), v16)
             lanes = ir.Constant(v16, list(range(16)))
             params = []
             for v in range(nv):
@@ -168,7 +213,7 @@ def _fused_kernel(nv: int, ties: bool):
                 valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
                 params.append((load(pre, v16, 4), load(fa, d16, 8), load(fb, d16, 8),
                                load(thr, d16, 8), load(step, d16, 8),
-                               builder.icmp_signed("<", lanes, splat(valid, v16)),
+                               builder.icmp_signed("<", lanes, _splat(builder, valid, v16)),
                                builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
             for r in range(MR):
                 live = builder.icmp_signed("<", ir.Constant(i64, r), rows)
@@ -176,59 +221,16 @@ def _fused_kernel(nv: int, ties: bool):
                     row = builder.add(out, builder.mul(ir.Constant(i64, r), ldo))
                     for v in range(nv):
                         pre_v, a_v, b_v, thr_v, step_v, mask, full = params[v]
-                        t = builder.sitofp(builder.add(sums[r][v], pre_v), d16)
-                        t = builder.fadd(builder.fmul(t, a_v), b_v)
-                        if ties:  # (GEMMLOWP's ties; without any, thr is -inf everywhere)
-                            t = builder.select(builder.fcmp_ordered("<", t, thr_v),
-                                               builder.fsub(t, step_v), t)
-                        t = builder.select(builder.fcmp_ordered("<", t, zero), zero, t)
-                        t = builder.select(builder.fcmp_ordered(">", t, span_v), span_v, t)
-                        q = builder.trunc(builder.add(builder.fptosi(t, v16), lo_v), b16)
-                        dst = _ptr(builder, builder.add(row, ir.Constant(i64, 16 * v)), b16)
-                        with builder.if_else(full, likely=True) as (whole, part):
-                            with whole:
-                                builder.store(q, dst, align=1)
-                            with part:
-                                builder.call(masked_store, [q, dst, ir.Constant(i32, 1), mask])
+                        # (without GEMMLOWP's ties thr is -inf everywhere: step skipped)
+                        q = _emit_requantize(builder, builder.add(sums[r][v], pre_v), a_v, b_v,
+                                             thr_v, step_v, span_v, lo_v, ties)
+                        _emit_store(builder, q, builder.add(row, ir.Constant(i64, 16 * v)),
+                                    full, mask)
             return context.get_dummy_value()
 
         return sig, codegen
 
     return kernel
-
-
-def _emit_tile_sums_f32(builder, nv: int, a, lda, rows, b, k) -> list:
-    """IR of the float32 micro-kernel's sums: ``MR x nv`` ``<16 x float>``, row ``r`` lane
-    ``j`` of vector ``v`` holding ``sum_k a[r, k] * w[16 v + j, k]`` (``k`` in order, one
-    fused multiply-add per step). ``lda`` in bytes."""
-    i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
-    v16 = ir.VectorType(f32, 16)
-    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16, [v16] * 3),
-                                         "llvm.fma.v16f32")
-    accs = [[cgutils.alloca_once_value(builder, ir.Constant(v16, [0.0] * 16))
-             for _ in range(nv)] for _ in range(MR)]
-    last = builder.sub(rows, ir.Constant(i64, 1))
-    row_addr = []
-    for r in range(MR):
-        rr = ir.Constant(i64, r)
-        rr = builder.select(builder.icmp_signed("<", rr, rows), rr, last)
-        row_addr.append(builder.add(a, builder.mul(rr, lda)))
-    undef = ir.Constant(v16, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(i32, 16), [0] * 16)
-    with cgutils.for_range(builder, k) as loop:
-        kk = loop.index
-        base = builder.add(b, builder.mul(kk, ir.Constant(i64, nv * 64)))
-        wv = [builder.load(_ptr(builder, builder.add(base, ir.Constant(i64, 64 * v)), v16),
-                           align=1) for v in range(nv)]
-        col = builder.mul(kk, ir.Constant(i64, 4))
-        for r in range(MR):
-            xs = builder.load(_ptr(builder, builder.add(row_addr[r], col), f32), align=1)
-            xv = builder.shuffle_vector(builder.insert_element(undef, xs, ir.Constant(i32, 0)),
-                                        undef, splat)
-            for v in range(nv):
-                builder.store(builder.call(fma, [xv, wv[v], builder.load(accs[r][v])]),
-                              accs[r][v])
-    return [[builder.load(accs[r][v]) for v in range(nv)] for r in range(MR)]
 
 
 def _float_kernel(nv: int):
@@ -245,29 +247,17 @@ def _float_kernel(nv: int):
 
         def codegen(context, builder, signature, args):
             a, lda, rows, b, k, out, ldo, cols, bias, lo, hi = args
-            i1, i32, i64, f32 = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.FloatType()
-            v16, iv16, m16 = ir.VectorType(f32, 16), ir.VectorType(i32, 16), \
-                ir.VectorType(i1, 16)
-            masked_store = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [v16, v16.as_pointer(), i32,
-                                                                m16]),
-                "llvm.masked.store.v16f32.p0")
-            sums = _emit_tile_sums_f32(builder, nv, a, lda, rows, b, k)
-
-            def splat(value, ty):
-                vec = builder.insert_element(ir.Constant(ty, ir.Undefined), value,
-                                             ir.Constant(i32, 0))
-                return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined),
-                                              ir.Constant(iv16, [0] * 16))
-
-            lo_v, hi_v = splat(lo, v16), splat(hi, v16)
+            i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
+            v16, iv16 = ir.VectorType(f32, 16), ir.VectorType(i32, 16)
+            sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k, float32=True)
+            lo_v, hi_v = _splat(builder, lo, v16), _splat(builder, hi, v16)
             lanes = ir.Constant(iv16, list(range(16)))
             params = []
             for v in range(nv):
                 at = builder.add(bias, ir.Constant(i64, 64 * v))
                 valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
                 params.append((builder.load(_ptr(builder, at, v16), align=1),
-                               builder.icmp_signed("<", lanes, splat(valid, iv16)),
+                               builder.icmp_signed("<", lanes, _splat(builder, valid, iv16)),
                                builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
             for r in range(MR):
                 live = builder.icmp_signed("<", ir.Constant(i64, r), rows)
@@ -278,12 +268,8 @@ def _float_kernel(nv: int):
                         t = builder.fadd(sums[r][v], bias_v)
                         t = builder.select(builder.fcmp_ordered("<", t, lo_v), lo_v, t)
                         t = builder.select(builder.fcmp_ordered(">", t, hi_v), hi_v, t)
-                        dst = _ptr(builder, builder.add(row, ir.Constant(i64, 64 * v)), v16)
-                        with builder.if_else(full, likely=True) as (whole, part):
-                            with whole:
-                                builder.store(t, dst, align=1)
-                            with part:
-                                builder.call(masked_store, [t, dst, ir.Constant(i32, 4), mask])
+                        _emit_store(builder, t, builder.add(row, ir.Constant(i64, 64 * v)),
+                                    full, mask)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -486,28 +472,14 @@ def _dw_int8_kernel(static_taps: int | None):
 
         def codegen(context, builder, signature, args):
             x, step, npix, toff, taps, w, wstride, oc, out, pre, fa, fb, thr, fstep, span, lo = args
-            i1, i8, i32 = ir.IntType(1), ir.IntType(8), ir.IntType(32)
-            i64 = ir.IntType(64)
+            i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
             f64 = ir.DoubleType()
             v16, d16 = ir.VectorType(i32, 16), ir.VectorType(f64, 16)
-            b16, m16 = ir.VectorType(i8, 16), ir.VectorType(i1, 16)
-            mod = builder.module
-            masked_store = cgutils.get_or_insert_function(
-                mod, ir.FunctionType(ir.VoidType(), [b16, b16.as_pointer(), i32, m16]),
-                "llvm.masked.store.v16i8.p0")
-            masked_load = cgutils.get_or_insert_function(
-                mod, ir.FunctionType(b16, [b16.as_pointer(), i32, m16, b16]),
-                "llvm.masked.load.v16i8.p0")
-
-            def splat(value, ty):
-                vec = builder.insert_element(ir.Constant(ty, ir.Undefined), value,
-                                             ir.Constant(i32, 0))
-                return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined),
-                                              ir.Constant(v16, [0] * 16))
-
-            zero = ir.Constant(d16, [0.0] * 16)
-            span_v = splat(span, d16)
-            lo_v = splat(builder.trunc(lo, i32), v16)
+            b16 = ir.VectorType(i8, 16)
+            masked_store = _masked(builder, "store", b16)
+            masked_load = _masked(builder, "load", b16)
+            span_v = _splat(builder, span, d16)
+            lo_v = _splat(builder, builder.trunc(lo, i32), v16)
             lanes = ir.Constant(v16, list(range(16)))
             acc = cgutils.alloca_once(builder, v16)
             nvec = builder.udiv(builder.add(oc, ir.Constant(i64, 15)), ir.Constant(i64, 16))
@@ -517,7 +489,7 @@ def _dw_int8_kernel(static_taps: int | None):
                 with cgutils.for_range(builder, nvec) as vl:
                     c0 = builder.mul(vl.index, ir.Constant(i64, 16))
                     valid = builder.trunc(builder.sub(oc, c0), i32)
-                    mask = builder.icmp_signed("<", lanes, splat(valid, v16))
+                    mask = builder.icmp_signed("<", lanes, _splat(builder, valid, v16))
 
                     def at(base, index, size):
                         return builder.add(base, builder.mul(index, ir.Constant(i64, size)))
@@ -539,17 +511,11 @@ def _dw_int8_kernel(static_taps: int | None):
                     else:
                         with cgutils.for_range(builder, taps) as tl:
                             tap(tl.index)
-                    t = builder.sitofp(builder.load(acc), d16)
-                    t = builder.fadd(builder.fmul(t, builder.load(
-                        _ptr(builder, at(fa, c0, 8), d16), align=1)),
-                        builder.load(_ptr(builder, at(fb, c0, 8), d16), align=1))
-                    thr_v = builder.load(_ptr(builder, at(thr, c0, 8), d16), align=1)
-                    step_v = builder.load(_ptr(builder, at(fstep, c0, 8), d16), align=1)
-                    t = builder.select(builder.fcmp_ordered("<", t, thr_v),
-                                       builder.fsub(t, step_v), t)
-                    t = builder.select(builder.fcmp_ordered("<", t, zero), zero, t)
-                    t = builder.select(builder.fcmp_ordered(">", t, span_v), span_v, t)
-                    qv = builder.trunc(builder.add(builder.fptosi(t, v16), lo_v), b16)
+                    def param(addr):
+                        return builder.load(_ptr(builder, at(addr, c0, 8), d16), align=1)
+
+                    qv = _emit_requantize(builder, builder.load(acc), param(fa), param(fb),
+                                          param(thr), param(fstep), span_v, lo_v)
                     # (byte-masked loads and stores: AVX-512BW, as fast as plain ones; lanes past
                     # the last channel neither read nor write)
                     builder.call(masked_store, [qv, _ptr(builder, builder.add(po, c0), b16),
