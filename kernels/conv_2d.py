@@ -96,6 +96,9 @@ class Conv2D(Kernel):
         fg, packed, bias, lo, hi = self.fgemm
         n, k, oc = x.shape[0], packed.k, packed.n
         if self.pointwise:
+            if x.shape[1:] != (oh, ow, k):  # (the micro-kernel writes through raw addresses)
+                raise self.node.fail(f"input {list(x.shape)} does not match the prepared "
+                                     f"[N, {oh}, {ow}, {k}]")
             rows = np.ascontiguousarray(x).reshape(-1, k)
         else:
             rows = np.empty((n * oh * ow, k), np.float32)
