@@ -322,6 +322,14 @@ def _tile(a, lda, rows, b, nv, k4, c):
         _k1(a, lda, rows, b, k4, c)
 
 
+def padded(v, n: int, width: int, dtype, fill=0) -> np.ndarray:
+    """``v`` (``n`` per-channel values, or a scalar) in a vector of ``width`` filled with
+    ``fill`` past ``n``: the kernels load 16 channels at a time."""
+    out = np.full(width, fill, dtype)
+    out[:n] = v
+    return out
+
+
 class PackedWeights:
     """Constant weights ``w [N, K]`` (int8 or float32) packed for the micro-kernels (see the
     module docstring): 64-byte vectors of 16 channels holding ``group`` consecutive ``k`` each
@@ -337,7 +345,6 @@ class PackedWeights:
         self.n, self.k = n, k
         group = 4 if w.dtype == np.int8 else 1
         self.k_steps = (k + group - 1) // group
-        self.k4 = self.k_steps  # (int8: groups of four k)
         kp = self.k_steps * group
         parts, offsets, widths = [], [], []
         pos = 0
@@ -367,9 +374,7 @@ class PackedWeights:
     def padded(self, v, dtype, fill=0) -> np.ndarray:
         """The per-channel vector ``v`` (or a scalar) padded with ``fill`` to whole panels:
         the fused micro-kernel loads 16 channels at a time."""
-        out = np.full(self.width, fill, dtype)
-        out[:self.n] = v
-        return out
+        return padded(v, self.n, self.width, dtype, fill)
 
 
 

@@ -520,18 +520,17 @@ class VnniGemm:
 
     def __init__(self, vn, packed, requant: Requantizer):
         self.vn, self.packed, self.dtype = vn, packed, requant.dtype
-        self.n, self.k, self.kp = packed.n, packed.k, 4 * packed.k4
+        self.n, self.k, self.kp = packed.n, packed.k, 4 * packed.k_steps
         self.pre = -128 * packed.colsum
         fq = requant.loop_params_float(packed.n)
-        self.rq = requant.loop_params(packed.n) if fq is None else None
-        # The fused float64 form (int8 outputs): per-channel vectors padded to whole panels
+        # The fused float64 form (int8 outputs): per-channel vectors padded to whole panels;
+        # else the int64 form through a tile
         self.fq = None if fq is None or self.dtype != np.int8 else (
             packed.padded(self.pre, np.int32), packed.padded(fq[0], np.float64),
             packed.padded(fq[1], np.float64), packed.padded(fq[2], np.float64, -np.inf),
             packed.padded(fq[3], np.float64), fq[4], fq[5],
             bool(np.any(np.asarray(fq[2]) > -np.inf)))
-        if fq is not None and self.fq is None:
-            self.rq = requant.loop_params(packed.n)
+        self.rq = requant.loop_params(packed.n) if self.fq is None else None
 
     def rows(self, x: np.ndarray, m: int) -> np.ndarray:
         """``x`` (``m * K`` values, row after row, in any shape and layout) as a C-contiguous
@@ -558,13 +557,13 @@ class VnniGemm:
             raise ValueError(f"output {out.dtype} {list(out.shape)} for {self.n} channels")
         a = self.rows(x, m)
         p = self.packed
-        tile = np.empty(self.vn.MR * self.vn.PANEL, np.int32)
         if self.fq is not None:
             self.vn.gemm_requantize_float(a, m, a.shape[1], p.packed, p.offsets, p.widths,
-                                          p.k4, self.n, *self.fq, out)
+                                          p.k_steps, self.n, *self.fq, out)
         else:
-            self.vn.gemm_requantize(a, m, a.shape[1], p.packed, p.offsets, p.widths, p.k4,
-                                    self.n, self.pre, self.rq, out, tile)
+            tile = np.empty(self.vn.MR * self.vn.PANEL, np.int32)
+            self.vn.gemm_requantize(a, m, a.shape[1], p.packed, p.offsets, p.widths,
+                                    p.k_steps, self.n, self.pre, self.rq, out, tile)
 
 
 def row_chunks(rows: int, row_elems: int, target: int = 1 << 18):

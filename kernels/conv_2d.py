@@ -253,11 +253,10 @@ class Conv2D(Kernel):
             vg(x.reshape(-1, c), flat)
             return [out]
         cols = patches(pad_nhwc(x, *self.pads, value=self.zx), kh, kw, sh, sw, dh, dw, oh, ow)
-        per_row = ow
         for bi in range(n):
             for r0, r1 in q.row_chunks(oh, ow * vg.kp):
-                m0 = (bi * oh + r0) * per_row
-                vg(cols[bi, r0:r1], flat[m0:m0 + (r1 - r0) * per_row])
+                m0 = (bi * oh + r0) * ow
+                vg(cols[bi, r0:r1], flat[m0:m0 + (r1 - r0) * ow])
         return [out]
 
     def _eval_quantized(self, inputs):

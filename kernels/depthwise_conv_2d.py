@@ -219,9 +219,7 @@ class DepthwiseConv2D(Kernel):
         width = -(-oc // 16) * 16
 
         def pad(v, dtype, fill=0):
-            out = np.full(width, fill, dtype)
-            out[:oc] = v
-            return out
+            return av.padded(v, oc, width, dtype, fill)
 
         wt = np.zeros((taps.shape[0], width), np.int32)
         wt[:, :oc] = taps

@@ -36,7 +36,7 @@ def _gemm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     rows = vg_rows.rows(a, a.shape[0])
     out = np.full((a.shape[0], w.shape[0]), -7, np.int32)
     tile = np.empty(vn.MR * vn.PANEL, np.int32)
-    vn.gemm_int32(rows, rows.shape[0], rows.shape[1], pk.packed, pk.offsets, pk.widths, pk.k4,
+    vn.gemm_int32(rows, rows.shape[0], rows.shape[1], pk.packed, pk.offsets, pk.widths, pk.k_steps,
                   pk.n, out, tile)
     return out
 
