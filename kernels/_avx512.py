@@ -127,7 +127,7 @@ def _emit_tile_sums(builder, nv: int, a, lda, rows, b, steps, float32: bool = Fa
     return [[builder.load(accs[r][v]) for v in range(nv)] for r in range(MR)]
 
 
-def _emit_requantize(builder, acc, a, b, thr, step, span, lo, ties: bool = True):
+def _emit_requantize_float64(builder, acc, a, b, thr, step, span, lo, ties: bool = True):
     """IR of ``requantize_value_float`` on 16 lanes: the int32 sums ``acc`` (exact integers)
     as float64, ``* a + b`` (two roundings, both exact), ``- step`` where ``< thr`` (only with
     ``ties``), clamped to ``[0, span]``, truncated, ``+ lo``, as int8 (``<16 x i8>``)."""
@@ -141,6 +141,101 @@ def _emit_requantize(builder, acc, a, b, thr, step, span, lo, ties: bool = True)
     t = builder.select(builder.fcmp_ordered(">", t, span), span, t)
     t = builder.add(builder.fptosi(t, ir.VectorType(i32, 16)), lo)
     return builder.trunc(t, ir.VectorType(ir.IntType(8), 16))
+
+
+def _emit_requantize(builder, acc, p32, load64, span, lo, ties: bool = True):
+    """IR of the exact requantization of 16 int32 sums ``acc`` (``pre`` included) to int8,
+    in float32 where that provably gives the float64 form's result, else in float64.
+
+    ``p32``: the float32 vectors of :class:`RequantBlock` (``fa, fb, ea, eb, thr, step``);
+    ``load64()``: the float64 ones (``fa, fb, thr, step``), loaded only when needed; ``span``
+    a float64 scalar, ``lo`` int32 lanes. The float32 form computes ``t' = fma(A, fa', fb')`` (``A``
+    the sums as float32) and a per-lane bound ``e = |A| * ea + eb`` of ``|t' - t|`` (``t`` the
+    exact value the float64 form computes, see :class:`RequantBlock`); with ``ties``, lanes
+    below ``thr'`` subtract ``step`` (the bound covers that subtraction and ``thr``'s
+    rounding, and a lane within ``e`` of ``thr'`` counts as undecided). Truncation after the
+    clamp to ``[0, span]`` is the floor, and the floor of ``t'`` is that of ``t`` unless an
+    integer lies within ``e`` of ``t'``: when any lane is undecided (about 1% of vectors) the
+    whole vector takes the float64 form instead."""
+    i1, i8, i16, i32 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32)
+    f32 = ir.FloatType()
+    f16 = ir.VectorType(f32, 16)
+    b16 = ir.VectorType(i8, 16)
+    module = builder.module
+
+    def intrinsic1(name, x):
+        fn = cgutils.get_or_insert_function(module, ir.FunctionType(f16, [f16]), name)
+        return builder.call(fn, [x])
+
+    fma = cgutils.get_or_insert_function(module, ir.FunctionType(f16, [f16] * 3),
+                                         "llvm.fma.v16f32")
+    fa, fb, ea, eb, thr, step = p32
+    af = builder.sitofp(acc, f16)
+    t = builder.call(fma, [af, fa, fb])
+    err = builder.call(fma, [intrinsic1("llvm.fabs.v16f32", af), ea, eb])
+    undecided = ir.Constant(ir.VectorType(i1, 16), [0] * 16)
+    if ties:
+        gap = intrinsic1("llvm.fabs.v16f32", builder.fsub(t, thr))
+        undecided = builder.fcmp_ordered("<=", gap, err)
+        t = builder.select(builder.fcmp_ordered("<", t, thr), builder.fsub(t, step), t)
+    frac = intrinsic1("llvm.fabs.v16f32",
+                      builder.fsub(t, intrinsic1("llvm.rint.v16f32", t)))
+    undecided = builder.or_(undecided, builder.fcmp_ordered("<=", frac, err))
+    slow = builder.icmp_unsigned("!=", builder.bitcast(undecided, i16), ir.Constant(i16, 0))
+    result = cgutils.alloca_once(builder, b16)
+    with builder.if_else(slow, likely=False) as (exact, fast):
+        with exact:
+            a, b, thr64, step64 = load64()
+            span64 = _splat(builder, span, ir.VectorType(ir.DoubleType(), 16))
+            builder.store(_emit_requantize_float64(builder, acc, a, b, thr64, step64, span64,
+                                                   lo, ties), result)
+        with fast:
+            zero = ir.Constant(f16, [0.0] * 16)
+            top = _splat(builder, builder.fptrunc(span, f32), f16)
+            t = builder.select(builder.fcmp_ordered("<", t, zero), zero, t)
+            t = builder.select(builder.fcmp_ordered(">", t, top), top, t)
+            q = builder.add(builder.fptosi(t, ir.VectorType(i32, 16)), lo)
+            builder.store(builder.trunc(q, b16), result)
+    return builder.load(result)
+
+
+#: :class:`RequantBlock`'s vectors: int32 ``pre``, then these float32 ones, then the float64
+#: ones, each ``width`` channels long.
+_F32_NAMES = ("fa", "fb", "ea", "eb", "thr", "step")
+_F64_NAMES = ("fa", "fb", "thr", "step")
+
+
+def _block_offset(kind: str, name: str, width: int) -> int:
+    """Byte offset of vector ``name`` (``kind`` "pre", "f32" or "f64") in a block of
+    ``width`` channels (also emitted as IR by :func:`_emit_block_loads`)."""
+    if kind == "pre":
+        return 0
+    if kind == "f32":
+        return 4 * width * (1 + _F32_NAMES.index(name))
+    return 4 * width * (1 + len(_F32_NAMES)) + 8 * width * _F64_NAMES.index(name)
+
+
+def _emit_block_loads(builder, block, width, channel):
+    """IR loading 16 channels from ``channel`` (i64 values) of a :class:`RequantBlock` at
+    address ``block`` with ``width`` channels: ``(pre, p32, load64)`` as
+    :func:`_emit_requantize` takes them (``load64`` emits its loads where it is called)."""
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    v16, f16 = ir.VectorType(i32, 16), ir.VectorType(ir.FloatType(), 16)
+    d16 = ir.VectorType(ir.DoubleType(), 16)
+
+    def load(slot, size, ty):
+        at = builder.add(builder.add(block, builder.mul(width, ir.Constant(i64, slot))),
+                         builder.mul(channel, ir.Constant(i64, size)))
+        return builder.load(_ptr(builder, at, ty), align=1)
+
+    pre = load(0, 4, v16)
+    p32 = tuple(load(4 * (1 + j), 4, f16) for j in range(len(_F32_NAMES)))
+    base = 4 * (1 + len(_F32_NAMES))
+
+    def load64():
+        return tuple(load(base + 8 * j, 8, d16) for j in range(len(_F64_NAMES)))
+
+    return pre, p32, load64
 
 
 def _emit_store(builder, value, addr, full, mask) -> None:
@@ -181,38 +276,30 @@ def _micro_kernel(nv: int):
 
 
 def _fused_kernel(nv: int, ties: bool):
-    """The micro-kernel with the float64 requantization of ``requantize_value_float`` applied
-    to its registers and int8 results stored straight into the output:
-    ``kernel(a, lda, rows, b, k4, out, ldo, cols, pre, fa, fb, thr, step, span, lo)`` with
-    ``out`` the address of the tile's first output byte (rows ``ldo`` bytes apart; ``rows``
-    rows and ``cols`` channels valid), ``pre`` (int32) and ``fa, fb, thr, step`` (float64)
-    the addresses of the panel's first channel in per-channel vectors padded to whole
-    panels. Each lane computes, as the scalar form does: ``t = float64(acc + pre)``,
-    ``t = t * fa + fb`` (two roundings, both exact), ``t - step`` where ``t < thr``, clamp to
-    ``[0, span]``, truncate, ``+ lo``."""
+    """The micro-kernel with the requantization (:func:`_emit_requantize`) applied to its
+    registers and int8 results stored straight into the output:
+    ``kernel(a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span, lo)`` with ``out``
+    the address of the tile's first output byte (rows ``ldo`` bytes apart; ``rows`` rows and
+    ``cols`` channels valid), ``block`` a :class:`RequantBlock`'s address (``width``
+    channels) and ``c0`` the panel's first channel. Each lane gives what
+    ``requantize_value_float(acc + pre, ...)`` gives."""
 
     @intrinsic
-    def kernel(typingctx, a, lda, rows, b, k4, out, ldo, cols, pre, fa, fb, thr, step, span,
-               lo):
-        sig = types.void(*[types.intp] * 13, types.float64, types.intp)
+    def kernel(typingctx, a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span, lo):
+        sig = types.void(*[types.intp] * 11, types.float64, types.intp)
 
         def codegen(context, builder, signature, args):
-            a, lda, rows, b, k4, out, ldo, cols, pre, fa, fb, thr, step, span, lo = args
+            a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span, lo = args
             i32, i64 = ir.IntType(32), ir.IntType(64)
-            f64 = ir.DoubleType()
-            v16, d16 = ir.VectorType(i32, 16), ir.VectorType(f64, 16)
+            v16 = ir.VectorType(i32, 16)
             sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k4)
-            span_v = _splat(builder, span, d16)
             lo_v = _splat(builder, builder.trunc(lo, i32), v16)
             lanes = ir.Constant(v16, list(range(16)))
             params = []
             for v in range(nv):
-                def load(addr, ty, size, v=v):
-                    at = builder.add(addr, ir.Constant(i64, 16 * size * v))
-                    return builder.load(_ptr(builder, at, ty), align=1)
+                channel = builder.add(c0, ir.Constant(i64, 16 * v))
                 valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
-                params.append((load(pre, v16, 4), load(fa, d16, 8), load(fb, d16, 8),
-                               load(thr, d16, 8), load(step, d16, 8),
+                params.append((*_emit_block_loads(builder, block, width, channel),
                                builder.icmp_signed("<", lanes, _splat(builder, valid, v16)),
                                builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
             for r in range(MR):
@@ -220,10 +307,9 @@ def _fused_kernel(nv: int, ties: bool):
                 with builder.if_then(live, likely=True):
                     row = builder.add(out, builder.mul(ir.Constant(i64, r), ldo))
                     for v in range(nv):
-                        pre_v, a_v, b_v, thr_v, step_v, mask, full = params[v]
-                        # (without GEMMLOWP's ties thr is -inf everywhere: step skipped)
-                        q = _emit_requantize(builder, builder.add(sums[r][v], pre_v), a_v, b_v,
-                                             thr_v, step_v, span_v, lo_v, ties)
+                        pre, p32, load64, mask, full = params[v]
+                        q = _emit_requantize(builder, builder.add(sums[r][v], pre), p32,
+                                             load64, span, lo_v, ties)
                         _emit_store(builder, q, builder.add(row, ir.Constant(i64, 16 * v)),
                                     full, mask)
             return context.get_dummy_value()
@@ -378,46 +464,105 @@ class PackedWeights:
 
 
 
+def _round_up_f32(v: np.ndarray) -> np.ndarray:
+    """float64 ``v`` as float32 values no smaller than ``v``."""
+    out = v.astype(np.float32)
+    return np.where(out.astype(np.float64) < v, np.nextafter(out, np.float32(np.inf)), out)
+
+
+class RequantBlock:
+    """The per-channel constants of the fused requantization (:func:`_emit_requantize`) in
+    one 64-byte aligned buffer (``block``), each vector ``width`` channels long (a multiple
+    of 16): int32 ``pre`` (added to the sums), the float32 form ``fa, fb, ea, eb, thr, step``,
+    the float64 form ``fa, fb, thr, step`` (``Requantizer.loop_params_float``; ``f64`` holds
+    them as arrays, for loops that requantize elsewhere).
+
+    The float32 form's error bound. With ``u = 2**-24``, ``t = acc * fa + fb`` the exact value
+    the float64 form computes, ``A = fl32(acc)``, ``fa' = fl32(fa)``, ``fb' = fl32(fb)`` and
+    ``t' = fl32(A * fa' + fb')`` (one fused rounding): ``|t' - t| <= (|A| |fa'| + |fb'|) *
+    3.1u``. With GEMMLOWP's ties, ``thr' = fl32(thr)`` is off by at most ``1.01u |thr'|`` and
+    the subtraction of ``step`` (a power of two) rounds once more, so ``|t'' - t_adj| <=
+    (|A| |fa'| + |fb'| + |thr'| + step) * 4.2u``. The kernel takes ``e = |A| * ea + eb`` with
+    ``ea = |fa'| 2**-21`` and ``eb >= (|fb'| + |thr'| + step) 2**-21`` (rounded up): ``8u``, so
+    the bound holds with room for ``e``'s own float32 roundings. Channels whose float32
+    constants are not normal numbers get ``eb = inf`` (always the float64 form); padding
+    channels ``eb = -1`` (never undecided)."""
+
+    def __init__(self, pre, fq, n: int, width: int):
+        fa, fb, thr, step, self.span, self.lo = fq
+        self.width = width
+        self.ties = bool(np.any(np.asarray(thr) > -np.inf))
+        wb = 4 * width * (1 + len(_F32_NAMES)) + 8 * width * len(_F64_NAMES)
+        buf = np.zeros(wb + 64, np.uint8)
+        start = (-buf.ctypes.data) % 64
+        self.block = buf[start:start + wb]
+
+        def vec(kind, name, dtype):
+            off = _block_offset(kind, name, width)
+            return self.block[off:off + np.dtype(dtype).itemsize * width].view(dtype)
+
+        vec("pre", "", np.int32)[:] = padded(pre, n, width, np.int32)
+        f64 = {}
+        for name, v, fill in (("fa", fa, 0.0), ("fb", fb, 0.0), ("thr", thr, -np.inf),
+                              ("step", step, 0.0)):
+            f64[name] = vec("f64", name, np.float64)
+            f64[name][:] = padded(v, n, width, np.float64, fill)
+        #: The float64 vectors (``fa, fb, thr, step``), ``width`` channels each.
+        self.f64 = tuple(f64[name] for name in _F64_NAMES)
+        f32 = {name: f64[name].astype(np.float32) for name in ("fa", "fb", "thr", "step")}
+        tiny = np.finfo(np.float32).tiny
+        scale = 2.0**-21
+        finite_thr = np.isfinite(f64["thr"])
+        terms = np.abs(f32["fb"].astype(np.float64)) + np.where(
+            finite_thr, np.abs(f32["thr"].astype(np.float64)) + f32["step"], 0.0)
+        fa_abs = np.abs(f32["fa"])
+        eb, ea = _round_up_f32(terms * scale), _round_up_f32(fa_abs.astype(np.float64) * scale)
+        bad = ((fa_abs < tiny) & (fa_abs != 0)) | ((f32["fa"] == 0) & (f64["fa"] != 0)) | \
+            ~np.isfinite(f32["fa"]) | ~np.isfinite(f32["fb"]) | ~np.isfinite(eb) | \
+            (finite_thr & ~np.isfinite(f32["thr"])) | ~np.isfinite(f32["step"])
+        ea[bad], eb[bad] = 0.0, np.inf
+        eb[n:] = -1.0
+        f32["ea"], f32["eb"] = ea, eb
+        for name in _F32_NAMES:
+            vec("f32", name, np.float32)[:] = f32[name]
+
+
 @nb.njit(**_OPTS)
-def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, pre, fa, fb, thr, step,
-                          span, lo, ties, out):
+def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, block, width, span, lo,
+                          ties, out):
     """``out[m, :n] = requantize(sum_k (a[m, k] + 128) * w[:, k] + pre)`` for ``rows`` int8
     rows of ``a`` (``lda`` elements apart; readable up to ``4 k4``) into the C-contiguous int8
-    ``out``, by the float64 requantization (``Requantizer.loop_params_float``) in the
-    micro-kernel's registers. ``pre`` (int32: the per-channel ``- 128 sum_k w``) and ``fa, fb,
-    thr, step`` (float64) padded to whole panels (``PackedWeights.padded``); ``ties`` False
-    when ``thr`` is -inf everywhere (no GEMMLOWP tie fix: kernels without that step)."""
-    aa, pa, oa = a.ctypes.data, packed.ctypes.data, out.ctypes.data
+    ``out``, by the exact float32/float64 requantization (:func:`_emit_requantize`, the
+    float64 form ``Requantizer.loop_params_float``) in the micro-kernel's registers;
+    ``block`` a :class:`RequantBlock` of ``width`` channels; ``ties`` False when ``thr`` is
+    -inf everywhere (no GEMMLOWP tie fix: kernels without that step)."""
+    aa, pa, oa, ba = a.ctypes.data, packed.ctypes.data, out.ctypes.data, block.ctypes.data
     ldo = out.shape[1]
-    prea, faa, fba = pre.ctypes.data, fa.ctypes.data, fb.ctypes.data
-    tha, sta = thr.ctypes.data, step.ctypes.data
     for p in range(offsets.shape[0]):  # a panel's weights stay in cache for every row
         nv = widths[p]
         n0 = p * PANEL
         cols = min(nv * 16, n - n0)
         b = pa + offsets[p]
-        pp, pa_, pb, pt, ps = prea + 4 * n0, faa + 8 * n0, fba + 8 * n0, tha + 8 * n0, \
-            sta + 8 * n0
         for m0 in range(0, rows, MR):
             mr = min(MR, rows - m0)
             ar, o = aa + m0 * lda, oa + m0 * ldo + n0
             if not ties:
                 if nv == 4:
-                    _u4(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                    _u4(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
                 elif nv == 3:
-                    _u3(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                    _u3(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
                 elif nv == 2:
-                    _u2(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                    _u2(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
                 else:
-                    _u1(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                    _u1(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
             elif nv == 4:
-                _f4(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                _f4(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
             elif nv == 3:
-                _f3(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                _f3(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
             elif nv == 2:
-                _f2(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                _f2(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
             else:
-                _f1(ar, lda, mr, b, k4, o, ldo, cols, pp, pa_, pb, pt, ps, span, lo)
+                _f1(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
 
 
 @nb.njit(**_OPTS)
@@ -464,26 +609,23 @@ def _dw_int8_kernel(static_taps: int | None):
     keeps the offsets in registers and schedules the loads: ~1.5x faster), or a loop."""
 
     @intrinsic
-    def run(typingctx, x, step, npix, toff, taps, w, wstride, oc, out, pre, fa, fb, thr,
-            fstep, span, lo):
+    def run(typingctx, x, step, npix, toff, taps, w, wstride, oc, out, block, span, lo):
         """An interior run of int8 DEPTHWISE_CONV_2D output pixels (every tap inside the image,
-        depth multiplier 1), fused with the float64 requantization: for ``npix`` pixels (input
+        depth multiplier 1), fused with the requantization: for ``npix`` pixels (input
         address ``x + p * step`` of the first tap, output ``out + p * oc``), each vector of 16
         channels sums ``x * w`` over the ``taps`` byte offsets ``toff`` (int64) in int32 from
-        ``pre`` (the ``- zx * sum_t w`` correction), then requantizes as
-        ``requantize_value_float``. ``w``: int32 ``[taps, wstride]``; ``pre`` int32 and ``fa, fb,
-        thr, fstep`` float64 padded to ``wstride`` (a multiple of 16)."""
-        sig = types.void(*[types.intp] * 14, types.float64, types.intp)
+        ``pre`` (the ``- zx * sum_t w`` correction), then requantizes
+        (:func:`_emit_requantize`). ``w``: int32 ``[taps, wstride]``; ``block`` a
+        :class:`RequantBlock` of ``wstride`` channels (a multiple of 16)."""
+        sig = types.void(*[types.intp] * 10, types.float64, types.intp)
 
         def codegen(context, builder, signature, args):
-            x, step, npix, toff, taps, w, wstride, oc, out, pre, fa, fb, thr, fstep, span, lo = args
+            x, step, npix, toff, taps, w, wstride, oc, out, block, span, lo = args
             i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-            f64 = ir.DoubleType()
-            v16, d16 = ir.VectorType(i32, 16), ir.VectorType(f64, 16)
+            v16 = ir.VectorType(i32, 16)
             b16 = ir.VectorType(i8, 16)
             masked_store = _masked(builder, "store", b16)
             masked_load = _masked(builder, "load", b16)
-            span_v = _splat(builder, span, d16)
             lo_v = _splat(builder, builder.trunc(lo, i32), v16)
             lanes = ir.Constant(v16, list(range(16)))
             acc = cgutils.alloca_once(builder, v16)
@@ -499,7 +641,9 @@ def _dw_int8_kernel(static_taps: int | None):
                     def at(base, index, size):
                         return builder.add(base, builder.mul(index, ir.Constant(i64, size)))
 
-                    builder.store(builder.load(_ptr(builder, at(pre, c0, 4), v16), align=1), acc)
+                    pre, p32, load64 = _emit_block_loads(builder, block, wstride, c0)
+                    builder.store(pre, acc)
+
                     def tap(index):
                         off = builder.load(_ptr(builder, at(toff, index, 8), i64), align=1)
                         src = _ptr(builder, builder.add(builder.add(px, off), c0), b16)
@@ -516,11 +660,7 @@ def _dw_int8_kernel(static_taps: int | None):
                     else:
                         with cgutils.for_range(builder, taps) as tl:
                             tap(tl.index)
-                    def param(addr):
-                        return builder.load(_ptr(builder, at(addr, c0, 8), d16), align=1)
-
-                    qv = _emit_requantize(builder, builder.load(acc), param(fa), param(fb),
-                                          param(thr), param(fstep), span_v, lo_v)
+                    qv = _emit_requantize(builder, builder.load(acc), p32, load64, span, lo_v)
                     # (byte-masked loads and stores: AVX-512BW, as fast as plain ones; lanes past
                     # the last channel neither read nor write)
                     builder.call(masked_store, [qv, _ptr(builder, builder.add(po, c0), b16),
@@ -538,22 +678,22 @@ _dw_int8_run25 = _dw_int8_kernel(25)
 
 
 @nb.njit(**_OPTS)
-def depthwise_int8(x, zx, w, acc, wt, toff, pre, fa, fb, thr, fstep, span, lo, sh, sw, dh, dw,
+def depthwise_int8(x, zx, w, acc, wt, toff, block, fa, fb, thr, fstep, span, lo, sh, sw, dh, dw,
                    pt, pl, out):
     """int8 DEPTHWISE_CONV_2D (depth multiplier 1, constant filter and bias, float64
     requantization proven exact): rows of interior pixels through :func:`_dw_int8_run`, the
     pixels whose window meets the padding through ``_loops._dw_pixel_sums`` (padding skipped,
     ``w`` / ``zx`` / ``acc`` in the loops' accumulator dtype) and the same requantization.
     ``wt`` int32 ``[taps, OC']`` and ``toff`` (the taps' byte offsets) as the run takes them;
-    ``pre, fa, fb, thr, fstep`` padded to ``OC'``."""
+    ``block`` a :class:`RequantBlock` of ``OC'`` channels, ``fa, fb, thr, fstep`` its float64
+    vectors."""
     n_, h, wd, c = x.shape
     _, oh, ow, oc = out.shape
     kh, kw = w.shape[0], w.shape[1]
     xaddr, oaddr = x.ctypes.data, out.ctypes.data
     taps, wstride = wt.shape[0], wt.shape[1]
     ta, wa = toff.ctypes.data, wt.ctypes.data
-    pa, faa, fba, tha, sta = pre.ctypes.data, fa.ctypes.data, fb.ctypes.data, \
-        thr.ctypes.data, fstep.ctypes.data
+    ba = block.ctypes.data
     # output columns whose window lies inside the image's columns: [xa, xb)
     xa = (pl + sw - 1) // sw
     xb = min(ow, (wd - 1 - (kw - 1) * dw + pl) // sw + 1)
@@ -568,14 +708,14 @@ def depthwise_int8(x, zx, w, acc, wt, toff, pre, fa, fb, thr, fstep, span, lo, s
                 src = xaddr + ((n * h + y0) * wd + xa * sw - pl) * c
                 dst = oaddr + ((n * oh + y) * ow + xa) * oc
                 if taps == 9:
-                    _dw_int8_run9(src, sw * c, xb - xa, ta, taps, wa, wstride, oc, dst, pa,
-                                  faa, fba, tha, sta, span, lo)
+                    _dw_int8_run9(src, sw * c, xb - xa, ta, taps, wa, wstride, oc, dst, ba,
+                                  span, lo)
                 elif taps == 25:
-                    _dw_int8_run25(src, sw * c, xb - xa, ta, taps, wa, wstride, oc, dst, pa,
-                                   faa, fba, tha, sta, span, lo)
+                    _dw_int8_run25(src, sw * c, xb - xa, ta, taps, wa, wstride, oc, dst, ba,
+                                   span, lo)
                 else:
-                    _dw_int8_run(src, sw * c, xb - xa, ta, taps, wa, wstride, oc, dst, pa,
-                                 faa, fba, tha, sta, span, lo)
+                    _dw_int8_run(src, sw * c, xb - xa, ta, taps, wa, wstride, oc, dst, ba,
+                                 span, lo)
             for xo in range(ow):
                 if inside and xa <= xo < xb:
                     continue

@@ -525,11 +525,8 @@ class VnniGemm:
         fq = requant.loop_params_float(packed.n)
         # The fused float64 form (int8 outputs): per-channel vectors padded to whole panels;
         # else the int64 form through a tile
-        self.fq = None if fq is None or self.dtype != np.int8 else (
-            packed.padded(self.pre, np.int32), packed.padded(fq[0], np.float64),
-            packed.padded(fq[1], np.float64), packed.padded(fq[2], np.float64, -np.inf),
-            packed.padded(fq[3], np.float64), fq[4], fq[5],
-            bool(np.any(np.asarray(fq[2]) > -np.inf)))
+        self.fq = None if fq is None or self.dtype != np.int8 else \
+            vn.RequantBlock(self.pre, fq, packed.n, packed.width)
         self.rq = requant.loop_params(packed.n) if self.fq is None else None
 
     def rows(self, x: np.ndarray, m: int) -> np.ndarray:
@@ -557,9 +554,11 @@ class VnniGemm:
             raise ValueError(f"output {out.dtype} {list(out.shape)} for {self.n} channels")
         a = self.rows(x, m)
         p = self.packed
-        if self.fq is not None:
+        fq = self.fq
+        if fq is not None:
             self.vn.gemm_requantize_float(a, m, a.shape[1], p.packed, p.offsets, p.widths,
-                                          p.k_steps, self.n, *self.fq, out)
+                                          p.k_steps, self.n, fq.block, fq.width, fq.span, fq.lo,
+                                          fq.ties, out)
         else:
             tile = np.empty(self.vn.MR * self.vn.PANEL, np.int32)
             self.vn.gemm_requantize(a, m, a.shape[1], p.packed, p.offsets, p.widths,

@@ -218,15 +218,9 @@ class DepthwiseConv2D(Kernel):
             return  # (int32 sums: never for real filters)
         width = -(-oc // 16) * 16
 
-        def pad(v, dtype, fill=0):
-            return av.padded(v, oc, width, dtype, fill)
-
         wt = np.zeros((taps.shape[0], width), np.int32)
         wt[:, :oc] = taps
-        a, b, thr, step, span, lo = self.loop_fq
-        self.dw512 = (av, wt, pad(-zx * taps.sum(axis=0), np.int32), pad(a, np.float64),
-                      pad(b, np.float64), pad(thr, np.float64, -np.inf), pad(step, np.float64),
-                      span, lo)
+        self.dw512 = (av, wt, av.RequantBlock(-zx * taps.sum(axis=0), self.loop_fq, oc, width))
         self.dw512_offsets = (None, None)
         self.eval = self._eval_avx512
 
@@ -236,7 +230,7 @@ class DepthwiseConv2D(Kernel):
             x = x[self.crop]
         x = np.ascontiguousarray(x)
         kh, kw, sh, sw, dh, dw_, oh, ow = self.geom
-        av, wt, pre, a, b, thr, step, span, lo = self.dw512
+        av, wt, rq = self.dw512
         oc = self.node.inputs[1].shape[3]
         self._check_loop_operands(x, self.loop_w, None)
         key, toff = self.dw512_offsets
@@ -246,8 +240,8 @@ class DepthwiseConv2D(Kernel):
             self.dw512_offsets = (x.shape[2:], toff)
         out = np.empty((x.shape[0], oh, ow, oc), np.int8)
         av.depthwise_int8(x, self.loop_dtype(self.zx), self.loop_w,
-                          np.empty(oc, self.loop_dtype), wt, toff, pre, a, b, thr, step, span,
-                          lo, sh, sw, dh, dw_, self.pads[0][0], self.pads[1][0], out)
+                          np.empty(oc, self.loop_dtype), wt, toff, rq.block, *rq.f64, rq.span,
+                          rq.lo, sh, sw, dh, dw_, self.pads[0][0], self.pads[1][0], out)
         return [out]
 
     def _eval_quantized_loop(self, inputs):

@@ -113,6 +113,82 @@ def test_fused_requantization_equals_call_int(rounding, wrap, low, top, float_fo
     np.testing.assert_array_equal(out, requant._call_int(acc))
 
 
+@needs_vnni
+@pytest.mark.parametrize("rounding", [q.UPWARD, q.GEMMLOWP])
+def test_fused_requantization_every_accumulator_of_a_range(rounding):
+    """The fused epilogue's float32 form with its float64 fallback, on every accumulator from
+    -48896 to 48514 (rows ``x`` against ``w = [1, 127, 127, 127]``): exact ties, values a
+    float32 rounding away from them and GEMMLOWP's tie threshold all occur, for multipliers
+    that make ties frequent (powers of two, small odd numerators) and generic ones,
+    per-channel. Oracle: ``_call_int`` on the true accumulators."""
+    s = np.arange(-384, 382)  # x1 + x2 + x3, each in [-128, 127]
+    x = np.zeros((s.size, 256, 4), np.int64)
+    x[..., 0] = np.arange(-128, 128)[None, :]
+    x[..., 1] = np.clip(s, -128, 127)[:, None]
+    x[..., 2] = np.clip(s[:, None] - x[..., 1], -128, 127)
+    x[..., 3] = s[:, None] - x[..., 1] - x[..., 2]
+    x = x.reshape(-1, 4).astype(np.int8)
+    mult = np.array([0.5, 0.25, 2.0**-10, 3 * 2.0**-12, 5 * 2.0**-9, 1 / 3, 0.7, 1e-3,
+                     2.0**-7, 0.9999, 7 * 2.0**-13, 0.0123, 2.0**-11, 0.3, 1.0 / 256, 0.051])
+    n = mult.size
+    bias = np.random.default_rng(5).integers(-3000, 3000, n)
+    bias[:4] = [0, 1, -1, 64]
+    w = np.tile(np.array([1, 127, 127, 127], np.int8), (n, 1))
+    zx, zo = 3, -5
+    offset = -zx * w.astype(np.int64).sum(axis=1) + bias
+    bound = 255 * 4 * 127
+    requant = q.Requantizer(mult, rounding, zo, -128, 127, np.int8, offset=offset, bound=bound)
+    vg = q.VnniGemm.build(w, requant)
+    assert vg is not None and vg.fq is not None and vg.fq.ties == (rounding == q.GEMMLOWP)
+    acc = x.astype(np.int64) @ w.astype(np.int64).T
+    assert acc.min() <= -48896 and acc.max() >= 48514
+    assert np.array_equal(np.unique(acc[:, 0]), np.arange(acc.min(), acc.max() + 1))
+    out = np.empty((x.shape[0], n), np.int8)
+    vg(x, out)
+    np.testing.assert_array_equal(out, requant._call_int(acc))
+
+
+def _rows_for(targets: np.ndarray) -> np.ndarray:
+    """int8 rows ``x`` with ``x @ [1, 127, 127, 127] == targets`` (|targets| <= 48000)."""
+    s = np.round(targets / 127).astype(np.int64)
+    x = np.empty((targets.size, 4), np.int64)
+    x[:, 0] = targets - 127 * s
+    x[:, 1] = np.clip(s, -128, 127)
+    x[:, 2] = np.clip(s - x[:, 1], -128, 127)
+    x[:, 3] = s - x[:, 1] - x[:, 2]
+    return x.astype(np.int8)
+
+
+@needs_vnni
+def test_fused_requantization_gemmlowp_threshold_undecided():
+    """GEMMLOWP's tie fix subtracts one right-shift step where ``acc * M < -2**30``: with one
+    right shift (multipliers just above 2**-2) the full accumulator -1 lands a hair below that
+    threshold, and a large bias makes float32's error larger than the hair, so float32 alone
+    would decide the wrong side for some of these channels (checked below): the kernel must
+    count such lanes as undecided. Sixteen copies of each channel fill a vector (no other lane
+    sends it to the float64 form). Oracle: ``_call_int``."""
+    f32 = np.float32
+    wrong_sides = 0
+    for i, delta in enumerate(np.geomspace(1e-8, 3e-4, 16)):
+        bias = int(30001 + 1100 * i) * (-1) ** i
+        w = np.tile(np.array([1, 127, 127, 127], np.int8), (16, 1))
+        offset = np.full(16, -3 * 382 + bias)
+        requant = q.Requantizer(np.full(16, 0.25 + delta), q.GEMMLOWP, -5, -128, 127, np.int8,
+                                offset=offset, bound=255 * 4 * 127)
+        vg = q.VnniGemm.build(w, requant)
+        assert vg is not None and vg.fq is not None and vg.fq.ties
+        x = _rows_for(np.arange(-4, 3) - offset[0])
+        acc = x.astype(np.int64) @ w.astype(np.int64).T
+        out = np.empty((x.shape[0], 16), np.int8)
+        vg(x, out)
+        np.testing.assert_array_equal(out, requant._call_int(acc.copy()))
+        fa, fb, thr = (v[0] for v in requant.loop_params_float(1)[:3])
+        a = -1 - offset[0]  # the kernel's sums for the full accumulator -1
+        fast = f32(float(f32(a)) * float(f32(fa)) + float(f32(fb)))
+        wrong_sides += (fast < f32(thr)) != (a * fa + fb < thr)
+    assert wrong_sides >= 3
+
+
 CONV_GEOMETRIES = [  # n, h, w, c, oc, k, stride, dilation, padding
     (1, 10, 10, 16, 24, 1, 1, 1, O.Padding.VALID),   # pointwise: the input is the GEMM's rows
     (1, 9, 7, 3, 5, 1, 1, 1, O.Padding.VALID),       # pointwise, K = 3: padded rows
