@@ -604,6 +604,32 @@ def gemm_int32(a, rows, lda, packed, offsets, widths, k4, n, out, tile):
 
 
 # -- int8 depthwise ----------------------------------------------------------------------------
+def int16_lanes(w: np.ndarray) -> np.ndarray:
+    """int16-range integers ``w`` as int32 lanes holding ``w`` in their low half and zero in
+    their high half: the form :func:`_emit_int16_dot` multiplies."""
+    w = np.asarray(w, np.int64)
+    if w.size and (w.min() < -(2**15) or w.max() >= 2**15):
+        raise ValueError("int16_lanes takes values in the int16 range")
+    return (w & 0xFFFF).astype(np.int32)
+
+
+def _emit_int16_dot(builder, acc, x, w):
+    """IR of ``acc + x * w`` on 16 int32 lanes for ``x`` sign-extended int16-range values and
+    ``w`` in :func:`int16_lanes` form: the pairwise int16 multiply-add (``vpdpwssd`` with
+    VNNI, else ``vpmaddwd`` then an add) gives ``lo(x) * lo(w) + hi(x) * 0``, exactly ``x *
+    w``, in one or two single-uop instructions (``vpmulld`` takes two)."""
+    v16 = acc.type
+    module = builder.module
+    if FEATURES["vnni"]:
+        fn = cgutils.get_or_insert_function(module, ir.FunctionType(v16, [v16] * 3),
+                                            "llvm.x86.avx512.vpdpwssd.512")
+        return builder.call(fn, [acc, x, w])
+    v32 = ir.VectorType(ir.IntType(16), 32)
+    fn = cgutils.get_or_insert_function(module, ir.FunctionType(v16, [v32, v32]),
+                                        "llvm.x86.avx512.pmaddw.d.512")
+    return builder.add(acc, builder.call(fn, [builder.bitcast(x, v32), builder.bitcast(w, v32)]))
+
+
 def _dw_int8_kernel(static_taps: int | None):
     """:func:`_dw_int8_run` with the tap loop unrolled for ``static_taps`` taps (LLVM then
     keeps the offsets in registers and schedules the loads: ~1.5x faster), or a loop."""
@@ -615,8 +641,9 @@ def _dw_int8_kernel(static_taps: int | None):
         address ``x + p * step`` of the first tap, output ``out + p * oc``), each vector of 16
         channels sums ``x * w`` over the ``taps`` byte offsets ``toff`` (int64) in int32 from
         ``pre`` (the ``- zx * sum_t w`` correction), then requantizes
-        (:func:`_emit_requantize`). ``w``: int32 ``[taps, wstride]``; ``block`` a
-        :class:`RequantBlock` of ``wstride`` channels (a multiple of 16)."""
+        (:func:`_emit_requantize`). ``w``: int32 ``[taps, wstride]`` in the form of
+        :func:`int16_lanes`; ``block`` a :class:`RequantBlock` of ``wstride`` channels (a
+        multiple of 16)."""
         sig = types.void(*[types.intp] * 10, types.float64, types.intp)
 
         def codegen(context, builder, signature, args):
@@ -651,8 +678,8 @@ def _dw_int8_kernel(static_taps: int | None):
                                                         ir.Constant(b16, [0] * 16)])
                         wv = builder.load(_ptr(builder, at(w, builder.add(
                             builder.mul(index, wstride), c0), 4), v16), align=1)
-                        builder.store(builder.add(builder.load(acc),
-                                                  builder.mul(builder.sext(xv, v16), wv)), acc)
+                        builder.store(_emit_int16_dot(builder, builder.load(acc),
+                                                      builder.sext(xv, v16), wv), acc)
 
                     if static_taps:
                         for ti in range(static_taps):

@@ -214,12 +214,13 @@ class DepthwiseConv2D(Kernel):
         if av is None or x.dtype != np.int8 or self.mult != 1 or not self.static or \
                 self.loop_fq is None or not taps.size:
             return
-        if (128 + abs(zx)) * int(np.abs(taps).sum(axis=0).max()) >= 2**31:
-            return  # (int32 sums: never for real filters)
+        if (128 + abs(zx)) * int(np.abs(taps).sum(axis=0).max()) >= 2**31 or \
+                int(np.abs(taps).max()) >= 2**15:
+            return  # (int32 sums of int16 products: never out of range for real filters)
         width = -(-oc // 16) * 16
 
         wt = np.zeros((taps.shape[0], width), np.int32)
-        wt[:, :oc] = taps
+        wt[:, :oc] = av.int16_lanes(taps)
         self.dw512 = (av, wt, av.RequantBlock(-zx * taps.sum(axis=0), self.loop_fq, oc, width))
         self.dw512_offsets = (None, None)
         self.eval = self._eval_avx512
