@@ -315,3 +315,43 @@ def gather_byte_pairs(x, y, table, n_vec, vec_offset, out):
         if i < n_vec:
             idx += vec_offset
         out[i] = table[idx]
+
+
+# -- 8-bit SOFTMAX ---------------------------------------------------------------------------------
+@nb.njit(**_OPTS)
+def softmax_8bit(x, table, so, zo, uint8_out, lo, hi, out):
+    """``_qelementwise.prepare_softmax_8bit`` over the rows of the 2-D 8-bit ``x`` into the
+    2-D ``out``: per row the float32 entries ``e = table[255 - max + x]`` summed in order in
+    float32, ``inv = 1 / (sum * so)`` and ``p = e * inv`` in float32, then ``p + 0.5``
+    truncated (``uint8_out``) or ``p`` rounded half away from zero plus ``zo``, as C++'s
+    int32 cast gives it (saturating; NaN -> INT32_MIN), clamped to ``[lo, hi]``."""
+    rows, n = x.shape
+    half = np.float32(0.5)
+    for r in range(rows):
+        mx = np.int64(x[r, 0])
+        for i in range(1, n):
+            mx = max(mx, np.int64(x[r, i]))
+        total = np.float32(0.0)
+        for i in range(n):
+            total += table[255 - mx + np.int64(x[r, i])]
+        inv = np.float32(1.0) / (total * so)
+        for i in range(n):
+            p = table[255 - mx + np.int64(x[r, i])] * inv
+            if uint8_out:
+                t = np.trunc(p + half)
+                add = 0
+            else:
+                t = np.trunc(p)
+                if abs(p - t) >= half:
+                    t += np.float32(1.0) if p > 0 else np.float32(-1.0)
+                add = zo
+            if np.isnan(t):
+                q = np.int64(-_TWO31)
+            elif t >= np.float32(2147483647.0):
+                q = np.int64(_TWO31 - 1)
+            elif t <= np.float32(-2147483648.0):
+                q = np.int64(-_TWO31)
+            else:
+                q = np.int64(t)
+            q += add
+            out[r, i] = min(max(q, lo), hi)

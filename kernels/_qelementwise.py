@@ -942,10 +942,17 @@ def prepare_softmax_8bit(node, x, out, beta: float):
     table = _exp_table(si, beta)
     dt = out.dtype
     so32 = f32(so)
+    loops = _jit.loops()
+    dmin, dmax = int_range(dt)
 
     def fn(v):
         if v.size == 0:
             return v.astype(dt)
+        if loops is not None:  # one compiled pass (numpy's per-call costs dominate here)
+            flat = np.ascontiguousarray(v).reshape(-1, v.shape[-1])
+            res = np.empty(flat.shape, dt)
+            loops.softmax_8bit(flat, table, so32, zo, dt == np.uint8, dmin, dmax, res)
+            return res.reshape(v.shape)
         _, _, e, total = _row_exps(v, table)
         inv = f32(1) / (total * so32)
         prob = e * inv
@@ -1069,7 +1076,25 @@ def prepare_mean(node, x, out, keep_dims: bool):
         temp = temp + f32(0.5) if temp > 0 else temp - f32(0.5)
         bias = zo - int(np.trunc(temp))
         mq, shq = multiplier(float(f32(si) / (num * f32(so))))
-        return bias, mq, shq, np.arange(depth) < depth - depth % 16
+        vec_channels = np.arange(depth) < depth - depth % 16
+        lo_sum, hi_sum = h * w * int_range(dt)[0], h * w * int_range(dt)[1]
+        if hi_sum - lo_sum >= 1 << 16:
+            return bias, mq, shq, vec_channels, None
+        # Few possible sums (7x7 int8: 12545): every output, for each rounding, tabulated
+        # once; eval is then a reduce and one gather (numpy's per-call costs dominated).
+        sums = np.arange(lo_sum, hi_sum + 1, dtype=np.int64)
+        table = np.concatenate([spatial_requant(sums, bias, mq, shq, True),
+                                spatial_requant(sums, bias, mq, shq, False)])
+        start = np.where(vec_channels, 0, sums.size) - lo_sum
+        return bias, mq, shq, vec_channels, (table, start.astype(np.int64))
+
+    def spatial_requant(acc, bias, mq, shq, vec_channels):
+        scalar = requant(acc, mq, shq)
+        high = fp.saturating_rounding_doubling_high_mul(neon_shift(acc, max(shq, 0)), mq)
+        right = max(-shq, 0)
+        vector = (high + ((np.int64(1) << right) >> 1)) >> right  # vrshlq: ties toward +inf
+        r = np.where(vec_channels, vector, scalar)
+        return clamp_cast(r + bias, dt)
 
     def spatial(v):
         _, h, w, depth = v.shape
@@ -1077,18 +1102,16 @@ def prepare_mean(node, x, out, keep_dims: bool):
         if key not in consts:
             consts.clear()  # (one shape at a time: a resized input replaces it)
             consts[key] = spatial_consts(h, w, depth)
-        bias, mq, shq, vec_channels = consts[key]
+        bias, mq, shq, vec_channels, tab = consts[key]
         # Integer sums are exact in any order; int32 holds h*w*128 below 2**31 and numpy then
         # reduces the int8 rows without an int64 copy of the tensor (~1.7x faster).
         acc_dt = np.int32 if h * w * 256 < 2**31 else np.int64
-        acc = np.add.reduce(v.reshape(v.shape[0], h * w, depth), axis=1,
-                            dtype=acc_dt).astype(np.int64).reshape(v.shape[0], 1, 1, depth)
-        scalar = requant(acc, mq, shq)
-        high = fp.saturating_rounding_doubling_high_mul(neon_shift(acc, max(shq, 0)), mq)
-        right = max(-shq, 0)
-        vector = (high + ((np.int64(1) << right) >> 1)) >> right  # vrshlq: ties toward +inf
-        r = np.where(vec_channels, vector, scalar)
-        return clamp_cast(r + bias, dt)
+        acc = np.add.reduce(v.reshape(v.shape[0], h * w, depth), axis=1, dtype=acc_dt)
+        if tab is not None:
+            table, start = tab
+            return table[acc + start].reshape(v.shape[0], 1, 1, depth)
+        acc = acc.astype(np.int64).reshape(v.shape[0], 1, 1, depth)
+        return spatial_requant(acc, bias, mq, shq, vec_channels)
 
     def fn(v, axes):
         if v.size == 0:

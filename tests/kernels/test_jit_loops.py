@@ -353,3 +353,37 @@ def test_gather_byte_pairs_blocks():
         _jit.loops().gather_byte_pairs(x, y, table, n_vec, off, out)
         want = table[idx + np.where(np.arange(101) < n_vec, off, 0)]
         np.testing.assert_array_equal(out, want)
+
+
+# -- 8-bit SOFTMAX ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("dt_in,dt_out", [(np.int8, np.int8), (np.uint8, np.uint8),
+                                          (np.int8, np.int16), (np.uint8, np.int16)],
+                         ids=lambda d: np.dtype(d).name)
+def test_softmax_8bit_loop(dt_in, dt_out):
+    """The compiled pass equals the numpy form and LiteRT: rows with one hot value, constant
+    rows (every entry the maximum), ties at the maximum, several betas and input scales."""
+    rng = np.random.default_rng(11)
+    info = np.iinfo(dt_in)
+    out_q = {np.int8: (1 / 256, -128), np.uint8: (1 / 256, 0), np.int16: (1 / 32768, 0)}[dt_out]
+    for k, (shape, beta, scale) in enumerate([((3, 1000), 1.0, 0.1), ((2, 5, 37), 0.5, 0.02),
+                                              ((4, 16), 2.0, 0.25), ((1, 1), 1.0, 0.05),
+                                              ((2, 512), 1.0, 0.1)]):  # (constant row: p = 0.5)
+        m = Model()
+        sg = Subgraph(name="main")
+        m.subgraphs.append(sg)
+        x = sg.new_tensor("x", shape, dt_in, quantization=_q(scale, int(info.min) + 100))
+        y = sg.new_tensor("y", shape, dt_out, quantization=_q(*out_q))
+        sg.inputs.append(x)
+        sg.outputs.append(y)
+        sg.add_operator(Operator(m.opcode(B.SOFTMAX), [x], [y],
+                                 options=O.SoftmaxOptions(beta=beta)))
+        content = m.to_bytes()
+        v = rng.integers(info.min, info.max + 1, shape).astype(dt_in)
+        v[..., :2] = info.max  # ties at the maximum
+        rows = v.reshape(-1, shape[-1])
+        rows[0] = info.min
+        rows[0, -1] = info.max  # one hot
+        if rows.shape[0] > 1:
+            rows[1] = 7  # constant row
+        got = _run_both(content, [v])
+        np.testing.assert_array_equal(got, _litert(content, [v]))
