@@ -355,3 +355,17 @@ def softmax_8bit(x, table, so, zo, uint8_out, lo, hi, out):
                 q = np.int64(t)
             q += add
             out[r, i] = min(max(q, lo), hi)
+
+
+# -- integer sums over the middle axis ---------------------------------------------------------------
+@nb.njit(**_OPTS)
+def middle_sums(v, out):
+    """``out[a, c] = sum_b v[a, b, c]`` for an 8-bit ``v [A, B, C]`` into int32 (the caller
+    bounds ``B * 256`` below 2**31): exact, channels in the inner loop (vectorized)."""
+    na, nb_, nc = v.shape
+    for a in range(na):
+        for c in range(nc):
+            out[a, c] = 0
+        for b in range(nb_):
+            for c in range(nc):
+                out[a, c] += np.int32(v[a, b, c])

@@ -400,11 +400,12 @@ def test_mean_and_sum(op, dt):
         if k == 0:
             so, zo = si, zi
         _reduce(op, x, qp(si, zi), axes, keep, qp(so, zo))
-    if op == Op.MEAN:  # the smallest and largest sums (the ends of the 8-bit kernel's table)
+    if op == Op.MEAN:  # the smallest and largest sums (the ends of the 8-bit kernels' tables)
         for fill in (np.iinfo(dt).min, np.iinfo(dt).max):
-            (si, zi), (so, zo) = rand_q(dt, rng=rng), rand_q(dt, rng=rng)
-            _reduce(op, np.full((2, 5, 7, 33), fill, dt), qp(si, zi), [1, 2], True,
-                    qp(so, zo))
+            for keep in (True, False):
+                (si, zi), (so, zo) = rand_q(dt, rng=rng), rand_q(dt, rng=rng)
+                _reduce(op, np.full((2, 5, 7, 33), fill, dt), qp(si, zi), [1, 2], keep,
+                        qp(so, zo))
 
 
 @pytest.mark.parametrize("dt", [I8, I16], ids=lambda d: d.__name__)
