@@ -357,7 +357,7 @@ def softmax_8bit(x, table, so, zo, uint8_out, lo, hi, out):
             out[r, i] = min(max(q, lo), hi)
 
 
-# -- integer sums over the middle axis ---------------------------------------------------------------
+# -- integer sums over the middle axis ------------------------------------------------------------
 @nb.njit(**_OPTS)
 def middle_sums(v, out):
     """``out[a, c] = sum_b v[a, b, c]`` for an 8-bit ``v [A, B, C]`` into int32 (the caller
