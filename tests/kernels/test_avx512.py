@@ -370,3 +370,29 @@ def test_depthwise_int8_avx512_not_for_depth_multiplier():
     it = wb.Interpreter(model_content=content)
     np.testing.assert_array_equal(it.run(inputs)[0], _litert(content, inputs))
     assert it._plans[0].kernels[0].dw512 is None
+
+
+@needs_vnni
+def test_requant_block_without_a_float32_bound_takes_float64():
+    """Channels whose float32 constants cannot carry the error bound (a multiplier that is
+    subnormal or zero in float32) are always undecided, padding channels never: the fused
+    GEMM gives the float64 form's values there (oracle: ``requantize_value_float``'s formula
+    in numpy float64)."""
+    rng = np.random.default_rng(12)
+    m, k, n = 23, 8, 5
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    w = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    pk = vn.PackedWeights(w)
+    fa = np.array([1e-40, 1e-46, 0.0123, 3e-3, 1e-39])  # subnormal, underflowing, normal
+    fb = np.array([100.25, 90.5, 7.75, 128.0, -1e6])
+    thr, step = np.full(n, -np.inf), np.ones(n)
+    blk = vn.RequantBlock(-128 * pk.colsum, (fa, fb, thr, step, 255.0, -128), n, pk.width)
+    eb = blk.block[vn._block_offset("f32", "eb", blk.width):].view(np.float32)[:blk.width]
+    assert np.isinf(eb[[0, 1, 4]]).all() and np.isfinite(eb[[2, 3]]).all()
+    assert (eb[n:] == -1).all()
+    out = np.empty((m, n), np.int8)
+    vn.gemm_requantize_float(x, m, k, pk.packed, pk.offsets, pk.widths, pk.k_steps, n,
+                             blk.block, blk.width, 255.0, -128, False, out)
+    acc = x.astype(np.int64) @ w.astype(np.int64).T
+    t = np.clip(acc * fa + fb, 0, 255)
+    np.testing.assert_array_equal(out, (np.trunc(t) - 128).astype(np.int8))
