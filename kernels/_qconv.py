@@ -523,8 +523,8 @@ class VnniGemm:
         self.n, self.k, self.kp = packed.n, packed.k, 4 * packed.k_steps
         self.pre = -128 * packed.colsum
         fq = requant.loop_params_float(packed.n)
-        # The fused float64 form (int8 outputs): per-channel vectors padded to whole panels;
-        # else the int64 form through a tile
+        # The fused float32/float64 form (int8 outputs, its constants in a RequantBlock padded
+        # to whole panels); else the int64 form through a tile
         self.fq = None if fq is None or self.dtype != np.int8 else \
             vn.RequantBlock(self.pre, fq, packed.n, packed.width)
         self.rq = requant.loop_params(packed.n) if self.fq is None else None

@@ -1131,8 +1131,8 @@ def prepare_mean(node, x, out, keep_dims: bool):
             consts.clear()  # (one shape at a time: a resized input replaces it)
             consts[key] = spatial_consts(h, w, depth)
         bias, mq, shq, vec_channels, tab = consts[key]
-        # Integer sums are exact in any order; int32 holds h*w*128 below 2**31 and numpy then
-        # reduces the int8 rows without an int64 copy of the tensor (~1.7x faster).
+        # Integer sums are exact in any order; int32 holds h*w*128 below 2**31 (no int64
+        # copy of the tensor).
         acc_dt = np.int32 if h * w * 256 < 2**31 else np.int64
         acc = _sum_axes(v, (1, 2), acc_dt)
         if tab is not None:
