@@ -250,120 +250,145 @@ def _emit_store(builder, value, addr, full, mask) -> None:
             builder.call(_masked(builder, "store", value.type), [value, ptr, align, mask])
 
 
-def _micro_kernel(nv: int):
-    """The 6 x (16 nv) micro-kernel as a numba intrinsic:
-    ``kernel(a, lda, rows, b, k4, c)`` with addresses ``a`` (int8 activation rows, ``lda``
-    bytes apart; ``rows`` of them valid), ``b`` (one packed panel), ``c`` (an int32 tile of 6
-    rows of ``16 nv``), ``k4`` groups of four ``k``."""
-
-    @intrinsic
-    def kernel(typingctx, a, lda, rows, b, k4, c):
-        sig = types.void(*[types.intp] * 6)
-
-        def codegen(context, builder, signature, args):
-            a, lda, rows, b, k4, c = args
-            v16 = ir.VectorType(ir.IntType(32), 16)
-            sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k4)
-            for r in range(MR):
-                for v in range(nv):
-                    addr = builder.add(c, ir.Constant(ir.IntType(64), 64 * (r * nv + v)))
-                    builder.store(sums[r][v], _ptr(builder, addr, v16), align=1)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return kernel
+def _emit_switch(builder, key, bodies: dict) -> None:
+    """IR running ``bodies[k]()`` (each emits one variant's code) when the run-time integer
+    ``key`` equals ``k``, nothing for any other value: one call of a driver picks the variant
+    compiled for its panel width, where numba could only call each variant by name."""
+    end = builder.append_basic_block("variant.end")
+    switch = builder.switch(key, end)
+    for k, body in bodies.items():
+        block = builder.append_basic_block(f"variant.{k}")
+        switch.add_case(ir.Constant(key.type, k), block)
+        builder.position_at_end(block)
+        body()
+        builder.branch(end)
+    builder.position_at_end(end)
 
 
-def _fused_kernel(nv: int, ties: bool):
-    """The micro-kernel with the requantization (:func:`_emit_requantize`) applied to its
-    registers and int8 results stored straight into the output:
-    ``kernel(a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span, lo)`` with ``out``
-    the address of the tile's first output byte (rows ``ldo`` bytes apart; ``rows`` rows and
-    ``cols`` channels valid), ``block`` a :class:`RequantBlock`'s address (``width``
-    channels) and ``c0`` the panel's first channel. Each lane gives what
-    ``requantize_value_float(acc + pre, ...)`` gives."""
+def _emit_int32_tile(builder, nv: int, args) -> None:
+    """IR of the 6 x (16 nv) micro-kernel storing its raw sums: ``args = (a, lda, rows, b,
+    k4, c)`` with addresses ``a`` (int8 activation rows, ``lda`` bytes apart; ``rows`` of them
+    valid), ``b`` (one packed panel), ``c`` (an int32 tile of 6 rows of ``16 nv``), ``k4``
+    groups of four ``k``."""
+    a, lda, rows, b, k4, c = args
+    v16 = ir.VectorType(ir.IntType(32), 16)
+    sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k4)
+    for r in range(MR):
+        for v in range(nv):
+            addr = builder.add(c, ir.Constant(ir.IntType(64), 64 * (r * nv + v)))
+            builder.store(sums[r][v], _ptr(builder, addr, v16), align=1)
 
-    @intrinsic
-    def kernel(typingctx, a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span, lo):
-        sig = types.void(*[types.intp] * 11, types.float64, types.intp)
 
-        def codegen(context, builder, signature, args):
-            a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span, lo = args
-            i32, i64 = ir.IntType(32), ir.IntType(64)
-            v16 = ir.VectorType(i32, 16)
-            sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k4)
-            lo_v = _splat(builder, builder.trunc(lo, i32), v16)
-            lanes = ir.Constant(v16, list(range(16)))
-            params = []
+@intrinsic
+def _tile(typingctx, nv, a, lda, rows, b, k4, c):
+    """``_tile(nv, a, lda, rows, b, k4, c)``: :func:`_emit_int32_tile` for the panel width
+    ``nv`` (1 to 4 vectors of 16 channels)."""
+    sig = types.void(*[types.intp] * 7)
+
+    def codegen(context, builder, signature, args):
+        _emit_switch(builder, args[0], {w: (lambda w=w: _emit_int32_tile(builder, w, args[1:]))
+                                        for w in range(1, PANEL // 16 + 1)})
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _emit_fused(builder, nv: int, ties: bool, args) -> None:
+    """IR of the micro-kernel with the requantization (:func:`_emit_requantize`) applied to
+    its registers and int8 results stored straight into the output: ``args = (a, lda, rows,
+    b, k4, out, ldo, cols, block, width, c0, span, lo)`` with ``out`` the address of the
+    tile's first output byte (rows ``ldo`` bytes apart; ``rows`` rows and ``cols`` channels
+    valid), ``block`` a :class:`RequantBlock`'s address (``width`` channels) and ``c0`` the
+    panel's first channel. Each lane gives what ``requantize_value_float(acc + pre, ...)``
+    gives."""
+    a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span, lo = args
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    v16 = ir.VectorType(i32, 16)
+    sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k4)
+    lo_v = _splat(builder, builder.trunc(lo, i32), v16)
+    lanes = ir.Constant(v16, list(range(16)))
+    params = []
+    for v in range(nv):
+        channel = builder.add(c0, ir.Constant(i64, 16 * v))
+        valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
+        params.append((*_emit_block_loads(builder, block, width, channel),
+                       builder.icmp_signed("<", lanes, _splat(builder, valid, v16)),
+                       builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
+    for r in range(MR):
+        live = builder.icmp_signed("<", ir.Constant(i64, r), rows)
+        with builder.if_then(live, likely=True):
+            row = builder.add(out, builder.mul(ir.Constant(i64, r), ldo))
             for v in range(nv):
-                channel = builder.add(c0, ir.Constant(i64, 16 * v))
-                valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
-                params.append((*_emit_block_loads(builder, block, width, channel),
-                               builder.icmp_signed("<", lanes, _splat(builder, valid, v16)),
-                               builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
-            for r in range(MR):
-                live = builder.icmp_signed("<", ir.Constant(i64, r), rows)
-                with builder.if_then(live, likely=True):
-                    row = builder.add(out, builder.mul(ir.Constant(i64, r), ldo))
-                    for v in range(nv):
-                        pre, p32, load64, mask, full = params[v]
-                        q = _emit_requantize(builder, builder.add(sums[r][v], pre), p32,
-                                             load64, span, lo_v, ties)
-                        _emit_store(builder, q, builder.add(row, ir.Constant(i64, 16 * v)),
-                                    full, mask)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return kernel
+                pre, p32, load64, mask, full = params[v]
+                q = _emit_requantize(builder, builder.add(sums[r][v], pre), p32,
+                                     load64, span, lo_v, ties)
+                _emit_store(builder, q, builder.add(row, ir.Constant(i64, 16 * v)),
+                            full, mask)
 
 
-def _float_kernel(nv: int):
-    """The float32 micro-kernel with the bias and the activation clamp fused:
-    ``kernel(a, lda, rows, b, k, out, ldo, cols, bias, lo, hi)``: addresses ``a`` (float32
+@intrinsic
+def _fused(typingctx, nv, ties, a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span,
+           lo):
+    """``_fused(nv, ties, a, lda, rows, b, k4, out, ldo, cols, block, width, c0, span, lo)``:
+    :func:`_emit_fused` for the panel width ``nv`` (1 to 4) with (``ties`` 1) or without
+    (0) GEMMLOWP's tie step."""
+    sig = types.void(*[types.intp] * 13, types.float64, types.intp)
+
+    def codegen(context, builder, signature, args):
+        key = builder.add(builder.mul(args[0], ir.Constant(args[0].type, 2)), args[1])
+        _emit_switch(builder, key, {
+            2 * w + t: (lambda w=w, t=t: _emit_fused(builder, w, bool(t), args[2:]))
+            for w in range(1, PANEL // 16 + 1) for t in (0, 1)})
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _emit_float_tile(builder, nv: int, args) -> None:
+    """IR of the float32 micro-kernel with the bias and the activation clamp fused:
+    ``args = (a, lda, rows, b, k, out, ldo, cols, bias, lo, hi)``: addresses ``a`` (float32
     rows, ``lda`` bytes apart), ``b`` (a packed panel), ``out`` (the tile's first output,
     rows ``ldo`` bytes apart; ``rows`` x ``cols`` valid), ``bias`` (the panel's first channel
     of a bias padded to whole panels); each lane ``min(max(sum + bias, lo), hi)`` as
     ``_loops._clamp`` (NaN kept)."""
-
-    @intrinsic
-    def kernel(typingctx, a, lda, rows, b, k, out, ldo, cols, bias, lo, hi):
-        sig = types.void(*[types.intp] * 9, types.float32, types.float32)
-
-        def codegen(context, builder, signature, args):
-            a, lda, rows, b, k, out, ldo, cols, bias, lo, hi = args
-            i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
-            v16, iv16 = ir.VectorType(f32, 16), ir.VectorType(i32, 16)
-            sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k, float32=True)
-            lo_v, hi_v = _splat(builder, lo, v16), _splat(builder, hi, v16)
-            lanes = ir.Constant(iv16, list(range(16)))
-            params = []
+    a, lda, rows, b, k, out, ldo, cols, bias, lo, hi = args
+    i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
+    v16, iv16 = ir.VectorType(f32, 16), ir.VectorType(i32, 16)
+    sums = _emit_tile_sums(builder, nv, a, lda, rows, b, k, float32=True)
+    lo_v, hi_v = _splat(builder, lo, v16), _splat(builder, hi, v16)
+    lanes = ir.Constant(iv16, list(range(16)))
+    params = []
+    for v in range(nv):
+        at = builder.add(bias, ir.Constant(i64, 64 * v))
+        valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
+        params.append((builder.load(_ptr(builder, at, v16), align=1),
+                       builder.icmp_signed("<", lanes, _splat(builder, valid, iv16)),
+                       builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
+    for r in range(MR):
+        live = builder.icmp_signed("<", ir.Constant(i64, r), rows)
+        with builder.if_then(live, likely=True):
+            row = builder.add(out, builder.mul(ir.Constant(i64, r), ldo))
             for v in range(nv):
-                at = builder.add(bias, ir.Constant(i64, 64 * v))
-                valid = builder.trunc(builder.sub(cols, ir.Constant(i64, 16 * v)), i32)
-                params.append((builder.load(_ptr(builder, at, v16), align=1),
-                               builder.icmp_signed("<", lanes, _splat(builder, valid, iv16)),
-                               builder.icmp_signed(">=", valid, ir.Constant(i32, 16))))
-            for r in range(MR):
-                live = builder.icmp_signed("<", ir.Constant(i64, r), rows)
-                with builder.if_then(live, likely=True):
-                    row = builder.add(out, builder.mul(ir.Constant(i64, r), ldo))
-                    for v in range(nv):
-                        bias_v, mask, full = params[v]
-                        t = builder.fadd(sums[r][v], bias_v)
-                        t = builder.select(builder.fcmp_ordered("<", t, lo_v), lo_v, t)
-                        t = builder.select(builder.fcmp_ordered(">", t, hi_v), hi_v, t)
-                        _emit_store(builder, t, builder.add(row, ir.Constant(i64, 64 * v)),
-                                    full, mask)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return kernel
+                bias_v, mask, full = params[v]
+                t = builder.fadd(sums[r][v], bias_v)
+                t = builder.select(builder.fcmp_ordered("<", t, lo_v), lo_v, t)
+                t = builder.select(builder.fcmp_ordered(">", t, hi_v), hi_v, t)
+                _emit_store(builder, t, builder.add(row, ir.Constant(i64, 64 * v)),
+                            full, mask)
 
 
-_g1, _g2, _g3, _g4 = (_float_kernel(nv) for nv in (1, 2, 3, 4))
+@intrinsic
+def _float_tile(typingctx, nv, a, lda, rows, b, k, out, ldo, cols, bias, lo, hi):
+    """``_float_tile(nv, a, lda, rows, b, k, out, ldo, cols, bias, lo, hi)``:
+    :func:`_emit_float_tile` for the panel width ``nv`` (1 to 4)."""
+    sig = types.void(*[types.intp] * 10, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        _emit_switch(builder, args[0], {w: (lambda w=w: _emit_float_tile(builder, w, args[1:]))
+                                        for w in range(1, PANEL // 16 + 1)})
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @nb.njit(**_OPTS)
@@ -381,31 +406,7 @@ def gemm_bias_clamp(a, rows, lda, packed, offsets, widths, k, n, bias, lo, hi, o
         for m0 in range(0, rows, MR):
             mr = min(MR, rows - m0)
             ar, o = aa + m0 * ldab, oa + m0 * ldo + 4 * n0
-            if nv == 4:
-                _g4(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
-            elif nv == 3:
-                _g3(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
-            elif nv == 2:
-                _g2(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
-            else:
-                _g1(ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
-
-
-_f1, _f2, _f3, _f4 = (_fused_kernel(nv, True) for nv in (1, 2, 3, 4))
-_u1, _u2, _u3, _u4 = (_fused_kernel(nv, False) for nv in (1, 2, 3, 4))
-_k1, _k2, _k3, _k4 = (_micro_kernel(nv) for nv in (1, 2, 3, 4))
-
-
-@nb.njit(inline="always", **_OPTS)
-def _tile(a, lda, rows, b, nv, k4, c):
-    if nv == 4:
-        _k4(a, lda, rows, b, k4, c)
-    elif nv == 3:
-        _k3(a, lda, rows, b, k4, c)
-    elif nv == 2:
-        _k2(a, lda, rows, b, k4, c)
-    else:
-        _k1(a, lda, rows, b, k4, c)
+            _float_tile(nv, ar, ldab, mr, b, k, o, ldo, cols, bb, lo, hi)
 
 
 def padded(v, n: int, width: int, dtype, fill=0) -> np.ndarray:
@@ -538,6 +539,7 @@ def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, block, w
     -inf everywhere (no GEMMLOWP tie fix: kernels without that step)."""
     aa, pa, oa, ba = a.ctypes.data, packed.ctypes.data, out.ctypes.data, block.ctypes.data
     ldo = out.shape[1]
+    t = 1 if ties else 0
     for p in range(offsets.shape[0]):  # a panel's weights stay in cache for every row
         nv = widths[p]
         n0 = p * PANEL
@@ -546,23 +548,7 @@ def gemm_requantize_float(a, rows, lda, packed, offsets, widths, k4, n, block, w
         for m0 in range(0, rows, MR):
             mr = min(MR, rows - m0)
             ar, o = aa + m0 * lda, oa + m0 * ldo + n0
-            if not ties:
-                if nv == 4:
-                    _u4(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
-                elif nv == 3:
-                    _u3(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
-                elif nv == 2:
-                    _u2(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
-                else:
-                    _u1(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
-            elif nv == 4:
-                _f4(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
-            elif nv == 3:
-                _f3(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
-            elif nv == 2:
-                _f2(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
-            else:
-                _f1(ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
+            _fused(nv, t, ar, lda, mr, b, k4, o, ldo, cols, ba, width, n0, span, lo)
 
 
 @nb.njit(**_OPTS)
@@ -575,7 +561,7 @@ def gemm_requantize(a, rows, lda, packed, offsets, widths, k4, n, pre, rq, out, 
         mr = min(MR, rows - m0)
         for p in range(offsets.shape[0]):
             nv = widths[p]
-            _tile(aa + m0 * lda, lda, mr, pa + offsets[p], nv, k4, ta)
+            _tile(nv, aa + m0 * lda, lda, mr, pa + offsets[p], k4, ta)
             n0 = p * PANEL
             w = nv * 16
             cols = min(w, n - n0)
@@ -595,7 +581,7 @@ def gemm_int32(a, rows, lda, packed, offsets, widths, k4, n, out, tile):
         mr = min(MR, rows - m0)
         for p in range(offsets.shape[0]):
             nv = widths[p]
-            _tile(aa + m0 * lda, lda, mr, pa + offsets[p], nv, k4, ta)
+            _tile(nv, aa + m0 * lda, lda, mr, pa + offsets[p], k4, ta)
             n0 = p * PANEL
             w = nv * 16
             for r in range(mr):
